@@ -1,0 +1,1 @@
+"""schedgym.baselines: dispatching rules and exact (CP-SAT) solvers per problem."""
