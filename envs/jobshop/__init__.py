@@ -14,12 +14,15 @@ from schedgym.envs.jobshop.loaders import (
 )
 from schedgym.envs.jobshop.simulator import ACTION_FILTERS, ActionFilter, JobShopSimulator
 from schedgym.envs.jobshop.solution import JobShopSolution, makespan, validate
+from schedgym.envs.jobshop.env import JobShopEnv
+from schedgym.envs.jobshop.render import gantt_figure, save_gantt_png
 from schedgym.envs.jobshop.suites import DMU_CLASSES, SUITES, TAILLARD_CLASSES, resolve_suite, suite_names
 
 __all__ = [
     "ACTION_FILTERS",
     "ActionFilter",
     "DMU_CLASSES",
+    "JobShopEnv",
     "JobShopInstance",
     "JobShopSimulator",
     "JobShopSolution",
@@ -27,6 +30,7 @@ __all__ = [
     "TAILLARD_CLASSES",
     "TaillardGenerator",
     "benchmark_names",
+    "gantt_figure",
     "generate_taillard",
     "load_benchmark",
     "load_instance",
@@ -36,6 +40,7 @@ __all__ = [
     "parse_taillard",
     "read_instance_file",
     "resolve_suite",
+    "save_gantt_png",
     "suite_names",
     "to_orlib_text",
     "to_taillard_text",

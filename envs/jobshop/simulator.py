@@ -40,6 +40,8 @@ class JobShopSimulator:
         start_times: int64 ``[J, O]``, start of every scheduled operation, -1 if not scheduled yet.
         machine_ops: int64 ``[M, C]``, per machine the flat operation ids (``j * O + o``) in time order, -1 for a
             downtime block; ``machine_count[m]`` entries are used.
+        machine_pred: int64 ``[J * O]``, flat id of the operation scheduled just before each operation on its
+            machine, -1 if none (or if the operation is not scheduled yet).
         makespan: completion time of the last scheduled operation.
     """
 
@@ -60,6 +62,7 @@ class JobShopSimulator:
         self.machine_ends = np.full((n_machines, capacity), _NEVER, dtype=np.int64)
         self.machine_ops = np.full((n_machines, capacity), -1, dtype=np.int64)
         self.machine_count = np.zeros(n_machines, dtype=np.int64)
+        self.machine_pred = np.full(n_jobs * n_ops, -1, dtype=np.int64)
         self.makespan = 0
         self.n_scheduled = 0
         self._job_index = np.arange(n_jobs)
@@ -165,3 +168,10 @@ class JobShopSimulator:
             row[machine, at + 1 : count + 1] = row[machine, at:count]
             row[machine, at] = value
         self.machine_count[machine] = count + 1
+        if op_id >= 0:
+            ops = self.machine_ops[machine, : count + 1]
+            before = ops[:at][ops[:at] >= 0]
+            self.machine_pred[op_id] = before[-1] if before.size else -1
+            after = ops[at + 1 :][ops[at + 1 :] >= 0]
+            if after.size:
+                self.machine_pred[after[0]] = op_id

@@ -1,0 +1,173 @@
+"""The Gymnasium job-shop environment ``schedgym/JobShop-v0``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from schedgym.envs.jobshop.generator import TaillardGenerator
+from schedgym.envs.jobshop.instance import JobShopInstance
+from schedgym.envs.jobshop.loaders import load_instance
+from schedgym.envs.jobshop.render import gantt_rgb
+from schedgym.envs.spaces import MaskedDiscrete
+from schedgym.envs.jobshop.simulator import ACTION_FILTERS, ActionFilter, JobShopSimulator
+from schedgym.graphs.jobshop import JobShopEncoder
+
+
+class JobShopEnv(gym.Env):
+    """Job-shop scheduling, one operation dispatched per step.
+
+    ## Description
+    Jobs are chains of operations, each on one machine for a fixed time. At every step the agent picks a job; the
+    simulator places that job's next operation at the earliest time it fits on its machine (inside an idle gap if
+    one is long enough). The episode builds one complete schedule; the objective is the makespan.
+
+    ## Action Space
+    ``Discrete(max_jobs)``: the job whose next operation is dispatched. Every job with an operation left is legal;
+    any other action raises ``ValueError``. ``action_masks()`` (and the observation's ``action_mask``, which is what
+    ``action_space.sample()`` and MaskablePPO draw from) narrows the choice by ``action_filter``: every legal job
+    (``"legal"``), the Giffler-Thompson conflict set (``"giffler-thompson"``, the default; every active schedule,
+    an optimal one included, stays reachable), or the jobs that can start earliest (``"non-delay"``).
+
+    ## Observation Space
+    A ``Dict`` of padded disjunctive-graph tensors, see :class:`schedgym.graphs.jobshop.JobShopEncoder`.
+
+    ## Starting State
+    An empty schedule of an instance drawn at reset: from the generator (``TaillardGenerator``), uniformly from the
+    list of instances, or the one instance given. ``reset(options={"instance": inst})`` forces one.
+
+    ## Reward
+    Minus the increase of the makespan caused by the step, so the undiscounted return is minus the makespan.
+
+    ## Episode End
+    Terminates when every operation is scheduled; never truncates.
+
+    ## Information
+    ``makespan`` (of the partial schedule) every step, ``instance`` (name); at termination ``solution`` (a
+    :class:`JobShopSolution`).
+
+    ## Arguments
+    ``gym.make("schedgym/JobShop-v0", instances="ta01")``, or ``instances=TaillardGenerator([(10, 10), (15, 15)])``;
+    ``interruption_rate`` (machine breakdowns per machine per time unit, default 0: off) and
+    ``mean_repair_time`` switch on random machine interruptions: each machine's down intervals are drawn at reset
+    (Poisson breakdowns, exponential repair times), no operation may run across one, and they appear in the
+    solution's ``machine_downtime``. ``max_jobs`` / ``max_ops`` / ``max_machines`` set the padding
+    (default: the largest instance).
+
+    ## References
+    Giffler & Thompson, Algorithms for solving production-scheduling problems, Operations Research 8(4), 1960.
+    Zhang et al., Learning to dispatch for job shop scheduling via deep reinforcement learning, NeurIPS 2020.
+
+    ## Version History
+    v0: initial version.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        instances: JobShopInstance | Sequence[JobShopInstance] | TaillardGenerator | str = "ft06",
+        *,
+        action_filter: ActionFilter = "giffler-thompson",
+        interruption_rate: float = 0.0,
+        mean_repair_time: float = 50.0,
+        max_jobs: int | None = None,
+        max_ops: int | None = None,
+        max_machines: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if action_filter not in ACTION_FILTERS:
+            raise ValueError(f"unknown action_filter {action_filter!r}; choose one of {ACTION_FILTERS}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
+        if isinstance(instances, str):
+            instances = load_instance(instances)
+        if isinstance(instances, JobShopInstance):
+            instances = [instances]
+        self.generator = instances if isinstance(instances, TaillardGenerator) else None
+        self.instances = None if self.generator else list(instances)
+        if self.generator:
+            jobs, machines = self.generator.max_jobs, self.generator.max_machines
+            ops = machines
+        else:
+            jobs = max(i.n_jobs for i in self.instances)
+            ops = max(i.n_ops for i in self.instances)
+            machines = max(i.n_machines for i in self.instances)
+        self.encoder = JobShopEncoder(max_jobs or jobs, max_ops or ops, max_machines or machines)
+        self.action_filter = action_filter
+        self.interruption_rate = float(interruption_rate)
+        self.mean_repair_time = float(mean_repair_time)
+        self.render_mode = render_mode
+        self.observation_space = self.encoder.observation_space
+        self.action_space = MaskedDiscrete(self.encoder.max_jobs, self.action_masks)
+        self.sim: JobShopSimulator | None = None
+        self._candidates = np.zeros(0, dtype=bool)
+
+    # ----------------------------------------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        instance = (options or {}).get("instance")
+        if instance is None:
+            if self.generator is not None:
+                instance = self.generator(self.np_random)
+            else:
+                instance = self.instances[int(self.np_random.integers(len(self.instances)))]
+        self.sim = JobShopSimulator(instance, self._draw_downtime(instance))
+        self.encoder.check_fits(self.sim)
+        self._candidates = self.sim.candidate_jobs(self.action_filter)
+        return self._observation(), self._info()
+
+    def step(self, action):
+        if self.sim is None:
+            raise RuntimeError("call reset() before step()")
+        job = int(action)
+        legal = self.sim.legal_jobs()
+        if not (0 <= job < len(legal)) or not legal[job]:
+            raise ValueError(f"invalid action {action!r}: the legal jobs (with an operation left) are {np.flatnonzero(legal).tolist()}")
+        makespan_before = self.sim.makespan
+        self.sim.dispatch(job)
+        reward = -float(self.sim.makespan - makespan_before)
+        terminated = self.sim.done
+        self._candidates = self.sim.candidate_jobs(self.action_filter)
+        info = self._info()
+        if terminated:
+            info["solution"] = self.sim.solution()
+        return self._observation(), reward, terminated, False, info
+
+    def action_masks(self) -> np.ndarray:
+        """bool ``[max_jobs]``: which actions are allowed now (sb3-contrib's MaskablePPO reads this)."""
+        mask = np.zeros(self.encoder.max_jobs, dtype=bool)
+        mask[: len(self._candidates)] = self._candidates
+        return mask
+
+    def render(self):
+        if self.render_mode == "rgb_array" and self.sim is not None:
+            return gantt_rgb(self.sim.instance, self.sim.solution())
+        return None
+
+    # ----------------------------------------------------------------------------------------------- helpers
+    def _observation(self) -> dict[str, np.ndarray]:
+        return self.encoder.encode(self.sim, self._candidates)
+
+    def _info(self) -> dict:
+        return {"makespan": int(self.sim.makespan), "instance": self.sim.instance.name}
+
+    def _draw_downtime(self, instance: JobShopInstance) -> list[tuple[int, int, int]]:
+        """Down intervals per machine: Poisson breakdowns at ``interruption_rate``, exponential repair times,
+        drawn up to twice the instance's total work (far beyond any schedule a dispatcher builds)."""
+        if self.interruption_rate <= 0:
+            return []
+        downtime = []
+        horizon = 2 * int(instance.durations.sum())
+        for machine in range(instance.n_machines):
+            t = 0
+            while True:
+                t += max(1, int(round(self.np_random.exponential(1.0 / self.interruption_rate))))
+                if t >= horizon:
+                    break
+                repair = max(1, int(round(self.np_random.exponential(self.mean_repair_time))))
+                downtime.append((machine, t, t + repair))
+                t += repair
+        return downtime

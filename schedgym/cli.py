@@ -1,0 +1,135 @@
+"""The ``schedgym`` command line: it parses arguments and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from schedgym.atomic import atomic_write_text
+from schedgym.bench import BenchRun, run_bench, to_markdown, write_json, write_plots
+from schedgym.envs.errors import InstanceFormatError
+from schedgym.registry import PROBLEMS, SOLVERS, get_problem, make_solver
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scheduling environments, agents and baselines.")
+
+
+def _one_line_errors(func):
+    """Report bad input as one line on stderr and exit 1, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (InstanceFormatError, KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+@app.command("list")
+@_one_line_errors
+def list_command() -> None:
+    """Problems, env ids, suites and solvers."""
+    get_problem("jobshop")  # loads the built-in registrations
+    for problem in PROBLEMS.values():
+        typer.echo(f"problem {problem.name}  (env id {problem.env_id})")
+        typer.echo("  suites:")
+        for suite, description in problem.suites.items():
+            typer.echo(f"    {suite:<20} {description}")
+        typer.echo("  solvers:")
+        for (p, name), entry in SOLVERS.items():
+            if p == problem.name:
+                typer.echo(f"    {name:<20} {entry.description}")
+
+
+@app.command()
+@_one_line_errors
+def solve(
+    problem: str = typer.Argument(..., help="problem name, e.g. jobshop"),
+    instance: str = typer.Argument(..., help="instance name (ta01) or path to an instance file"),
+    solver: str = typer.Option("mwkr", help="solver name (see `schedgym list`)"),
+    time_limit: Optional[float] = typer.Option(None, help="time limit in seconds for solvers that take one"),
+    seed: int = typer.Option(0, help="random seed"),
+    out: Optional[Path] = typer.Option(None, help="write the solution as JSON here"),
+    plot: Optional[Path] = typer.Option(None, help="write a picture of the solution (PNG) here"),
+) -> None:
+    """Solve one instance and print its objective and validity."""
+    spec = get_problem(problem)
+    instances = spec.load_suite(instance)
+    if len(instances) != 1:
+        raise ValueError(f"{instance!r} names a suite of {len(instances)} instances; `solve` takes one (use `bench` for suites)")
+    inst = instances[0]
+    solution = make_solver(problem, solver).solve(inst, time_limit=time_limit, seed=seed)
+    violations = spec.validate(inst, solution)
+    objective, metrics = spec.evaluate(inst, solution)
+    lower, upper = spec.bounds(inst)
+    typer.echo(json.dumps({"instance": inst.name, "solver": solver, "objective": objective, "upper_bound": upper, "lower_bound": lower, "valid": not violations, "metrics": metrics}))
+    for violation in violations:
+        typer.echo(f"violation: {violation}", err=True)
+    if out:
+        atomic_write_text(out, solution.to_json())
+    if plot and spec.save_picture:
+        spec.save_picture(inst, solution, plot, None)
+    if violations:
+        raise typer.Exit(2)
+
+
+@app.command()
+@_one_line_errors
+def bench(
+    problem: Optional[str] = typer.Option(None, help="problem; without it the default leaderboard of every problem runs"),
+    suite: Optional[str] = typer.Option(None, help="suite name, instance name or instance file path"),
+    solvers: Optional[str] = typer.Option(None, help="comma-separated solver names"),
+    time_limit: Optional[float] = typer.Option(None, help="time limit per (instance, solver) in seconds"),
+    instances: Optional[str] = typer.Option(None, help="comma-separated instance names to keep from the suite"),
+    seed: int = typer.Option(0, help="random seed given to every solver"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write rows and summary as JSON"),
+    markdown: Optional[Path] = typer.Option(None, help="write the ranking tables as Markdown"),
+    plots: Optional[Path] = typer.Option(None, help="write pictures (gap chart, Gantt of best schedules) into this folder"),
+    out: Path = typer.Option(Path("results"), help="folder for the bare leaderboard's leaderboard.json / .md / plots"),
+) -> None:
+    """Run a leaderboard. Bare `schedgym bench` runs the default leaderboard of every problem on shipped data."""
+    if problem is None:
+        if suite or solvers or instances:
+            raise ValueError("--suite, --solvers and --instances need --problem")
+        runs = [BenchRun(name, s, sv, tl) for name in list(PROBLEMS) or ["jobshop"] for s, sv, tl in get_problem(name).default_leaderboard]
+        runs = [BenchRun(r.problem, r.suite, r.solvers, time_limit or r.time_limit) for r in runs]
+        json_path = json_path or out / "leaderboard.json"
+        markdown = markdown or out / "leaderboard.md"
+        plots = plots or out / "plots"
+    else:
+        spec = get_problem(problem)
+        if suite is None:
+            raise ValueError(f"--suite is needed with --problem; e.g. one of {', '.join(list(spec.suites)[:6])}")
+        chosen = _split(solvers) or [n for (p, n) in SOLVERS if p == problem and n != "cpsat"]
+        runs = [BenchRun(problem, suite, chosen, time_limit, _split(instances))]
+    result = run_bench(runs, seed=seed, keep_solutions=plots is not None)
+    table = to_markdown(result)
+    typer.echo(table)
+    if json_path:
+        write_json(result, json_path)
+        typer.echo(f"wrote {json_path}")
+    if markdown:
+        atomic_write_text(markdown, table)
+        typer.echo(f"wrote {markdown}")
+    if plots:
+        for path in write_plots(result, plots):
+            typer.echo(f"wrote {path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
