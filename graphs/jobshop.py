@@ -14,10 +14,14 @@ scaled by the instance's mean duration, so the features read the same on a 15x15
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
 import numpy as np
+import torch
 from gymnasium import spaces
 
-from schedgym.envs.jobshop.simulator import JobShopSimulator
+if TYPE_CHECKING:
+    from schedgym.envs.jobshop.simulator import JobShopSimulator
 
 #: Per-operation features, in column order.
 OP_FEATURES = (
@@ -85,70 +89,169 @@ class JobShopEncoder:
                 "raise max_jobs / max_ops / max_machines"
             )
 
-    def encode(self, sim: JobShopSimulator, candidates: np.ndarray) -> dict[str, np.ndarray]:
-        """The observation of ``sim``'s current state; ``candidates`` is the bool ``[n_jobs]`` action mask."""
+    def reset(self, sim: JobShopSimulator) -> None:
+        """Prepare the arrays that stay fixed during an episode on ``sim.instance``; call before :meth:`encode`."""
+        self.check_fits(sim)
         inst = sim.instance
         n_jobs, n_ops, n_machines = inst.n_jobs, inst.n_ops, inst.n_machines
-        mean_duration = float(inst.durations.mean())
-        legal = sim.legal_jobs()
-        t0 = float(sim.earliest_start[legal].min()) if legal.any() else float(sim.makespan)
-
-        op_index = np.arange(n_ops)
-        scheduled = sim.start_times >= 0
-        # earliest start along the job chain: the next op at its earliest start, later ops right after it
-        cum = np.cumsum(inst.durations, axis=1) - inst.durations  # work before op o within its job
-        next_op = np.minimum(sim.next_op, n_ops - 1)
-        chain_start = sim.earliest_start[:, None].astype(float) + (cum - cum[np.arange(n_jobs), next_op][:, None])
-        start = np.where(scheduled, sim.start_times, chain_start)
-        end = start + inst.durations
-
-        suffix = np.cumsum(inst.durations[:, ::-1], axis=1)[:, ::-1]
-        unscheduled_work = np.bincount(inst.machines[~scheduled], inst.durations[~scheduled], minlength=n_machines)
-        machine_scale = n_jobs * mean_duration
+        self._instance = inst
+        self._mean_duration = float(inst.durations.mean())
+        self._machine_scale = n_jobs * self._mean_duration
+        self._work_before = (np.cumsum(inst.durations, axis=1) - inst.durations).astype(np.float64)
+        self._node = (np.arange(n_jobs)[:, None] * self.max_ops + np.arange(n_ops)[None, :]).ravel()
+        self._job_node0 = np.arange(n_jobs) * self.max_ops
+        self._op_index = np.arange(n_ops)
 
         features = np.zeros((self.max_jobs, self.max_ops, len(OP_FEATURES)), dtype=np.float32)
-        f = features[:n_jobs, :n_ops]
-        f[..., 0] = inst.durations / mean_duration
-        f[..., 1] = scheduled
-        f[..., 2] = (op_index[None, :] == sim.next_op[:, None]) & candidates[:, None]
-        f[..., 3] = np.clip((start - t0) / mean_duration, -_TIME_CLIP, _TIME_CLIP)
-        f[..., 4] = np.clip((end - t0) / mean_duration, -_TIME_CLIP, _TIME_CLIP)
-        f[..., 5] = suffix / (n_ops * mean_duration)
-        f[..., 6] = (n_ops - op_index[None, :]) / n_ops
-        f[..., 7] = unscheduled_work[inst.machines] / machine_scale
-
+        suffix = np.cumsum(inst.durations[:, ::-1], axis=1)[:, ::-1]
+        features[:n_jobs, :n_ops, 0] = inst.durations / self._mean_duration
+        features[:n_jobs, :n_ops, 5] = suffix / (n_ops * self._mean_duration)
+        features[:n_jobs, :n_ops, 6] = (n_ops - self._op_index[None, :]) / n_ops
+        self._features = features
         op_mask = np.zeros((self.max_jobs, self.max_ops), dtype=np.int8)
         op_mask[:n_jobs, :n_ops] = 1
+        self._op_mask = op_mask.ravel()
         op_machine = np.zeros((self.max_jobs, self.max_ops), dtype=np.int64)
         op_machine[:n_jobs, :n_ops] = inst.machines
+        self._op_machine = op_machine.ravel()
+        self._machine_mask = np.zeros(self.max_machines, dtype=np.int8)
+        self._machine_mask[:n_machines] = 1
 
-        machine_pred = np.full((self.max_jobs, self.max_ops), -1, dtype=np.int64)
-        pred = sim.machine_pred.reshape(n_jobs, n_ops)
-        machine_pred[:n_jobs, :n_ops] = np.where(pred >= 0, (pred // n_ops) * self.max_ops + pred % n_ops, -1)
+    def encode(self, sim: JobShopSimulator, candidates: np.ndarray) -> dict[str, np.ndarray]:
+        """The observation of ``sim``'s current state; ``candidates`` is the bool ``[n_jobs]`` action mask.
+
+        Only the columns that change during an episode are recomputed; the rest was prepared by :meth:`reset`.
+        """
+        inst = self._instance
+        n_jobs, n_ops, n_machines = inst.n_jobs, inst.n_ops, inst.n_machines
+        mean_duration = self._mean_duration
+        legal = sim.next_op < n_ops
+        t0 = float(sim.earliest_start[legal].min()) if legal.any() else float(sim.makespan)
+
+        scheduled = sim.start_times >= 0
+        # unscheduled operations: earliest start along the job chain (next op at its earliest start, later ops after)
+        next_op = np.minimum(sim.next_op, n_ops - 1)
+        offset = sim.earliest_start - self._work_before[np.arange(n_jobs), next_op]
+        start = np.where(scheduled, sim.start_times, self._work_before + offset[:, None])
+        unscheduled_work = np.bincount(inst.machines[~scheduled], inst.durations[~scheduled], minlength=n_machines)
+
+        f = self._features[:n_jobs, :n_ops]
+        f[..., 1] = scheduled
+        f[..., 2] = 0.0
+        f[..., 3] = np.clip((start - t0) / mean_duration, -_TIME_CLIP, _TIME_CLIP)
+        f[..., 4] = np.clip(f[..., 3] + f[..., 0], -_TIME_CLIP, _TIME_CLIP)
+        f[..., 7] = unscheduled_work[inst.machines] / self._machine_scale
+        candidate_jobs = np.flatnonzero(candidates)
+        f[candidate_jobs, sim.next_op[candidate_jobs], 2] = 1.0
+
+        machine_pred = np.full(self.n_nodes, -1, dtype=np.int64)
+        pred = sim.machine_pred
+        has_pred = pred >= 0
+        machine_pred[self._node[has_pred]] = self._node[pred[has_pred]]
 
         machine_features = np.zeros((self.max_machines, len(MACHINE_FEATURES)), dtype=np.float32)
         count = sim.machine_count
         last_end = np.where(count > 0, sim.machine_ends[np.arange(n_machines), np.maximum(count - 1, 0)], 0)
-        waiting = np.bincount(sim.next_machine[legal], minlength=n_machines)
-        competing = np.bincount(sim.next_machine[candidates], minlength=n_machines)
-        machine_features[:n_machines, 0] = unscheduled_work / machine_scale
+        machine_features[:n_machines, 0] = unscheduled_work / self._machine_scale
         machine_features[:n_machines, 1] = np.clip((last_end - t0) / mean_duration, -_TIME_CLIP, _TIME_CLIP)
-        machine_features[:n_machines, 2] = waiting / n_jobs
-        machine_features[:n_machines, 3] = competing / n_jobs
-        machine_mask = np.zeros(self.max_machines, dtype=np.int8)
-        machine_mask[:n_machines] = 1
+        machine_features[:n_machines, 2] = np.bincount(sim.next_machine[legal], minlength=n_machines) / n_jobs
+        machine_features[:n_machines, 3] = np.bincount(sim.next_machine[candidates], minlength=n_machines) / n_jobs
 
         job_candidate = np.full(self.max_jobs, -1, dtype=np.int64)
-        job_candidate[:n_jobs] = np.where(legal, np.arange(n_jobs) * self.max_ops + next_op, -1)
+        job_candidate[:n_jobs] = np.where(legal, self._job_node0 + next_op, -1)
         action_mask = np.zeros(self.max_jobs, dtype=np.int8)
         action_mask[:n_jobs] = candidates
         return {
-            "op_features": features.reshape(self.n_nodes, -1),
-            "op_mask": op_mask.ravel(),
-            "op_machine": op_machine.ravel(),
-            "machine_pred": machine_pred.ravel(),
+            "op_features": self._features.reshape(self.n_nodes, -1).copy(),
+            "op_mask": self._op_mask.copy(),
+            "op_machine": self._op_machine.copy(),
+            "machine_pred": machine_pred,
             "machine_features": machine_features,
-            "machine_mask": machine_mask,
+            "machine_mask": self._machine_mask.copy(),
             "job_candidate": job_candidate,
             "action_mask": action_mask,
         }
+
+
+# ---------------------------------------------------------------------------------------------------- PyG graphs
+#: Relation ids of the edges built by :func:`to_graph_batch`.
+RELATIONS = ("job_next", "job_prev", "machine_next", "machine_prev", "op_to_machine", "machine_to_op")
+
+
+class JobShopGraphBatch(NamedTuple):
+    """A batch of B job-shop states as one PyTorch Geometric graph with two node types and six relations.
+
+    Node ids: the real operations of every state first (``n_op`` of them), then the real machines. Attributes:
+        x_op: float ``[n_op, len(OP_FEATURES)]``.
+        x_machine: float ``[n_machine, len(MACHINE_FEATURES)]``.
+        edge_index: int64 ``[2, E]`` over the combined node ids; ``edge_type``: int64 ``[E]``, index into RELATIONS.
+        op_batch: int64 ``[n_op]``, state of each operation node; ``machine_batch``: likewise ``[n_machine]``.
+        candidate_op: int64 ``[B, J]``, combined node id of each job's next operation (0 where there is none).
+        candidate_machine: int64 ``[B, J]``, combined node id of that operation's machine.
+        batch_size: B.
+    """
+
+    x_op: torch.Tensor
+    x_machine: torch.Tensor
+    edge_index: torch.Tensor
+    edge_type: torch.Tensor
+    op_batch: torch.Tensor
+    machine_batch: torch.Tensor
+    candidate_op: torch.Tensor
+    candidate_machine: torch.Tensor
+    batch_size: int
+
+
+def to_graph_batch(obs: dict[str, torch.Tensor]) -> JobShopGraphBatch:
+    """Turn a batch of padded observations (tensors with a leading batch dimension, as SB3 hands them over; integer
+    fields may arrive as floats) into one graph holding only the real nodes."""
+    op_mask = obs["op_mask"].bool()
+    machine_mask = obs["machine_mask"].bool()
+    batch_size, n_nodes = op_mask.shape
+    n_machines = machine_mask.shape[1]
+    device = op_mask.device
+    flat_op_mask = op_mask.reshape(-1)
+    flat_machine_mask = machine_mask.reshape(-1)
+    # padded flat index -> compact node id (-1 for padding)
+    op_id = torch.cumsum(flat_op_mask.long(), 0) - 1
+    n_op = int(flat_op_mask.sum())
+    machine_id = torch.cumsum(flat_machine_mask.long(), 0) - 1 + n_op
+    op_base = (torch.arange(batch_size, device=device) * n_nodes)[:, None]
+    machine_base = (torch.arange(batch_size, device=device) * n_machines)[:, None]
+
+    # job precedence: padded node n -> n + 1 when both are real operations of the same job
+    nxt = op_mask[:, :-1] & op_mask[:, 1:]
+    src = (op_base + torch.arange(n_nodes - 1, device=device)[None, :])[nxt]
+    job_src, job_dst = op_id[src], op_id[src + 1]
+    # machine sequence: pred -> node
+    pred = obs["machine_pred"].long()
+    has_pred = (pred >= 0) & op_mask
+    seq_src = op_id[(op_base + pred)[has_pred]]
+    seq_dst = op_id[(op_base + torch.arange(n_nodes, device=device)[None, :]).expand_as(pred)[has_pred]]
+    # membership
+    op_machine = obs["op_machine"].long()
+    mem_op = op_id[(op_base + torch.arange(n_nodes, device=device)[None, :]).expand_as(op_machine)[op_mask]]
+    mem_machine = machine_id[(machine_base + op_machine)[op_mask]]
+
+    sources = [job_src, job_dst, seq_src, seq_dst, mem_op, mem_machine]
+    targets = [job_dst, job_src, seq_dst, seq_src, mem_machine, mem_op]
+    edge_index = torch.stack([torch.cat(sources), torch.cat(targets)])
+    edge_type = torch.cat([torch.full_like(s, r) for r, s in enumerate(sources)])
+
+    candidate = obs["job_candidate"].long()
+    has_candidate = candidate >= 0
+    safe = candidate.clamp(min=0)
+    candidate_op = torch.where(has_candidate, op_id[op_base + safe], 0)
+    candidate_machine = torch.where(has_candidate, machine_id[machine_base + op_machine.gather(1, safe)], n_op)
+
+    return JobShopGraphBatch(
+        x_op=obs["op_features"].reshape(-1, obs["op_features"].shape[-1])[flat_op_mask].float(),
+        x_machine=obs["machine_features"].reshape(-1, obs["machine_features"].shape[-1])[flat_machine_mask].float(),
+        edge_index=edge_index,
+        edge_type=edge_type,
+        op_batch=torch.arange(batch_size, device=device).repeat_interleave(op_mask.sum(1)),
+        machine_batch=torch.arange(batch_size, device=device).repeat_interleave(machine_mask.sum(1)),
+        candidate_op=candidate_op,
+        candidate_machine=candidate_machine,
+        batch_size=batch_size,
+    )

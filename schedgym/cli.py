@@ -97,6 +97,8 @@ def bench(
     markdown: Optional[Path] = typer.Option(None, help="write the ranking tables as Markdown"),
     plots: Optional[Path] = typer.Option(None, help="write pictures (gap chart, Gantt of best schedules) into this folder"),
     out: Path = typer.Option(Path("results"), help="folder for the bare leaderboard's leaderboard.json / .md / plots"),
+    policy: Optional[str] = typer.Option(None, help="checkpoint path or shipped policy name for the ppo solvers"),
+    samples: Optional[int] = typer.Option(None, help="rollouts per round for ppo-sample"),
 ) -> None:
     """Run a leaderboard. Bare `schedgym bench` runs the default leaderboard of every problem on shipped data."""
     if problem is None:
@@ -113,7 +115,8 @@ def bench(
             raise ValueError(f"--suite is needed with --problem; e.g. one of {', '.join(list(spec.suites)[:6])}")
         chosen = _split(solvers) or [n for (p, n) in SOLVERS if p == problem and n != "cpsat"]
         runs = [BenchRun(problem, suite, chosen, time_limit, _split(instances))]
-    result = run_bench(runs, seed=seed, keep_solutions=plots is not None)
+    options = {key: value for key, value in {"policy": policy, "samples": samples}.items() if value is not None}
+    result = run_bench(runs, seed=seed, solver_options=options, keep_solutions=plots is not None)
     table = to_markdown(result)
     typer.echo(table)
     if json_path:
@@ -125,6 +128,37 @@ def bench(
     if plots:
         for path in write_plots(result, plots):
             typer.echo(f"wrote {path}")
+
+
+@app.command()
+@_one_line_errors
+def train(
+    problem: str = typer.Argument("jobshop", help="problem to train a policy for"),
+    sizes: str = typer.Option("10x10,15x10,15x15,20x15,20x20", help="training instance sizes <jobs>x<machines>, comma-separated"),
+    steps: int = typer.Option(200_000, help="total decisions (env steps) to train for"),
+    out: Path = typer.Option(Path("policies/jobshop.zip"), help="where the best validated policy is written"),
+    resume: Optional[Path] = typer.Option(None, help="continue from this checkpoint (a periodic one or <out>.last.zip)"),
+    n_envs: int = typer.Option(16, help="parallel envs"),
+    n_steps: int = typer.Option(128, help="steps per env per rollout"),
+    batch_size: int = typer.Option(512, help="minibatch size"),
+    learning_rate: float = typer.Option(2e-4, help="Adam learning rate"),
+    ent_coef: float = typer.Option(0.005, help="entropy bonus"),
+    eval_every: int = typer.Option(25_000, help="validate every this many steps"),
+    seed: int = typer.Option(0, help="seed of the whole run"),
+    log_dir: Path = typer.Option(Path("runs"), help="TensorBoard log folder"),
+    config: Optional[Path] = typer.Option(None, help="a JSON TrainConfig; overrides the options above"),
+) -> None:
+    """Train a GNN dispatching policy with MaskablePPO on generated instances."""
+    from schedgym.agents.train import TrainConfig, train as run_training
+
+    if config is not None:
+        train_config = TrainConfig.from_dict(json.loads(config.read_text()))
+    else:
+        train_config = TrainConfig(
+            problem=problem, sizes=sizes, total_steps=steps, n_envs=n_envs, n_steps=n_steps, batch_size=batch_size,
+            learning_rate=learning_rate, ent_coef=ent_coef, eval_every_steps=eval_every, seed=seed,
+        )
+    run_training(train_config, out, resume=resume, log_dir=log_dir)
 
 
 def main() -> None:

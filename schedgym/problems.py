@@ -63,3 +63,17 @@ register_solver(
     lambda workers=2, hint="fdd-mwkr", **_: CpSatJobShop(num_workers=workers, hint_rule=hint),
     "CP-SAT: interval per operation, NoOverlap per machine, hinted with FDD/MWKR; reports its proven lower bound",
 )
+
+
+def _ppo_factory(samples_default: int):
+    def factory(policy: str = "", samples: int | None = None, **_: Any):
+        from schedgym.agents.solvers import PpoSolver
+
+        k = samples_default if samples is None else samples
+        return PpoSolver(name="ppo" if k == 0 else "ppo-sample", policy=policy, samples=k)
+
+    return factory
+
+
+register_solver("jobshop", "ppo", _ppo_factory(0), "trained GNN policy, greedy (shipped jobshop-default unless --policy)")
+register_solver("jobshop", "ppo-sample", _ppo_factory(32), "trained GNN policy, best of K sampled rollouts per round (--samples K, default 32), rounds repeat within --time-limit")

@@ -39,7 +39,9 @@ class JobShopEnv(gym.Env):
     list of instances, or the one instance given. ``reset(options={"instance": inst})`` forces one.
 
     ## Reward
-    Minus the increase of the makespan caused by the step, so the undiscounted return is minus the makespan.
+    Minus the increase of the makespan caused by the step, so the undiscounted return is minus the makespan
+    (divided by the instance's trivial lower bound, max(longest job, busiest machine), with
+    ``normalize_reward=True``, so returns read alike across sizes).
 
     ## Episode End
     Terminates when every operation is scheduled; never truncates.
@@ -54,7 +56,9 @@ class JobShopEnv(gym.Env):
     ``mean_repair_time`` switch on random machine interruptions: each machine's down intervals are drawn at reset
     (Poisson breakdowns, exponential repair times), no operation may run across one, and they appear in the
     solution's ``machine_downtime``. ``max_jobs`` / ``max_ops`` / ``max_machines`` set the padding
-    (default: the largest instance).
+    (default: the largest instance). ``skip_forced=True`` dispatches by itself whenever the mask allows a single
+    job, so every step is a real choice (an episode then has fewer steps than operations, and what reset dispatches
+    is not in the return).
 
     ## References
     Giffler & Thompson, Algorithms for solving production-scheduling problems, Operations Research 8(4), 1960.
@@ -76,6 +80,8 @@ class JobShopEnv(gym.Env):
         max_jobs: int | None = None,
         max_ops: int | None = None,
         max_machines: int | None = None,
+        skip_forced: bool = False,
+        normalize_reward: bool = False,
         render_mode: str | None = None,
     ) -> None:
         if action_filter not in ACTION_FILTERS:
@@ -99,6 +105,8 @@ class JobShopEnv(gym.Env):
         self.action_filter = action_filter
         self.interruption_rate = float(interruption_rate)
         self.mean_repair_time = float(mean_repair_time)
+        self.skip_forced = skip_forced
+        self.normalize_reward = normalize_reward
         self.render_mode = render_mode
         self.observation_space = self.encoder.observation_space
         self.action_space = MaskedDiscrete(self.encoder.max_jobs, self.action_masks)
@@ -115,8 +123,10 @@ class JobShopEnv(gym.Env):
             else:
                 instance = self.instances[int(self.np_random.integers(len(self.instances)))]
         self.sim = JobShopSimulator(instance, self._draw_downtime(instance))
-        self.encoder.check_fits(self.sim)
+        self.encoder.reset(self.sim)
+        self._reward_scale = 1.0 / instance.trivial_lower_bound() if self.normalize_reward else 1.0
         self._candidates = self.sim.candidate_jobs(self.action_filter)
+        self._dispatch_forced()
         return self._observation(), self._info()
 
     def step(self, action):
@@ -128,9 +138,10 @@ class JobShopEnv(gym.Env):
             raise ValueError(f"invalid action {action!r}: the legal jobs (with an operation left) are {np.flatnonzero(legal).tolist()}")
         makespan_before = self.sim.makespan
         self.sim.dispatch(job)
-        reward = -float(self.sim.makespan - makespan_before)
-        terminated = self.sim.done
         self._candidates = self.sim.candidate_jobs(self.action_filter)
+        self._dispatch_forced()
+        reward = -float(self.sim.makespan - makespan_before) * self._reward_scale
+        terminated = self.sim.done
         info = self._info()
         if terminated:
             info["solution"] = self.sim.solution()
@@ -148,6 +159,16 @@ class JobShopEnv(gym.Env):
         return None
 
     # ----------------------------------------------------------------------------------------------- helpers
+    def _dispatch_forced(self) -> None:
+        """With ``skip_forced``, dispatch while exactly one job is allowed and more than one operation is left."""
+        if not self.skip_forced:
+            return
+        remaining = self.sim.instance.n_operations - self.sim.n_scheduled
+        while remaining > 1 and np.count_nonzero(self._candidates) == 1:
+            self.sim.dispatch(int(np.argmax(self._candidates)))
+            self._candidates = self.sim.candidate_jobs(self.action_filter)
+            remaining -= 1
+
     def _observation(self) -> dict[str, np.ndarray]:
         return self.encoder.encode(self.sim, self._candidates)
 

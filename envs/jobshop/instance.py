@@ -12,12 +12,12 @@ class JobShopInstance:
     """A job-shop scheduling instance.
 
     Every job is a chain of ``n_ops`` operations; operation ``o`` of job ``j`` runs without interruption on machine
-    ``machines[j, o]`` for ``durations[j, o]`` time units, after operation ``o - 1`` of the same job has finished.
+    ``machines[j, o]`` for ``durations[j, o]`` time units (zero is allowed: some classic instances, e.g. orb07, have it), after operation ``o - 1`` of the same job has finished.
 
     Attributes:
         name: instance name (``ta01``) or file stem.
         machines: int64 array ``[n_jobs, n_ops]``, machine id in ``[0, n_machines)`` of every operation.
-        durations: int64 array ``[n_jobs, n_ops]``, processing time (> 0) of every operation.
+        durations: int64 array ``[n_jobs, n_ops]``, processing time (>= 0) of every operation.
         optimum: proven optimal makespan, if known.
         lower_bound: best known lower bound on the makespan, if known.
         upper_bound: best known makespan (upper bound), if known.
@@ -41,8 +41,8 @@ class JobShopInstance:
                 f"instance {self.name!r}: machines {machines.shape} and durations {durations.shape} must be "
                 "equal, non-empty [n_jobs, n_ops] arrays"
             )
-        if (durations <= 0).any():
-            raise ValueError(f"instance {self.name!r}: every duration must be positive")
+        if (durations < 0).any():
+            raise ValueError(f"instance {self.name!r}: durations must not be negative")
         if (machines < 0).any():
             raise ValueError(f"instance {self.name!r}: machine ids must be >= 0")
         machines.setflags(write=False)

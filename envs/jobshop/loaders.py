@@ -69,11 +69,13 @@ def _content_lines(text: str) -> list[tuple[int, str]]:
 
 
 def _ints(path: str, line_no: int, line: str, what: str) -> list[int]:
-    try:
-        return [int(tok) for tok in line.split()]
-    except ValueError:
-        bad = next(tok for tok in line.split() if not tok.lstrip("-").isdigit())
-        raise InstanceFormatError(path, line_no, f"{what}: {bad!r} is not an integer", "write whole numbers only") from None
+    values = []
+    for token in line.split():
+        try:
+            values.append(int(token))
+        except ValueError:
+            raise InstanceFormatError(path, line_no, f"{what}: {token!r} is not an integer", "write whole numbers only") from None
+    return values
 
 
 def _header(path: str, lines: list[tuple[int, str]], fmt: str) -> tuple[int, int]:
@@ -88,8 +90,8 @@ def _header(path: str, lines: list[tuple[int, str]], fmt: str) -> tuple[int, int
 
 def _check_values(path: str, line_no: int, durations: list[int], machines: list[int], n_machines: int, base: int) -> None:
     for d in durations:
-        if d <= 0:
-            raise InstanceFormatError(path, line_no, f"duration {d} is not positive", "every processing time must be > 0")
+        if d < 0:
+            raise InstanceFormatError(path, line_no, f"duration {d} is negative", "every processing time must be >= 0")
     for m in machines:
         if not base <= m < n_machines + base:
             raise InstanceFormatError(

@@ -98,7 +98,7 @@ def validate(instance: JobShopInstance, solution: JobShopSolution) -> list[str]:
         intervals.sort()
         for k, (s2, e2, b) in enumerate(intervals):
             for s1, e1, a in intervals[:k]:
-                if s2 < e1:
+                if max(s1, s2) < min(e1, e2):
                     violations.append(f"machine {m}: {a} [{s1}, {e1}) overlaps {b} [{s2}, {e2})")
     return violations
 

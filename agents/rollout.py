@@ -1,0 +1,62 @@
+"""Run a policy network on many job-shop envs in lockstep, one batched forward pass per decision."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from schedgym.envs.jobshop import JobShopEnv, JobShopInstance, JobShopSolution
+
+#: The env settings every jobshop policy is trained and run with.
+POLICY_ENV_OPTIONS = {"action_filter": "non-delay", "skip_forced": True}
+
+
+def stack_observations(observations: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """List of per-env observation dicts -> dict of batched tensors ``[B, ...]``."""
+    return {key: torch.from_numpy(np.stack([obs[key] for obs in observations])) for key in observations[0]}
+
+
+@torch.no_grad()
+def run_policy(
+    net: torch.nn.Module,
+    instances: list[JobShopInstance],
+    *,
+    greedy: list[bool] | bool = True,
+    generator: torch.Generator | None = None,
+) -> list[JobShopSolution]:
+    """Build one schedule per entry of ``instances`` (repeat an instance to sample it several times).
+
+    Args:
+        net: maps a batched observation dict to ``(logits [B, J], values [B])``.
+        greedy: per rollout (or for all): take the arg-max action, else sample from the masked softmax.
+        generator: torch random generator for sampling (seed it for reproducible samples).
+    Returns:
+        the finished schedules, in the order of ``instances``.
+    """
+    greedy_flags = [greedy] * len(instances) if isinstance(greedy, bool) else list(greedy)
+    max_jobs = max(inst.n_jobs for inst in instances)
+    max_ops = max(inst.n_ops for inst in instances)
+    max_machines = max(inst.n_machines for inst in instances)
+    envs = [
+        JobShopEnv(inst, max_jobs=max_jobs, max_ops=max_ops, max_machines=max_machines, **POLICY_ENV_OPTIONS)
+        for inst in instances
+    ]
+    observations = [env.reset(seed=0)[0] for env in envs]
+    solutions: list[JobShopSolution | None] = [None] * len(envs)
+    active = list(range(len(envs)))
+    while active:
+        logits, _ = net(stack_observations([observations[i] for i in active]))
+        masks = torch.from_numpy(np.stack([envs[i].action_masks() for i in active]))
+        logits = logits.masked_fill(~masks, float("-inf"))
+        sampled = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
+        flags = torch.tensor([greedy_flags[i] for i in active])
+        actions = torch.where(flags, logits.argmax(dim=-1), sampled).tolist()
+        still_active = []
+        for i, action in zip(active, actions):
+            observations[i], _, terminated, _, info = envs[i].step(action)
+            if terminated:
+                solutions[i] = info["solution"]
+            else:
+                still_active.append(i)
+        active = still_active
+    return solutions  # type: ignore[return-value]

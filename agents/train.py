@@ -1,0 +1,220 @@
+"""Train a GNN dispatching policy with sb3-contrib's MaskablePPO: the whole recipe, top to bottom.
+
+    schedgym train jobshop --sizes 10x10,15x10,15x15,20x15,20x20 --steps 1000000 --out policies/jobshop.zip
+
+Instances are generated (Taillard-style) at every reset, never taken from a benchmark. Every ``eval_every_steps``
+the greedy policy schedules a fixed set of generated validation instances; the mean gap to the best dispatching
+rule on each is logged to TensorBoard, and the best policy so far is written to ``--out``. Periodic checkpoints
+(``<out>_checkpoints/``) and the last state (``<out stem>.last.zip``) can be resumed with ``--resume`` without
+losing optimizer state or the step count.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sb3_contrib import MaskablePPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+from stable_baselines3.common.env_util import make_vec_env
+
+from schedgym.agents.checkpoint import PolicyMetadata, add_metadata
+from schedgym.agents.gnn import GnnConfig
+from schedgym.agents.policy import GnnMaskablePolicy
+from schedgym.agents.rollout import POLICY_ENV_OPTIONS, run_policy
+from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
+from schedgym.envs.jobshop import JobShopEnv, JobShopInstance, TaillardGenerator, generate_taillard, parse_sizes
+
+
+@dataclass
+class TrainConfig:
+    """Every hyper-parameter of a training run; saved inside the checkpoint."""
+
+    problem: str = "jobshop"
+    sizes: str = "10x10,15x10,15x15,20x15,20x20"  # training instance sizes, drawn uniformly per episode
+    total_steps: int = 200_000  # decisions (env steps) in total
+    n_envs: int = 8  # envs stepped in lockstep (one batched forward per step)
+    n_steps: int = 256  # steps per env per rollout
+    batch_size: int = 256  # minibatch of decisions per gradient step
+    n_epochs: int = 4  # passes over each rollout
+    learning_rate: float = 3e-4
+    gamma: float = 1.0  # undiscounted: the return is minus the (normalized) makespan
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    seed: int = 0
+    eval_every_steps: int = 20_000  # validation period
+    checkpoint_every_steps: int = 50_000  # periodic checkpoint period
+    val_sizes: str = "15x15,20x20"  # validation instance sizes
+    val_instances_per_size: int = 5
+    val_seed: int = 12345  # validation instances are generated from this seed (fixed across runs)
+    torch_threads: int = 2
+    gnn: GnnConfig = field(default_factory=GnnConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        data = dict(data)
+        data["gnn"] = GnnConfig(**data.get("gnn", {}))
+        return cls(**data)
+
+
+def validation_instances(config: TrainConfig) -> list[JobShopInstance]:
+    rng = np.random.default_rng(config.val_seed)
+    return [
+        generate_taillard(jobs, machines, rng, name=f"val-{jobs}x{machines}-{k}")
+        for jobs, machines in parse_sizes(config.val_sizes)
+        for k in range(config.val_instances_per_size)
+    ]
+
+
+def best_rule_makespans(instances: list[JobShopInstance]) -> np.ndarray:
+    """Per instance, the best makespan of every deterministic dispatching rule."""
+    rules = [DispatchingRule(name) for name in RULE_SCORES if name != "random"]
+    return np.array([min(rule.solve(inst).makespan(inst) for rule in rules) for inst in instances], dtype=float)
+
+
+class ValidationCallback(BaseCallback):
+    """Every ``config.eval_every_steps``: greedy makespans on the validation set, gap to the best rule logged as
+    ``val/gap_vs_best_rule_pct``; the best policy so far is saved to ``out`` with its metadata."""
+
+    def __init__(self, config: TrainConfig, out: Path, where_trained: str) -> None:
+        super().__init__()
+        self.config = config
+        self.out = out
+        self.where_trained = where_trained
+        self.instances = validation_instances(config)
+        self.reference = best_rule_makespans(self.instances)
+        self.best_gap = float("inf")
+        self.last_eval = -1
+        self.history: list[dict] = []
+
+    def _on_step(self) -> bool:
+        if self.last_eval < 0 or self.num_timesteps - self.last_eval >= self.config.eval_every_steps:
+            self.evaluate()
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.last_eval != self.num_timesteps:
+            self.evaluate()
+
+    def evaluate(self) -> float:
+        self.last_eval = self.num_timesteps
+        net = self.model.policy.net
+        net.eval()
+        solutions = run_policy(net, self.instances, greedy=True)
+        net.train()
+        makespans = np.array([s.makespan(inst) for s, inst in zip(solutions, self.instances)], dtype=float)
+        gap = float(np.mean(100.0 * (makespans - self.reference) / self.reference))
+        self.logger.record("val/gap_vs_best_rule_pct", gap)
+        self.logger.record("val/mean_makespan", float(makespans.mean()))
+        self.history.append({"steps": self.num_timesteps, "gap_vs_best_rule_pct": gap})
+        print(f"[validation] steps {self.num_timesteps}: gap to best rule {gap:+.2f}%", flush=True)
+        if gap < self.best_gap:
+            self.best_gap = gap
+            save_with_metadata(self.model, self.out, self.config, self.where_trained, {"val_gap_vs_best_rule_pct": gap, "val_history": self.history})
+        return gap
+
+
+def save_with_metadata(model: MaskablePPO, path: Path, config: TrainConfig, where_trained: str, figures: dict) -> None:
+    """Save ``model`` to ``path`` (written beside it, then renamed) with the schedgym metadata entry."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.saving.zip")
+    model.save(tmp)
+    add_metadata(
+        tmp,
+        PolicyMetadata(
+            problem=config.problem,
+            gnn=config.gnn.to_dict(),
+            train=asdict(config),
+            num_timesteps=int(model.num_timesteps),
+            where_trained=where_trained,
+            figures=figures,
+        ),
+    )
+    tmp.replace(path)
+
+
+def make_training_env(config: TrainConfig):
+    generator = TaillardGenerator(parse_sizes(config.sizes))
+    return make_vec_env(
+        lambda: JobShopEnv(generator, normalize_reward=True, **POLICY_ENV_OPTIONS),
+        n_envs=config.n_envs,
+        seed=config.seed,
+    )
+
+
+def train(config: TrainConfig, out: str | Path, *, resume: str | Path | None = None, log_dir: str | Path | None = "runs", progress_bar: bool = True) -> Path:
+    """Train (or continue training from ``resume``) until ``config.total_steps`` decisions; returns ``out``.
+
+    Raises:
+        CheckpointError / FileNotFoundError: if ``resume`` is missing or unreadable.
+    """
+    if config.problem != "jobshop":
+        raise ValueError(f"training is implemented for 'jobshop' only, not {config.problem!r}")
+    out = Path(out)
+    torch.set_num_threads(config.torch_threads)
+    where = f"{platform.node() or 'host'} ({platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__})"
+    env = make_training_env(config)
+    if resume is not None:
+        from schedgym.agents.checkpoint import resolve_policy_path
+
+        model = MaskablePPO.load(resolve_policy_path(resume), env=env, device="cpu", tensorboard_log=str(log_dir) if log_dir else None)
+    else:
+        model = MaskablePPO(
+            GnnMaskablePolicy,
+            env,
+            policy_kwargs={"gnn": config.gnn.to_dict()},
+            n_steps=config.n_steps,
+            batch_size=config.batch_size,
+            n_epochs=config.n_epochs,
+            learning_rate=config.learning_rate,
+            gamma=config.gamma,
+            gae_lambda=config.gae_lambda,
+            clip_range=config.clip_range,
+            ent_coef=config.ent_coef,
+            vf_coef=config.vf_coef,
+            max_grad_norm=config.max_grad_norm,
+            seed=config.seed,
+            device="cpu",
+            tensorboard_log=str(log_dir) if log_dir else None,
+            verbose=0,
+        )
+    validation = ValidationCallback(config, out, where)
+    checkpoints = CheckpointCallback(
+        save_freq=max(1, config.checkpoint_every_steps // config.n_envs),
+        save_path=str(out.parent / f"{out.stem}_checkpoints"),
+        name_prefix=out.stem,
+    )
+    remaining = max(0, config.total_steps - model.num_timesteps)
+    started = time.perf_counter()
+    model.learn(
+        remaining,
+        callback=CallbackList([validation, checkpoints]),
+        reset_num_timesteps=resume is None,
+        tb_log_name=out.stem,
+        progress_bar=progress_bar,
+    )
+    elapsed = time.perf_counter() - started
+    figures = {
+        "best_val_gap_vs_best_rule_pct": validation.best_gap,
+        "val_history": validation.history,
+        "train_wall_s": elapsed,
+        "train_steps_per_s": remaining / elapsed if elapsed > 0 else None,
+    }
+    save_with_metadata(model, out.with_name(f"{out.stem}.last.zip"), config, where, figures)
+    # refresh the best checkpoint's figures with the whole run's history
+    from schedgym.agents.checkpoint import read_metadata
+
+    best = read_metadata(out)
+    best.figures.update({"val_history": validation.history, "train_wall_s": elapsed})
+    add_metadata(out, best)
+    print(json.dumps({"out": str(out), **{k: v for k, v in figures.items() if k != "val_history"}}))
+    return out
