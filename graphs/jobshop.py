@@ -220,7 +220,9 @@ def to_graph_batch(obs: dict[str, torch.Tensor]) -> JobShopGraphBatch:
     machine_base = (torch.arange(batch_size, device=device) * n_machines)[:, None]
 
     # job precedence: padded node n -> n + 1 when both are real operations of the same job
-    nxt = op_mask[:, :-1] & op_mask[:, 1:]
+    max_ops = n_nodes // obs["action_mask"].shape[1]
+    same_job = (torch.arange(n_nodes - 1, device=device) + 1) % max_ops != 0
+    nxt = op_mask[:, :-1] & op_mask[:, 1:] & same_job[None, :]
     src = (op_base + torch.arange(n_nodes - 1, device=device)[None, :])[nxt]
     job_src, job_dst = op_id[src], op_id[src + 1]
     # machine sequence: pred -> node
