@@ -102,7 +102,8 @@ class JobShopGnn(nn.Module):
         self.critic = _mlp(2 * h, self.config.head_hidden_dim, 1)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        check_observation(obs)
+        if not torch.jit.is_scripting():
+            check_observation(obs)
         graph = to_graph_batch(obs)
         x = torch.cat([self.op_encoder(graph.x_op), self.machine_encoder(graph.x_machine)])
         for conv, norm in zip(self.convs, self.norms):

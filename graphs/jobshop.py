@@ -100,14 +100,18 @@ class JobShopEncoder:
         self._work_before = (np.cumsum(inst.durations, axis=1) - inst.durations).astype(np.float64)
         self._node = (np.arange(n_jobs)[:, None] * self.max_ops + np.arange(n_ops)[None, :]).ravel()
         self._job_node0 = np.arange(n_jobs) * self.max_ops
+        self._job_rows = np.arange(n_jobs)
         self._op_index = np.arange(n_ops)
 
-        features = np.zeros((self.max_jobs, self.max_ops, len(OP_FEATURES)), dtype=np.float32)
+        # feature-major layout [F, max_jobs, max_ops]: every column is written contiguously, transposed on output
+        features = np.zeros((len(OP_FEATURES), self.max_jobs, self.max_ops), dtype=np.float32)
         suffix = np.cumsum(inst.durations[:, ::-1], axis=1)[:, ::-1]
-        features[:n_jobs, :n_ops, 0] = inst.durations / self._mean_duration
-        features[:n_jobs, :n_ops, 5] = suffix / (n_ops * self._mean_duration)
-        features[:n_jobs, :n_ops, 6] = (n_ops - self._op_index[None, :]) / n_ops
+        features[0, :n_jobs, :n_ops] = inst.durations / self._mean_duration
+        features[5, :n_jobs, :n_ops] = suffix / (n_ops * self._mean_duration)
+        features[6, :n_jobs, :n_ops] = (n_ops - self._op_index[None, :]) / n_ops
         self._features = features
+        self._duration_scaled = features[0, :n_jobs, :n_ops].astype(np.float64)
+        self._machine_rows = np.arange(n_machines)
         op_mask = np.zeros((self.max_jobs, self.max_ops), dtype=np.int8)
         op_mask[:n_jobs, :n_ops] = 1
         self._op_mask = op_mask.ravel()
@@ -131,18 +135,18 @@ class JobShopEncoder:
         scheduled = sim.start_times >= 0
         # unscheduled operations: earliest start along the job chain (next op at its earliest start, later ops after)
         next_op = np.minimum(sim.next_op, n_ops - 1)
-        offset = sim.earliest_start - self._work_before[np.arange(n_jobs), next_op]
+        offset = sim.earliest_start - self._work_before[self._job_rows, next_op]
         start = np.where(scheduled, sim.start_times, self._work_before + offset[:, None])
-        unscheduled_work = np.bincount(inst.machines[~scheduled], inst.durations[~scheduled], minlength=n_machines)
+        start_scaled = (start - t0) / mean_duration
 
-        f = self._features[:n_jobs, :n_ops]
-        f[..., 1] = scheduled
-        f[..., 2] = 0.0
-        f[..., 3] = np.clip((start - t0) / mean_duration, -_TIME_CLIP, _TIME_CLIP)
-        f[..., 4] = np.clip(f[..., 3] + f[..., 0], -_TIME_CLIP, _TIME_CLIP)
-        f[..., 7] = unscheduled_work[inst.machines] / self._machine_scale
+        f = self._features
+        f[1, :n_jobs, :n_ops] = scheduled
+        f[2] = 0.0
+        f[3, :n_jobs, :n_ops] = np.minimum(np.maximum(start_scaled, -_TIME_CLIP), _TIME_CLIP)
+        f[4, :n_jobs, :n_ops] = np.minimum(np.maximum(start_scaled + self._duration_scaled, -_TIME_CLIP), _TIME_CLIP)
+        f[7, :n_jobs, :n_ops] = sim.machine_work_left[inst.machines] / self._machine_scale
         candidate_jobs = np.flatnonzero(candidates)
-        f[candidate_jobs, sim.next_op[candidate_jobs], 2] = 1.0
+        f[2, candidate_jobs, sim.next_op[candidate_jobs]] = 1.0
 
         machine_pred = np.full(self.n_nodes, -1, dtype=np.int64)
         pred = sim.machine_pred
@@ -151,9 +155,9 @@ class JobShopEncoder:
 
         machine_features = np.zeros((self.max_machines, len(MACHINE_FEATURES)), dtype=np.float32)
         count = sim.machine_count
-        last_end = np.where(count > 0, sim.machine_ends[np.arange(n_machines), np.maximum(count - 1, 0)], 0)
-        machine_features[:n_machines, 0] = unscheduled_work / self._machine_scale
-        machine_features[:n_machines, 1] = np.clip((last_end - t0) / mean_duration, -_TIME_CLIP, _TIME_CLIP)
+        last_end = np.where(count > 0, sim.machine_ends[self._machine_rows, np.maximum(count - 1, 0)], 0)
+        machine_features[:n_machines, 0] = sim.machine_work_left / self._machine_scale
+        machine_features[:n_machines, 1] = np.minimum(np.maximum((last_end - t0) / mean_duration, -_TIME_CLIP), _TIME_CLIP)
         machine_features[:n_machines, 2] = np.bincount(sim.next_machine[legal], minlength=n_machines) / n_jobs
         machine_features[:n_machines, 3] = np.bincount(sim.next_machine[candidates], minlength=n_machines) / n_jobs
 
@@ -162,7 +166,7 @@ class JobShopEncoder:
         action_mask = np.zeros(self.max_jobs, dtype=np.int8)
         action_mask[:n_jobs] = candidates
         return {
-            "op_features": self._features.reshape(self.n_nodes, -1).copy(),
+            "op_features": self._features.reshape(len(OP_FEATURES), self.n_nodes).T.copy(),
             "op_mask": self._op_mask.copy(),
             "op_machine": self._op_machine.copy(),
             "machine_pred": machine_pred,
@@ -205,8 +209,8 @@ class JobShopGraphBatch(NamedTuple):
 def to_graph_batch(obs: dict[str, torch.Tensor]) -> JobShopGraphBatch:
     """Turn a batch of padded observations (tensors with a leading batch dimension, as SB3 hands them over; integer
     fields may arrive as floats) into one graph holding only the real nodes."""
-    op_mask = obs["op_mask"].bool()
-    machine_mask = obs["machine_mask"].bool()
+    op_mask = obs["op_mask"] != 0
+    machine_mask = obs["machine_mask"] != 0
     batch_size, n_nodes = op_mask.shape
     n_machines = machine_mask.shape[1]
     device = op_mask.device

@@ -24,7 +24,7 @@ def _one_line_errors(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (InstanceFormatError, KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        except (InstanceFormatError, KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:  # CheckpointError is a ValueError
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(1) from None
@@ -159,6 +159,19 @@ def train(
             learning_rate=learning_rate, ent_coef=ent_coef, eval_every_steps=eval_every, seed=seed,
         )
     run_training(train_config, out, resume=resume, log_dir=log_dir)
+
+
+@app.command("export")
+@_one_line_errors
+def export_command(
+    policy: str = typer.Option("jobshop-default", help="checkpoint path or shipped policy name"),
+    out: Path = typer.Option(Path("export/jobshop-policy.pt"), help="TorchScript file to write (a .json manifest goes beside it)"),
+) -> None:
+    """Export a policy as TorchScript for schedgym.agents.dispatcher.PolicyDispatcher (no SB3 needed to run it)."""
+    from schedgym.agents.export import export_policy
+
+    path = export_policy(policy, out)
+    typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ class JobShopSimulator:
         start_times: int64 ``[J, O]``, start of every scheduled operation, -1 if not scheduled yet.
         machine_ops: int64 ``[M, C]``, per machine the flat operation ids (``j * O + o``) in time order, -1 for a
             downtime block; ``machine_count[m]`` entries are used.
+        machine_work_left: int64 ``[M]``, total duration of the unscheduled operations of each machine.
         machine_pred: int64 ``[J * O]``, flat id of the operation scheduled just before each operation on its
             machine, -1 if none (or if the operation is not scheduled yet).
         makespan: completion time of the last scheduled operation.
@@ -63,6 +64,7 @@ class JobShopSimulator:
         self.machine_ops = np.full((n_machines, capacity), -1, dtype=np.int64)
         self.machine_count = np.zeros(n_machines, dtype=np.int64)
         self.machine_pred = np.full(n_jobs * n_ops, -1, dtype=np.int64)
+        self.machine_work_left = np.bincount(instance.machines.ravel(), instance.durations.ravel(), minlength=n_machines).astype(np.int64)
         self.makespan = 0
         self.n_scheduled = 0
         self._job_index = np.arange(n_jobs)
@@ -121,6 +123,7 @@ class JobShopSimulator:
         self._insert(machine, start, end, job * n_ops + op)
         self.start_times[job, op] = start
         self.job_ready[job] = end
+        self.machine_work_left[machine] -= end - start
         self.makespan = max(self.makespan, end)
         self.n_scheduled += 1
 

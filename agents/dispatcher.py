@@ -1,0 +1,82 @@
+"""Run an exported (TorchScript) policy inside any scheduler loop, without SB3 or Gymnasium at run time.
+
+    dispatcher = PolicyDispatcher.load("export/jobshop-policy.pt")
+    sim = JobShopSimulator(instance)
+    while not sim.done:
+        sim.dispatch(dispatcher.choose(sim))
+
+``choose`` encodes the simulator's state with the same encoder the env uses and returns the job to dispatch next;
+when only one job is allowed it returns it without running the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from schedgym.agents.checkpoint import CheckpointError
+from schedgym.envs.jobshop.simulator import JobShopSimulator
+from schedgym.graphs.jobshop import JobShopEncoder
+
+MANIFEST_SUFFIX = ".json"
+
+
+class PolicyDispatcher:
+    """Greedy decisions of an exported job-shop policy.
+
+    Args:
+        module: the TorchScript network (obs dict -> (logits, value)).
+        action_filter: which jobs the policy chooses among (the filter it was trained with).
+    """
+
+    def __init__(self, module: torch.jit.ScriptModule, action_filter: str = "non-delay") -> None:
+        self.module = module
+        self.action_filter = action_filter
+        self._encoder: JobShopEncoder | None = None
+        self._encoded_instance = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "PolicyDispatcher":
+        """Load ``path`` (written by ``schedgym export``) and its ``.json`` manifest beside it.
+
+        Raises:
+            CheckpointError: if the file is missing, not a TorchScript module, or not a job-shop policy.
+        """
+        path = Path(path)
+        manifest_path = path.with_suffix(MANIFEST_SUFFIX)
+        if not path.exists() or not manifest_path.exists():
+            raise CheckpointError(f"exported policy {path} (with its manifest {manifest_path.name}) not found; write it with `schedgym export`")
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("problem") != "jobshop":
+            raise CheckpointError(f"{path} holds a {manifest.get('problem')!r} policy, not a jobshop one; export a jobshop policy")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript stays the portable format here
+                module = torch.jit.load(str(path), map_location="cpu")
+        except (RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{path} is not a TorchScript policy ({str(exc).splitlines()[0]}); export it again with `schedgym export`") from None
+        return cls(module.eval(), manifest.get("action_filter", "non-delay"))
+
+    @torch.no_grad()
+    def choose(self, sim: JobShopSimulator) -> int:
+        """The job whose next operation the policy dispatches in ``sim``'s current state."""
+        candidates = sim.candidate_jobs(self.action_filter)
+        allowed = np.flatnonzero(candidates)
+        if allowed.size == 0:
+            raise ValueError("the schedule is complete: no job has an operation left")
+        if allowed.size == 1:
+            return int(allowed[0])
+        if self._encoded_instance is not sim.instance:
+            inst = sim.instance
+            self._encoder = JobShopEncoder(inst.n_jobs, inst.n_ops, inst.n_machines)
+            self._encoder.reset(sim)
+            self._encoded_instance = inst
+        obs = self._encoder.encode(sim, candidates)
+        logits, _ = self.module({key: torch.from_numpy(value)[None] for key, value in obs.items()})
+        logits = logits[0, : len(candidates)].masked_fill(~torch.from_numpy(candidates), float("-inf"))
+        return int(logits.argmax())
