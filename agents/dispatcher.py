@@ -31,10 +31,10 @@ class PolicyDispatcher:
 
     Args:
         module: the TorchScript network (obs dict -> (logits, value)).
-        action_filter: which jobs the policy chooses among (the filter it was trained with).
+        action_filter: which jobs the policy chooses among (the filter it was trained with, from the manifest).
     """
 
-    def __init__(self, module: torch.jit.ScriptModule, action_filter: str = "non-delay") -> None:
+    def __init__(self, module: torch.jit.ScriptModule, action_filter: str = "giffler-thompson") -> None:
         self.module = module
         self.action_filter = action_filter
         self._encoder: JobShopEncoder | None = None
@@ -51,16 +51,19 @@ class PolicyDispatcher:
         manifest_path = path.with_suffix(MANIFEST_SUFFIX)
         if not path.exists() or not manifest_path.exists():
             raise CheckpointError(f"exported policy {path} (with its manifest {manifest_path.name}) not found; write it with `schedgym export`")
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("problem") != "jobshop":
-            raise CheckpointError(f"{path} holds a {manifest.get('problem')!r} policy, not a jobshop one; export a jobshop policy")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"manifest {manifest_path} is corrupt ({exc}); export the policy again with `schedgym export`") from None
+        if manifest.get("problem") != "jobshop" or "action_filter" not in manifest:
+            raise CheckpointError(f"{path} is not an exported jobshop policy (manifest problem {manifest.get('problem')!r}); export one with `schedgym export`")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript stays the portable format here
                 module = torch.jit.load(str(path), map_location="cpu")
         except (RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{path} is not a TorchScript policy ({str(exc).splitlines()[0]}); export it again with `schedgym export`") from None
-        return cls(module.eval(), manifest.get("action_filter", "non-delay"))
+        return cls(module.eval(), manifest["action_filter"])
 
     @torch.no_grad()
     def choose(self, sim: JobShopSimulator) -> int:

@@ -8,7 +8,7 @@ import torch
 from schedgym.envs.jobshop import JobShopEnv, JobShopInstance, JobShopSolution
 
 #: The env settings every jobshop policy is trained and run with.
-POLICY_ENV_OPTIONS = {"action_filter": "non-delay", "skip_forced": True}
+POLICY_ENV_OPTIONS = {"action_filter": "giffler-thompson", "skip_forced": True}
 
 
 def stack_observations(observations: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:

@@ -21,13 +21,14 @@ class PpoSolver:
         policy: a shipped policy name or a checkpoint path.
         samples: 0 for one greedy rollout; K > 0 for rounds of one greedy plus K - 1 sampled rollouts run as one
             batch, repeated while the time limit allows another round; the best schedule wins.
-        torch_threads: CPU threads for inference.
+        torch_threads: CPU threads for inference (one is fastest for graphs of a few thousand nodes, and leaves
+            the other core to a second worker).
     """
 
     name: str = "ppo"
     policy: str = ""
     samples: int = 0
-    torch_threads: int = 2
+    torch_threads: int = 1
     net: JobShopGnn = field(init=False, repr=False)
     metadata: PolicyMetadata = field(init=False, repr=False)
 

@@ -2,7 +2,9 @@
 
     schedgym train jobshop --sizes 10x10,15x10,15x15,20x15,20x20 --steps 1000000 --out policies/jobshop.zip
 
-Instances are generated (Taillard-style) at every reset, never taken from a benchmark. Every ``eval_every_steps``
+Instances are generated (Taillard-style), never taken from a benchmark. Training starts with behaviour cloning of
+CP-SAT schedules on generated instances (:mod:`schedgym.agents.imitation`), then MaskablePPO improves the policy
+on freshly generated instances (one per episode). Every ``eval_every_steps``
 the greedy policy schedules a fixed set of generated validation instances; the mean gap to the best dispatching
 rule on each is logged to TensorBoard, and the best policy so far is written to ``--out``. Periodic checkpoints
 (``<out>_checkpoints/``) and the last state (``<out stem>.last.zip``) can be resumed with ``--resume`` without
@@ -37,25 +39,31 @@ class TrainConfig:
 
     problem: str = "jobshop"
     sizes: str = "10x10,15x10,15x15,20x15,20x20"  # training instance sizes, drawn uniformly per episode
-    total_steps: int = 200_000  # decisions (env steps) in total
-    n_envs: int = 8  # envs stepped in lockstep (one batched forward per step)
-    n_steps: int = 256  # steps per env per rollout
-    batch_size: int = 256  # minibatch of decisions per gradient step
+    total_steps: int = 300_000  # decisions (env steps) in total
+    n_envs: int = 16  # envs stepped in lockstep (one batched forward per step)
+    n_steps: int = 128  # steps per env per rollout
+    batch_size: int = 512  # minibatch of decisions per gradient step (PPO and behaviour cloning)
     n_epochs: int = 4  # passes over each rollout
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-4  # PPO fine-tuning after the warm start: small steps
     gamma: float = 1.0  # undiscounted: the return is minus the (normalized) makespan
     gae_lambda: float = 0.95
     clip_range: float = 0.2
-    ent_coef: float = 0.01
+    ent_coef: float = 0.001
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     seed: int = 0
-    eval_every_steps: int = 20_000  # validation period
+    eval_every_steps: int = 25_000  # validation period
     checkpoint_every_steps: int = 50_000  # periodic checkpoint period
     val_sizes: str = "15x15,20x20"  # validation instance sizes
     val_instances_per_size: int = 5
     val_seed: int = 12345  # validation instances are generated from this seed (fixed across runs)
     torch_threads: int = 2
+    bc_instances: int = 240  # warm start: generated instances solved by CP-SAT and imitated (0: pure PPO)
+    bc_sizes: str = "10x10,15x10,15x15,20x15,20x20"
+    bc_time_limit_s: float = 2.5  # CP-SAT time per demonstration instance
+    bc_epochs: int = 8
+    bc_learning_rate: float = 1e-3
+    bc_seed: int = 1
     gnn: GnnConfig = field(default_factory=GnnConfig)
 
     @classmethod
@@ -151,7 +159,33 @@ def make_training_env(config: TrainConfig):
     )
 
 
-def train(config: TrainConfig, out: str | Path, *, resume: str | Path | None = None, log_dir: str | Path | None = "runs", progress_bar: bool = True) -> Path:
+def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path | None) -> dict:
+    """Behaviour cloning of CP-SAT schedules (see :mod:`schedgym.agents.imitation`) before PPO.
+
+    ``demos_cache``: an ``.npz`` of demonstrations to reuse if it exists, else where to save the ones collected."""
+    from schedgym.agents.imitation import behaviour_cloning, collect_demonstrations, load_demonstrations, save_demonstrations
+
+    if demos_cache is not None and Path(demos_cache).exists():
+        demos = load_demonstrations(str(demos_cache))
+    else:
+        demos = collect_demonstrations(parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed)
+        if demos_cache is not None:
+            save_demonstrations(demos, str(demos_cache))
+    accuracy = behaviour_cloning(
+        model.policy.net, demos, epochs=config.bc_epochs, batch_size=config.batch_size, learning_rate=config.bc_learning_rate, seed=config.seed
+    )
+    return {"bc_decisions": len(demos), "bc_accuracy": accuracy}
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: str | Path | None = None,
+    log_dir: str | Path | None = "runs",
+    progress_bar: bool = True,
+    demos_cache: str | Path | None = None,
+) -> Path:
     """Train (or continue training from ``resume``) until ``config.total_steps`` decisions; returns ``out``.
 
     Raises:
@@ -187,6 +221,9 @@ def train(config: TrainConfig, out: str | Path, *, resume: str | Path | None = N
             tensorboard_log=str(log_dir) if log_dir else None,
             verbose=0,
         )
+    warm_start_figures = {}
+    if resume is None and config.bc_instances > 0:
+        warm_start_figures = warm_start(model, config, demos_cache)
     validation = ValidationCallback(config, out, where)
     checkpoints = CheckpointCallback(
         save_freq=max(1, config.checkpoint_every_steps // config.n_envs),
@@ -204,6 +241,7 @@ def train(config: TrainConfig, out: str | Path, *, resume: str | Path | None = N
     )
     elapsed = time.perf_counter() - started
     figures = {
+        **warm_start_figures,
         "best_val_gap_vs_best_rule_pct": validation.best_gap,
         "val_history": validation.history,
         "train_wall_s": elapsed,
@@ -214,7 +252,7 @@ def train(config: TrainConfig, out: str | Path, *, resume: str | Path | None = N
     from schedgym.agents.checkpoint import read_metadata
 
     best = read_metadata(out)
-    best.figures.update({"val_history": validation.history, "train_wall_s": elapsed})
+    best.figures.update({"val_history": validation.history, "train_wall_s": elapsed, **warm_start_figures})
     add_metadata(out, best)
     print(json.dumps({"out": str(out), **{k: v for k, v in figures.items() if k != "val_history"}}))
     return out

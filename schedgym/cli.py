@@ -134,31 +134,27 @@ def bench(
 @_one_line_errors
 def train(
     problem: str = typer.Argument("jobshop", help="problem to train a policy for"),
-    sizes: str = typer.Option("10x10,15x10,15x15,20x15,20x20", help="training instance sizes <jobs>x<machines>, comma-separated"),
-    steps: int = typer.Option(200_000, help="total decisions (env steps) to train for"),
+    sizes: Optional[str] = typer.Option(None, help="training instance sizes <jobs>x<machines>, comma-separated"),
+    steps: Optional[int] = typer.Option(None, help="total decisions (env steps) to train for"),
     out: Path = typer.Option(Path("policies/jobshop.zip"), help="where the best validated policy is written"),
     resume: Optional[Path] = typer.Option(None, help="continue from this checkpoint (a periodic one or <out>.last.zip)"),
-    n_envs: int = typer.Option(16, help="parallel envs"),
-    n_steps: int = typer.Option(128, help="steps per env per rollout"),
-    batch_size: int = typer.Option(512, help="minibatch size"),
-    learning_rate: float = typer.Option(2e-4, help="Adam learning rate"),
-    ent_coef: float = typer.Option(0.005, help="entropy bonus"),
-    eval_every: int = typer.Option(25_000, help="validate every this many steps"),
-    seed: int = typer.Option(0, help="seed of the whole run"),
+    learning_rate: Optional[float] = typer.Option(None, help="PPO learning rate"),
+    bc_instances: Optional[int] = typer.Option(None, help="CP-SAT-solved generated instances imitated before PPO (0: pure PPO)"),
+    seed: Optional[int] = typer.Option(None, help="seed of the whole run"),
+    demos_cache: Optional[Path] = typer.Option(None, help="reuse (or save) the behaviour-cloning demonstrations in this .npz"),
     log_dir: Path = typer.Option(Path("runs"), help="TensorBoard log folder"),
-    config: Optional[Path] = typer.Option(None, help="a JSON TrainConfig; overrides the options above"),
+    config: Optional[Path] = typer.Option(None, help="a JSON TrainConfig to start from (the options above override it)"),
 ) -> None:
-    """Train a GNN dispatching policy with MaskablePPO on generated instances."""
+    """Train a GNN dispatching policy (behaviour-cloning warm start, then MaskablePPO) on generated instances.
+    Unset options take the defaults of schedgym.agents.train.TrainConfig, the recipe of the shipped policy."""
+    from dataclasses import replace
+
     from schedgym.agents.train import TrainConfig, train as run_training
 
-    if config is not None:
-        train_config = TrainConfig.from_dict(json.loads(config.read_text()))
-    else:
-        train_config = TrainConfig(
-            problem=problem, sizes=sizes, total_steps=steps, n_envs=n_envs, n_steps=n_steps, batch_size=batch_size,
-            learning_rate=learning_rate, ent_coef=ent_coef, eval_every_steps=eval_every, seed=seed,
-        )
-    run_training(train_config, out, resume=resume, log_dir=log_dir)
+    train_config = TrainConfig.from_dict(json.loads(config.read_text())) if config else TrainConfig()
+    overrides = {"problem": problem, "sizes": sizes, "total_steps": steps, "learning_rate": learning_rate, "bc_instances": bc_instances, "seed": seed}
+    train_config = replace(train_config, **{k: v for k, v in overrides.items() if v is not None})
+    run_training(train_config, out, resume=resume, log_dir=log_dir, demos_cache=demos_cache)
 
 
 @app.command("export")

@@ -52,6 +52,7 @@ def test_wrong_observation_shape_is_named():
 TINY = dict(
     sizes="5x4,6x5", n_envs=2, n_steps=32, batch_size=32, n_epochs=1, eval_every_steps=64, checkpoint_every_steps=64,
     val_sizes="6x5", val_instances_per_size=2, torch_threads=1, gnn=GnnConfig(hidden_dim=16, head_hidden_dim=16),
+    bc_instances=0,
 )
 
 

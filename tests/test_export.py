@@ -43,6 +43,9 @@ def test_export_errors(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         PolicyDispatcher.load(tmp_path / "none.pt")
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    (tmp_path / "bad.json").write_text('{"problem": "jobshop"}')
+    (tmp_path / "bad.json").write_text('{"problem": "jobshop", "action_filter": "giffler-thompson"}')
     with pytest.raises(CheckpointError, match="not a TorchScript policy"):
+        PolicyDispatcher.load(tmp_path / "bad.pt")
+    (tmp_path / "bad.json").write_text('{"problem": "memmap", "action_filter": "giffler-thompson"}')
+    with pytest.raises(CheckpointError, match="not an exported jobshop policy"):
         PolicyDispatcher.load(tmp_path / "bad.pt")

@@ -1,0 +1,115 @@
+"""Behaviour cloning of CP-SAT schedules: the warm start of PPO training.
+
+On generated instances, CP-SAT (short time limit) finds near-optimal schedules. A *teacher* then replays each one
+in the policy's own env (non-delay candidates, forced steps skipped): among the allowed jobs it picks the one whose
+next operation starts first in the CP-SAT schedule. The GNN is trained to predict the teacher's choice (cross-entropy
+over the masked logits) and the return still to come (value regression), then PPO fine-tunes it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from schedgym.agents.rollout import POLICY_ENV_OPTIONS, stack_observations
+from schedgym.baselines.jobshop import CpSatJobShop
+from schedgym.envs.jobshop import JobShopEnv, JobShopInstance, JobShopSolution, generate_taillard
+
+
+@dataclass
+class Demonstrations:
+    """Teacher decisions: ``observations`` (padded to one size, dict of arrays ``[n, ...]``), ``actions`` ``[n]``
+    and ``returns`` ``[n]`` (normalized return still to come: -(final makespan - current makespan) / lower bound)."""
+
+    observations: dict[str, np.ndarray]
+    actions: np.ndarray
+    returns: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+def teacher_rollout(instance: JobShopInstance, expert: JobShopSolution, padding: dict[str, int]) -> tuple[list, list, list]:
+    """Replay ``expert`` in the policy env; returns (observations, actions, returns-to-go)."""
+    env = JobShopEnv(instance, normalize_reward=True, **padding, **POLICY_ENV_OPTIONS)
+    obs, _ = env.reset(seed=0)
+    observations, actions, rewards = [], [], []
+    terminated = False
+    while not terminated:
+        allowed = np.flatnonzero(env.action_masks())
+        next_ops = env.sim.next_op[allowed]
+        expert_start = expert.start_times[allowed, next_ops]
+        action = int(allowed[np.argmin(expert_start)])
+        observations.append(obs)
+        actions.append(action)
+        obs, reward, terminated, _, _ = env.step(action)
+        rewards.append(reward)
+    returns = np.cumsum(rewards[::-1])[::-1]
+    return observations, actions, list(returns)
+
+
+def collect_demonstrations(
+    sizes: list[tuple[int, int]], n_instances: int, time_limit_s: float, seed: int, log_every: int = 20
+) -> Demonstrations:
+    """Solve ``n_instances`` generated instances (sizes cycled) with CP-SAT and record the teacher's decisions."""
+    rng = np.random.default_rng(seed)
+    padding = {"max_jobs": max(j for j, _ in sizes), "max_ops": max(m for _, m in sizes), "max_machines": max(m for _, m in sizes)}
+    solver = CpSatJobShop(num_workers=2)
+    observations, actions, returns = [], [], []
+    started = time.perf_counter()
+    for k in range(n_instances):
+        jobs, machines = sizes[k % len(sizes)]
+        instance = generate_taillard(jobs, machines, rng, name=f"demo-{k}")
+        expert = solver.solve(instance, time_limit=time_limit_s, seed=seed)
+        obs, act, ret = teacher_rollout(instance, expert, padding)
+        observations += obs
+        actions += act
+        returns += ret
+        if log_every and (k + 1) % log_every == 0:
+            print(f"[demonstrations] {k + 1}/{n_instances} instances, {len(actions)} decisions, {time.perf_counter() - started:.0f} s", flush=True)
+    stacked = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+    return Demonstrations(stacked, np.array(actions), np.array(returns, dtype=np.float32))
+
+
+def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, batch_size: int, learning_rate: float, seed: int) -> list[float]:
+    """Fit ``net``'s logits to the teacher's actions and its value to the returns; returns the accuracy per epoch."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    actions = torch.from_numpy(demos.actions)
+    returns = torch.from_numpy(demos.returns)
+    accuracy_per_epoch = []
+    net.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(demos), generator=generator)
+        correct, loss_sum = 0, 0.0
+        for begin in range(0, len(demos), batch_size):
+            index = order[begin : begin + batch_size].numpy()
+            batch = {key: torch.from_numpy(value[index]) for key, value in demos.observations.items()}
+            logits, values = net(batch)
+            logits = logits.masked_fill(batch["action_mask"] == 0, float("-inf"))
+            policy_loss = nn.functional.cross_entropy(logits, actions[index])
+            value_loss = nn.functional.mse_loss(values, returns[index])
+            loss = policy_loss + 0.5 * value_loss
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimizer.step()
+            correct += int((logits.argmax(-1) == actions[index]).sum())
+            loss_sum += float(policy_loss) * len(index)
+        accuracy_per_epoch.append(correct / len(demos))
+        print(f"[behaviour cloning] epoch {epoch + 1}/{epochs}: accuracy {correct / len(demos):.3f}, policy loss {loss_sum / len(demos):.4f}", flush=True)
+    return accuracy_per_epoch
+
+
+def save_demonstrations(demos: Demonstrations, path: str) -> None:
+    np.savez_compressed(path, actions=demos.actions, returns=demos.returns, **{f"obs_{k}": v for k, v in demos.observations.items()})
+
+
+def load_demonstrations(path: str) -> Demonstrations:
+    data = np.load(path)
+    observations = {key[4:]: data[key] for key in data.files if key.startswith("obs_")}
+    return Demonstrations(observations, data["actions"], data["returns"])

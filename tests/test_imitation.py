@@ -1,0 +1,45 @@
+import numpy as np
+import torch
+
+from schedgym.agents.gnn import GnnConfig, JobShopGnn
+from schedgym.agents.imitation import behaviour_cloning, collect_demonstrations, load_demonstrations, save_demonstrations, teacher_rollout
+from schedgym.agents.rollout import POLICY_ENV_OPTIONS
+from schedgym.agents.train import TrainConfig, train
+from schedgym.agents.checkpoint import read_metadata
+from schedgym.baselines.jobshop import CpSatJobShop
+from schedgym.envs.jobshop import JobShopEnv, load_benchmark
+
+
+def test_teacher_replays_an_optimal_schedule_exactly():
+    inst = load_benchmark("ft06")
+    expert = CpSatJobShop().solve(inst, time_limit=20)
+    observations, actions, returns = teacher_rollout(inst, expert, {"max_jobs": 6, "max_ops": 6, "max_machines": 6})
+    env = JobShopEnv(inst, **POLICY_ENV_OPTIONS)
+    env.reset(seed=0)
+    for action in actions:
+        _, _, terminated, _, info = env.step(action)
+    assert terminated and info["makespan"] == expert.makespan(inst) == 55
+    assert len(observations) == len(actions) == len(returns) and returns[0] <= returns[-1] <= 0
+
+
+def test_behaviour_cloning_fits_the_teacher(tmp_path):
+    demos = collect_demonstrations([(6, 5)], 3, 1.0, seed=0, log_every=0)
+    save_demonstrations(demos, str(tmp_path / "d.npz"))
+    demos = load_demonstrations(str(tmp_path / "d.npz"))
+    torch.manual_seed(0)
+    net = JobShopGnn(GnnConfig(hidden_dim=32, head_hidden_dim=32))
+    accuracy = behaviour_cloning(net, demos, epochs=40, batch_size=16, learning_rate=3e-3, seed=0)
+    chance = float(np.mean(1.0 / demos.observations["action_mask"].sum(axis=1)))
+    assert accuracy[-1] > max(accuracy[0], chance + 0.2)
+
+
+def test_training_with_a_warm_start(tmp_path):
+    config = TrainConfig(
+        sizes="5x4", total_steps=64, n_envs=2, n_steps=32, batch_size=32, n_epochs=1, eval_every_steps=64,
+        val_sizes="5x4", val_instances_per_size=1, torch_threads=1, gnn=GnnConfig(hidden_dim=16, head_hidden_dim=16),
+        bc_instances=2, bc_sizes="5x4", bc_time_limit_s=0.5, bc_epochs=2,
+    )
+    out = train(config, tmp_path / "w.zip", log_dir=None, progress_bar=False, demos_cache=tmp_path / "demos.npz")
+    figures = read_metadata(out).figures
+    assert figures["bc_decisions"] > 0 and len(figures["bc_accuracy"]) == 2
+    assert (tmp_path / "demos.npz").exists()
