@@ -99,7 +99,7 @@ def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, bat
             nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             optimizer.step()
             correct += int((logits.argmax(-1) == actions[index]).sum())
-            loss_sum += float(policy_loss) * len(index)
+            loss_sum += float(policy_loss.detach()) * len(index)
         accuracy_per_epoch.append(correct / len(demos))
         print(f"[behaviour cloning] epoch {epoch + 1}/{epochs}: accuracy {correct / len(demos):.3f}, policy loss {loss_sum / len(demos):.4f}", flush=True)
     return accuracy_per_epoch

@@ -37,18 +37,30 @@ class PpoSolver:
         self.net, self.metadata = load_network(self.policy, "jobshop")
 
     def solve(self, instance: JobShopInstance, *, time_limit: float | None = None, seed: int | None = None) -> JobShopSolution:
+        """Greedy rollout; with ``samples`` > 0 also rounds of sampled rollouts (each round one batch), best kept.
+
+        Without a time limit: the greedy rollout and one round of ``samples`` sampled rollouts. With one: rounds
+        start at 4 rollouts and double up to ``samples``, as long as the next round (predicted from the last one's
+        wall time) still ends within ``time_limit``.
+        """
         torch.set_num_threads(self.torch_threads)
-        if self.samples <= 0:
-            return run_policy(self.net, [instance], greedy=True)[0]
-        generator = torch.Generator().manual_seed(int(seed or 0))
         started = time.perf_counter()
-        best: JobShopSolution | None = None
+        best = run_policy(self.net, [instance], greedy=True)[0]
+        if self.samples <= 0:
+            return best
+        generator = torch.Generator().manual_seed(int(seed or 0))
+        batch = self.samples if time_limit is None else min(4, self.samples)
+        last_round_s = time.perf_counter() - started
+        last_batch = 1
         while True:
-            round_started = time.perf_counter()
-            flags = [best is None] + [False] * (self.samples - 1)  # the first round includes the greedy rollout
-            for solution in run_policy(self.net, [instance] * self.samples, greedy=flags, generator=generator):
-                if best is None or solution.makespan(instance) < best.makespan(instance):
-                    best = solution
-            round_s = time.perf_counter() - round_started
-            if time_limit is None or time.perf_counter() - started + round_s > time_limit:
+            predicted_s = last_round_s * batch / last_batch
+            if time_limit is not None and time.perf_counter() - started + predicted_s > time_limit:
                 return best
+            round_started = time.perf_counter()
+            for solution in run_policy(self.net, [instance] * batch, greedy=False, generator=generator):
+                if solution.makespan(instance) < best.makespan(instance):
+                    best = solution
+            last_round_s, last_batch = time.perf_counter() - round_started, batch
+            if time_limit is None:
+                return best
+            batch = min(2 * batch, self.samples)

@@ -76,4 +76,9 @@ def _ppo_factory(samples_default: int):
 
 
 register_solver("jobshop", "ppo", _ppo_factory(0), "trained GNN policy, greedy (shipped jobshop-default unless --policy)")
-register_solver("jobshop", "ppo-sample", _ppo_factory(32), "trained GNN policy, best of K sampled rollouts per round (--samples K, default 32), rounds repeat within --time-limit")
+register_solver(
+    "jobshop",
+    "ppo-sample",
+    _ppo_factory(32),
+    "trained GNN policy: greedy, then rounds of sampled rollouts (one batch each, up to --samples K, default 32) within --time-limit; best kept",
+)
