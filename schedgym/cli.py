@@ -99,6 +99,7 @@ def bench(
     out: Path = typer.Option(Path("results"), help="folder for the bare leaderboard's leaderboard.json / .md / plots"),
     policy: Optional[str] = typer.Option(None, help="checkpoint path or shipped policy name for the ppo solvers"),
     samples: Optional[int] = typer.Option(None, help="rollouts per round for ppo-sample"),
+    workers: Optional[int] = typer.Option(None, help="CP-SAT search workers (default 2)"),
 ) -> None:
     """Run a leaderboard. Bare `schedgym bench` runs the default leaderboard of every problem on shipped data."""
     if problem is None:
@@ -115,7 +116,7 @@ def bench(
             raise ValueError(f"--suite is needed with --problem; e.g. one of {', '.join(list(spec.suites)[:6])}")
         chosen = _split(solvers) or [n for (p, n) in SOLVERS if p == problem and n != "cpsat"]
         runs = [BenchRun(problem, suite, chosen, time_limit, _split(instances))]
-    options = {key: value for key, value in {"policy": policy, "samples": samples}.items() if value is not None}
+    options = {key: value for key, value in {"policy": policy, "samples": samples, "workers": workers}.items() if value is not None}
     result = run_bench(runs, seed=seed, solver_options=options, keep_solutions=plots is not None)
     table = to_markdown(result)
     typer.echo(table)

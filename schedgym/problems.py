@@ -42,7 +42,7 @@ register_problem(
         solution_from_dict=JobShopSolution.from_dict,
         save_picture=save_gantt_png,
         default_leaderboard=[
-            ("taillard", ["spt", "lpt", "fifo", "mor", "mwkr", "fdd-mwkr"], None),
+            ("taillard", ["spt", "lpt", "fifo", "mor", "mwkr", "fdd-mwkr", "ppo"], None),
             ("taillard-15x15", ["cpsat"], 3.0),
         ],
     )

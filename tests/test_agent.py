@@ -93,6 +93,8 @@ def test_policy_solvers_give_valid_reproducible_schedules(tiny_policy):
     first, second = sampler.solve(inst, seed=1), sampler.solve(inst, seed=1)
     assert validate(inst, first) == [] and np.array_equal(first.start_times, second.start_times)
     assert first.makespan(inst) <= greedy.makespan(inst)
+    limited = sampler.solve(inst, time_limit=0.5, seed=2)
+    assert validate(inst, limited) == [] and limited.makespan(inst) <= greedy.makespan(inst)
 
 
 def test_sampled_rollouts_differ_from_greedy(tiny_policy):
