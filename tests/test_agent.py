@@ -122,3 +122,18 @@ def test_checkpoint_errors_say_what_to_do(tiny_policy, tmp_path):
     add_metadata(other, PolicyMetadata(**{**meta.__dict__, "problem": "memmap"}))
     with pytest.raises(CheckpointError, match="holds a 'memmap' policy"):
         load_network(other)
+
+
+def test_shipped_policy_beats_mwkr_on_taillard_15x15():
+    from schedgym.baselines.jobshop import DispatchingRule
+    from schedgym.envs.jobshop import resolve_suite
+
+    solver = PpoSolver()  # the shipped jobshop-default
+    assert solver.metadata.problem == "jobshop" and solver.metadata.num_timesteps >= 0
+    policy_gaps, rule_gaps = [], []
+    for inst in resolve_suite("taillard-15x15"):
+        solution = solver.solve(inst)
+        assert validate(inst, solution) == []
+        policy_gaps.append(solution.makespan(inst) / inst.best_bound - 1)
+        rule_gaps.append(DispatchingRule("mwkr").solve(inst).makespan(inst) / inst.best_bound - 1)
+    assert np.mean(policy_gaps) < np.mean(rule_gaps)
