@@ -1,12 +1,15 @@
 import json
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "schedgym.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+def run(*args):
+    # from a neutral folder, so that the installed package (not the source folders) is what runs
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run([sys.executable, "-m", "schedgym.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_list_shows_problems_suites_and_solvers():

@@ -34,7 +34,7 @@ def test_third_party_loop_runs_without_sb3(tiny_policy, tmp_path):  # noqa: F811
         "runpy.run_path(%r, run_name='__main__');"
         "assert 'stable_baselines3' not in sys.modules and 'sb3_contrib' not in sys.modules, 'SB3 was imported'"
     ) % (str(path), str(Path(__file__).parents[1] / "examples" / "third_party_loop.py"))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "ft06: makespan" in result.stdout
 

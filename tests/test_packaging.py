@@ -35,6 +35,7 @@ def test_wheel_holds_only_the_schedgym_namespace(tmp_path):
         assert f"schedgym/{name}/__init__.py" in names
     assert "schedgym/envs/jobshop/data/benchmark_instances.json" in names
     assert "schedgym/envs/jobshop/data/README.md" in names
+    assert "schedgym/agents/policies/jobshop-default.zip" in names
 
 
 def test_editable_install_maps_the_folders(tmp_path):
