@@ -16,7 +16,7 @@ def stack_observations(observations: list[dict[str, np.ndarray]]) -> dict[str, t
     return {key: torch.from_numpy(np.stack([obs[key] for obs in observations])) for key in observations[0]}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def run_policy(
     net: torch.nn.Module,
     instances: list[JobShopInstance],

@@ -41,7 +41,7 @@ def test_wheel_holds_only_the_schedgym_namespace(tmp_path):
 def test_editable_install_maps_the_folders(tmp_path):
     prefix = tmp_path / "prefix"
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--prefix", str(prefix), "-e", str(REPO)],
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--ignore-installed", "--prefix", str(prefix), "-e", str(REPO)],
         capture_output=True, text=True, timeout=300,
     )
     assert install.returncode == 0, install.stderr[-2000:]
