@@ -53,9 +53,10 @@ def teacher_rollout(instance: JobShopInstance, expert: JobShopSolution, padding:
 
 
 def collect_demonstrations(
-    sizes: list[tuple[int, int]], n_instances: int, time_limit_s: float, seed: int, log_every: int = 20
+    sizes: list[tuple[int, int]], n_instances: int, time_limit_s: float, seed: int, log_every: int = 20, first: int = 0
 ) -> Demonstrations:
-    """Solve ``n_instances`` generated instances (sizes cycled) with CP-SAT and record the teacher's decisions."""
+    """Solve generated instances ``first .. n_instances - 1`` (sizes cycled, one seeded stream, so a collection can
+    be split into parts and concatenated) with CP-SAT and record the teacher's decisions."""
     rng = np.random.default_rng(seed)
     padding = {"max_jobs": max(j for j, _ in sizes), "max_ops": max(m for _, m in sizes), "max_machines": max(m for _, m in sizes)}
     solver = CpSatJobShop(num_workers=2)
@@ -64,21 +65,26 @@ def collect_demonstrations(
     for k in range(n_instances):
         jobs, machines = sizes[k % len(sizes)]
         instance = generate_taillard(jobs, machines, rng, name=f"demo-{k}")
+        if k < first:
+            continue
         expert = solver.solve(instance, time_limit=time_limit_s, seed=seed)
         obs, act, ret = teacher_rollout(instance, expert, padding)
         observations += obs
         actions += act
         returns += ret
         if log_every and (k + 1) % log_every == 0:
-            print(f"[demonstrations] {k + 1}/{n_instances} instances, {len(actions)} decisions, {time.perf_counter() - started:.0f} s", flush=True)
+            print(f"[demonstrations] {k + 1 - first}/{n_instances - first} instances, {len(actions)} decisions, {time.perf_counter() - started:.0f} s", flush=True)
     stacked = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
     return Demonstrations(stacked, np.array(actions), np.array(returns, dtype=np.float32))
 
 
 def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, batch_size: int, learning_rate: float, seed: int) -> list[float]:
-    """Fit ``net``'s logits to the teacher's actions and its value to the returns; returns the accuracy per epoch."""
+    """Fit ``net``'s logits to the teacher's actions and its value to the returns (Adam, learning rate decayed to
+    zero along a cosine); returns the training accuracy per epoch."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    steps_per_epoch = -(-len(demos) // batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
     actions = torch.from_numpy(demos.actions)
     returns = torch.from_numpy(demos.returns)
     accuracy_per_epoch = []
@@ -98,6 +104,7 @@ def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, bat
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             optimizer.step()
+            schedule.step()
             correct += int((logits.argmax(-1) == actions[index]).sum())
             loss_sum += float(policy_loss.detach()) * len(index)
         accuracy_per_epoch.append(correct / len(demos))
@@ -113,3 +120,13 @@ def load_demonstrations(path: str) -> Demonstrations:
     data = np.load(path)
     observations = {key[4:]: data[key] for key in data.files if key.startswith("obs_")}
     return Demonstrations(observations, data["actions"], data["returns"])
+
+
+def concatenate(parts: list[Demonstrations]) -> Demonstrations:
+    """One set of demonstrations from several (padded to the same size)."""
+    keys = parts[0].observations
+    return Demonstrations(
+        {key: np.concatenate([p.observations[key] for p in parts]) for key in keys},
+        np.concatenate([p.actions for p in parts]),
+        np.concatenate([p.returns for p in parts]),
+    )

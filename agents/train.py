@@ -39,29 +39,29 @@ class TrainConfig:
 
     problem: str = "jobshop"
     sizes: str = "10x10,15x10,15x15,20x15,20x20"  # training instance sizes, drawn uniformly per episode
-    total_steps: int = 300_000  # decisions (env steps) in total
+    total_steps: int = 100_000  # PPO decisions (env steps) in total
     n_envs: int = 16  # envs stepped in lockstep (one batched forward per step)
     n_steps: int = 128  # steps per env per rollout
     batch_size: int = 512  # minibatch of decisions per gradient step (PPO and behaviour cloning)
     n_epochs: int = 4  # passes over each rollout
-    learning_rate: float = 1e-4  # PPO fine-tuning after the warm start: small steps
+    learning_rate: float = 2e-5  # PPO fine-tuning after the warm start: small steps (1e-4 undid the warm start)
     gamma: float = 1.0  # undiscounted: the return is minus the (normalized) makespan
     gae_lambda: float = 0.95
     clip_range: float = 0.2
-    ent_coef: float = 0.001
+    ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     seed: int = 0
-    eval_every_steps: int = 25_000  # validation period
+    eval_every_steps: int = 20_000  # validation period
     checkpoint_every_steps: int = 50_000  # periodic checkpoint period
     val_sizes: str = "15x15,20x20"  # validation instance sizes
     val_instances_per_size: int = 5
     val_seed: int = 12345  # validation instances are generated from this seed (fixed across runs)
     torch_threads: int = 2
-    bc_instances: int = 240  # warm start: generated instances solved by CP-SAT and imitated (0: pure PPO)
+    bc_instances: int = 480  # warm start: generated instances solved by CP-SAT and imitated (0: pure PPO)
     bc_sizes: str = "10x10,15x10,15x15,20x15,20x20"
     bc_time_limit_s: float = 2.5  # CP-SAT time per demonstration instance
-    bc_epochs: int = 8
+    bc_epochs: int = 10
     bc_learning_rate: float = 1e-3
     bc_seed: int = 1
     gnn: GnnConfig = field(default_factory=GnnConfig)

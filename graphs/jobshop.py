@@ -101,6 +101,7 @@ class JobShopEncoder:
         self._node = (np.arange(n_jobs)[:, None] * self.max_ops + np.arange(n_ops)[None, :]).ravel()
         self._job_node0 = np.arange(n_jobs) * self.max_ops
         self._job_rows = np.arange(n_jobs)
+        self._unpadded = (n_jobs, n_ops) == (self.max_jobs, self.max_ops)
         self._op_index = np.arange(n_ops)
 
         # feature-major layout [F, max_jobs, max_ops]: every column is written contiguously, transposed on output
@@ -148,10 +149,13 @@ class JobShopEncoder:
         candidate_jobs = np.flatnonzero(candidates)
         f[2, candidate_jobs, sim.next_op[candidate_jobs]] = 1.0
 
-        machine_pred = np.full(self.n_nodes, -1, dtype=np.int64)
         pred = sim.machine_pred
-        has_pred = pred >= 0
-        machine_pred[self._node[has_pred]] = self._node[pred[has_pred]]
+        if self._unpadded:  # node ids are the simulator's flat operation ids
+            machine_pred = pred.copy()
+        else:
+            machine_pred = np.full(self.n_nodes, -1, dtype=np.int64)
+            has_pred = pred >= 0
+            machine_pred[self._node[has_pred]] = self._node[pred[has_pred]]
 
         machine_features = np.zeros((self.max_machines, len(MACHINE_FEATURES)), dtype=np.float32)
         count = sim.machine_count
