@@ -32,24 +32,32 @@ class RelationalMeanConv(MessagePassing):
     """One relational message-passing round: per relation r the mean of the neighbours' embeddings,
     ``out_i = W_root x_i + W [mean_{j in N_0(i)} x_j, ..., mean_{j in N_R-1(i)} x_j]``.
 
-    Equivalent to an R-GCN layer with mean aggregation, computed with a single scatter: edges are aggregated into
-    ``n_nodes * n_relations`` slots (target ``i * R + r``), then one linear layer mixes the relations.
+    Equivalent to an R-GCN layer with mean aggregation, computed with a single scatter: each edge carries its
+    message, weighted by 1 / (edges into its slot), into one of ``n_nodes * n_relations`` slots (target
+    ``i * R + r``); one linear layer then mixes the relations. Slots and weights depend only on the graph, so
+    :func:`relation_slots` computes them once for every round.
     """
 
     def __init__(self, in_dim: int, out_dim: int, n_relations: int) -> None:
-        super().__init__(aggr="mean")
+        super().__init__(aggr="add")
         self.n_relations = n_relations
         self.root = nn.Linear(in_dim, out_dim)
         self.relations = nn.Linear(n_relations * in_dim, out_dim, bias=False)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, slots: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         n_nodes = x.shape[0]
-        slots = torch.stack([edge_index[0], edge_index[1] * self.n_relations + edge_type])
-        aggregated = self.propagate(slots, x=x, size=(n_nodes, n_nodes * self.n_relations))
+        aggregated = self.propagate(slots, x=x, weight=weight, size=(n_nodes, n_nodes * self.n_relations))
         return self.root(x) + self.relations(aggregated.reshape(n_nodes, -1))
 
-    def message(self, x_j: torch.Tensor) -> torch.Tensor:
-        return x_j
+    def message(self, x_j: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return x_j * weight.unsqueeze(-1)
+
+
+def relation_slots(edge_index: torch.Tensor, edge_type: torch.Tensor, n_nodes: int, n_relations: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(source, slot) pairs ``[2, E]`` and the mean weight of each edge ``[E]`` for :class:`RelationalMeanConv`."""
+    slot = edge_index[1] * n_relations + edge_type
+    count = torch.bincount(slot, minlength=n_nodes * n_relations)
+    return torch.stack([edge_index[0], slot]), 1.0 / count[slot].to(torch.float32)
 
 
 _OBSERVATION_RANKS = {
@@ -96,7 +104,8 @@ class JobShopGnn(nn.Module):
         h = self.config.hidden_dim
         self.op_encoder = nn.Sequential(nn.Linear(len(OP_FEATURES), h), nn.ReLU(), nn.Linear(h, h))
         self.machine_encoder = nn.Sequential(nn.Linear(len(MACHINE_FEATURES), h), nn.ReLU(), nn.Linear(h, h))
-        self.convs = nn.ModuleList(RelationalMeanConv(h, h, len(RELATIONS)) for _ in range(self.config.n_layers))
+        self.n_relations = len(RELATIONS)
+        self.convs = nn.ModuleList(RelationalMeanConv(h, h, self.n_relations) for _ in range(self.config.n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in range(self.config.n_layers))
         self.actor = _mlp(3 * h, self.config.head_hidden_dim, 1)
         self.critic = _mlp(2 * h, self.config.head_hidden_dim, 1)
@@ -106,8 +115,9 @@ class JobShopGnn(nn.Module):
             check_observation(obs)
         graph = to_graph_batch(obs)
         x = torch.cat([self.op_encoder(graph.x_op), self.machine_encoder(graph.x_machine)])
+        slots, weight = relation_slots(graph.edge_index, graph.edge_type, x.shape[0], self.n_relations)
         for conv, norm in zip(self.convs, self.norms):
-            x = norm(x + torch.relu(conv(x, graph.edge_index, graph.edge_type)))
+            x = norm(x + torch.relu(conv(x, slots, weight)))
         n_op = graph.x_op.shape[0]
         op_mean = scatter(x[:n_op], graph.op_batch, dim=0, dim_size=graph.batch_size, reduce="mean")
         machine_mean = scatter(x[n_op:], graph.machine_batch, dim=0, dim_size=graph.batch_size, reduce="mean")
