@@ -62,3 +62,14 @@ def test_gantt_png(tmp_path, ft06, schedule):
     save_gantt_png(ft06, schedule, path)
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_written_files_get_ordinary_permissions(tmp_path, schedule):
+    import os
+    import stat
+
+    path = tmp_path / "s.json"
+    schedule.save(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
