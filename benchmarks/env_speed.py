@@ -84,7 +84,7 @@ def main() -> None:
         rules = rule_wall_s(name)
         rows.append({"instance": name, "schedgym_steps_per_s": ours, "job_shop_lib_steps_per_s": theirs,
                      "ratio": ours / theirs if theirs else None, "rule_wall_s": rules})
-        ratio = f"{ours / theirs:.1f}x" if theirs else "n/a (pip install '.[bench]')"
+        ratio = f"{ours / theirs:.1f}x" if theirs else "n/a (pip install job-shop-lib)"
         print(f"{name}: schedgym {ours:,.0f} steps/s | job_shop_lib {theirs or 0:,.0f} steps/s | ratio {ratio}")
         print("  rule wall time (s): " + ", ".join(f"{r} {t:.3f}" for r, t in rules.items()))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
