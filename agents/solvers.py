@@ -40,8 +40,8 @@ class PpoSolver:
         """Greedy rollout; with ``samples`` > 0 also rounds of sampled rollouts (each round one batch), best kept.
 
         Without a time limit: the greedy rollout and one round of ``samples`` sampled rollouts. With one: rounds
-        start at 4 rollouts and double up to ``samples``, as long as the next round (predicted from the last one's
-        wall time) still ends within ``time_limit``.
+        start at 4 rollouts and double up to ``samples``, each cut to what the remaining time allows at the last
+        measured cost per rollout; sampling stops when not even one more rollout fits.
         """
         torch.set_num_threads(self.torch_threads)
         started = time.perf_counter()
@@ -50,17 +50,18 @@ class PpoSolver:
             return best
         generator = torch.Generator().manual_seed(int(seed or 0))
         batch = self.samples if time_limit is None else min(4, self.samples)
-        last_round_s = time.perf_counter() - started
-        last_batch = 1
+        rollout_s = time.perf_counter() - started  # wall time of one rollout, re-estimated after every round
         while True:
-            predicted_s = last_round_s * batch / last_batch
-            if time_limit is not None and time.perf_counter() - started + predicted_s > time_limit:
-                return best
+            if time_limit is not None:
+                remaining_s = time_limit - (time.perf_counter() - started)
+                batch = min(batch, int(remaining_s / rollout_s))
+                if batch < 1:
+                    return best
             round_started = time.perf_counter()
             for solution in run_policy(self.net, [instance] * batch, greedy=False, generator=generator):
                 if solution.makespan(instance) < best.makespan(instance):
                     best = solution
-            last_round_s, last_batch = time.perf_counter() - round_started, batch
+            rollout_s = (time.perf_counter() - round_started) / batch
             if time_limit is None:
                 return best
             batch = min(2 * batch, self.samples)

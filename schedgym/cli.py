@@ -12,7 +12,7 @@ import typer
 from schedgym.atomic import atomic_write_text
 from schedgym.bench import BenchRun, run_bench, to_markdown, write_json, write_plots
 from schedgym.envs.errors import InstanceFormatError
-from schedgym.registry import PROBLEMS, SOLVERS, get_problem, make_solver
+from schedgym.registry import SOLVERS, get_problem, make_solver, problem_names, solver_names
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scheduling environments, agents and baselines.")
 
@@ -40,8 +40,7 @@ def _split(text: str | None) -> list[str] | None:
 @_one_line_errors
 def list_command() -> None:
     """Problems, env ids, suites and solvers."""
-    get_problem("jobshop")  # loads the built-in registrations
-    for problem in PROBLEMS.values():
+    for problem in map(get_problem, problem_names()):
         typer.echo(f"problem {problem.name}  (env id {problem.env_id})")
         typer.echo("  suites:")
         for suite, description in problem.suites.items():
@@ -105,7 +104,7 @@ def bench(
     if problem is None:
         if suite or solvers or instances:
             raise ValueError("--suite, --solvers and --instances need --problem")
-        runs = [BenchRun(name, s, sv, tl) for name in list(PROBLEMS) or ["jobshop"] for s, sv, tl in get_problem(name).default_leaderboard]
+        runs = [BenchRun(name, s, sv, tl) for name in problem_names() for s, sv, tl in get_problem(name).default_leaderboard]
         runs = [BenchRun(r.problem, r.suite, r.solvers, time_limit or r.time_limit) for r in runs]
         json_path = json_path or out / "leaderboard.json"
         markdown = markdown or out / "leaderboard.md"
@@ -114,7 +113,7 @@ def bench(
         spec = get_problem(problem)
         if suite is None:
             raise ValueError(f"--suite is needed with --problem; e.g. one of {', '.join(list(spec.suites)[:6])}")
-        chosen = _split(solvers) or [n for (p, n) in SOLVERS if p == problem and n != "cpsat"]
+        chosen = _split(solvers) or [n for n in solver_names(problem) if n != "cpsat"]
         runs = [BenchRun(problem, suite, chosen, time_limit, _split(instances))]
     options = {key: value for key, value in {"policy": policy, "samples": samples, "workers": workers}.items() if value is not None}
     result = run_bench(runs, seed=seed, solver_options=options, keep_solutions=plots is not None)

@@ -76,6 +76,11 @@ def get_problem(name: str) -> Problem:
     return PROBLEMS[name]
 
 
+def problem_names() -> list[str]:
+    _load_builtins()
+    return list(PROBLEMS)
+
+
 def solver_names(problem: str) -> list[str]:
     _load_builtins()
     return [name for (p, name) in SOLVERS if p == problem]
