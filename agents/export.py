@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import warnings
@@ -11,7 +12,7 @@ import torch
 
 from schedgym.agents.checkpoint import load_network
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS
-from schedgym.atomic import atomic_write_text
+from schedgym.atomic import atomic_write_bytes, atomic_write_text
 
 
 def export_policy(policy: str | os.PathLike, out: str | os.PathLike) -> Path:
@@ -23,9 +24,9 @@ def export_policy(policy: str | os.PathLike, out: str | os.PathLike) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script is deprecated but still the portable format
         scripted = torch.jit.script(net)
-    tmp = out.with_name(f".{out.name}.tmp")
-    scripted.save(str(tmp))
-    os.replace(tmp, out)
+    buffer = io.BytesIO()
+    torch.jit.save(scripted, buffer)
+    atomic_write_bytes(out, buffer.getvalue())
     manifest = {
         "problem": metadata.problem,
         "format": "torchscript",

@@ -1,7 +1,7 @@
 """Behaviour cloning of CP-SAT schedules: the warm start of PPO training.
 
 On generated instances, CP-SAT (short time limit) finds near-optimal schedules. A *teacher* then replays each one
-in the policy's own env (non-delay candidates, forced steps skipped): among the allowed jobs it picks the one whose
+in the policy's own env (Giffler-Thompson candidates, forced steps skipped): among the allowed jobs it picks the one whose
 next operation starts first in the CP-SAT schedule. The GNN is trained to predict the teacher's choice (cross-entropy
 over the masked logits) and the return still to come (value regression), then PPO fine-tunes it.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from schedgym.agents.rollout import POLICY_ENV_OPTIONS, stack_observations
+from schedgym.agents.rollout import POLICY_ENV_OPTIONS
 from schedgym.baselines.jobshop import CpSatJobShop
 from schedgym.envs.jobshop import JobShopEnv, JobShopInstance, JobShopSolution, generate_taillard
 

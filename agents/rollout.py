@@ -48,9 +48,12 @@ def run_policy(
         logits, _ = net(stack_observations([observations[i] for i in active]))
         masks = torch.from_numpy(np.stack([envs[i].action_masks() for i in active]))
         logits = logits.masked_fill(~masks, float("-inf"))
-        sampled = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
         flags = torch.tensor([greedy_flags[i] for i in active])
-        actions = torch.where(flags, logits.argmax(dim=-1), sampled).tolist()
+        actions = logits.argmax(dim=-1)
+        if not flags.all():  # draw samples only when some rollout samples
+            sampled = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
+            actions = torch.where(flags, actions, sampled)
+        actions = actions.tolist()
         still_active = []
         for i, action in zip(active, actions):
             observations[i], _, terminated, _, info = envs[i].step(action)

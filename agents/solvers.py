@@ -19,8 +19,8 @@ class PpoSolver:
 
     Attributes:
         policy: a shipped policy name or a checkpoint path.
-        samples: 0 for one greedy rollout; K > 0 for rounds of one greedy plus K - 1 sampled rollouts run as one
-            batch, repeated while the time limit allows another round; the best schedule wins.
+        samples: 0 for one greedy rollout; K > 0 adds rounds of at most K sampled rollouts, each run as one batch
+            (see :meth:`solve`); the best schedule wins.
         torch_threads: CPU threads for inference (one is fastest for graphs of a few thousand nodes, and leaves
             the other core to a second worker).
     """

@@ -1,6 +1,6 @@
 """Train a GNN dispatching policy with sb3-contrib's MaskablePPO: the whole recipe, top to bottom.
 
-    schedgym train jobshop --sizes 10x10,15x10,15x15,20x15,20x20 --steps 1000000 --out policies/jobshop.zip
+    schedgym train jobshop --sizes 10x10,15x10,15x15,20x15,20x20 --steps 40000 --out policies/jobshop.zip
 
 Instances are generated (Taillard-style), never taken from a benchmark. Training starts with behaviour cloning of
 CP-SAT schedules on generated instances (:mod:`schedgym.agents.imitation`), then MaskablePPO improves the policy
@@ -25,8 +25,9 @@ from sb3_contrib import MaskablePPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
 
-from schedgym.agents.checkpoint import PolicyMetadata, add_metadata
+from schedgym.agents.checkpoint import PolicyMetadata, add_metadata, read_metadata, resolve_policy_path
 from schedgym.agents.gnn import GnnConfig
+from schedgym.agents.imitation import behaviour_cloning, collect_demonstrations, load_demonstrations, save_demonstrations
 from schedgym.agents.policy import GnnMaskablePolicy
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS, run_policy
 from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
@@ -163,8 +164,6 @@ def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path 
     """Behaviour cloning of CP-SAT schedules (see :mod:`schedgym.agents.imitation`) before PPO.
 
     ``demos_cache``: an ``.npz`` of demonstrations to reuse if it exists, else where to save the ones collected."""
-    from schedgym.agents.imitation import behaviour_cloning, collect_demonstrations, load_demonstrations, save_demonstrations
-
     if demos_cache is not None and Path(demos_cache).exists():
         demos = load_demonstrations(str(demos_cache))
     else:
@@ -198,8 +197,6 @@ def train(
     where = f"{platform.node() or 'host'} ({platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__})"
     env = make_training_env(config)
     if resume is not None:
-        from schedgym.agents.checkpoint import resolve_policy_path
-
         model = MaskablePPO.load(resolve_policy_path(resume), env=env, device="cpu", tensorboard_log=str(log_dir) if log_dir else None)
     else:
         model = MaskablePPO(
@@ -249,8 +246,6 @@ def train(
     }
     save_with_metadata(model, out.with_name(f"{out.stem}.last.zip"), config, where, figures)
     # refresh the best checkpoint's figures with the whole run's history
-    from schedgym.agents.checkpoint import read_metadata
-
     best = read_metadata(out)
     best.figures.update({"val_history": validation.history, "train_wall_s": elapsed, **warm_start_figures})
     add_metadata(out, best)

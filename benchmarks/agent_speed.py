@@ -22,7 +22,7 @@ import torch
 from schedgym.agents.checkpoint import load_network
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS, stack_observations
 from schedgym.agents.train import TrainConfig, train
-from schedgym.envs.jobshop import JobShopEnv, load_benchmark
+from schedgym.envs.jobshop import JobShopEnv
 
 
 def peak_rss_mib() -> float:

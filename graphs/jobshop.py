@@ -130,7 +130,7 @@ class JobShopEncoder:
         inst = self._instance
         n_jobs, n_ops, n_machines = inst.n_jobs, inst.n_ops, inst.n_machines
         mean_duration = self._mean_duration
-        legal = sim.next_op < n_ops
+        legal = sim.legal_jobs()
         t0 = float(sim.earliest_start[legal].min()) if legal.any() else float(sim.makespan)
 
         scheduled = sim.start_times >= 0

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from schedgym.atomic import atomic_write_text
+from schedgym.atomic import atomic_save_png, atomic_write_text
 from schedgym.registry import get_problem, make_solver
 
 
@@ -159,14 +159,10 @@ def write_json(result: dict[str, list[dict]], path: str | os.PathLike) -> None:
 def write_plots(result: dict[str, list[dict]], directory: str | os.PathLike, max_pictures: int = 4) -> list[Path]:
     """Per suite: a bar chart of mean gap per solver, and the picture (Gantt...) of the best solution on up to
     ``max_pictures`` instances. Needs rows made with ``keep_solutions=True`` for the pictures."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from schedgym.atomic import atomic_write_bytes
 
     directory = Path(directory)
     written = []
@@ -184,11 +180,9 @@ def write_plots(result: dict[str, list[dict]], directory: str | os.PathLike, max
             ax.set_xlabel("mean gap to best known upper bound (%)")
             ax.set_title(f"{problem_name} / {suite}")
             fig.tight_layout()
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png")
-            plt.close(fig)
             path = directory / f"{stem}_gap.png"
-            atomic_write_bytes(path, buffer.getvalue())
+            atomic_save_png(fig, path)
+            plt.close(fig)
             written.append(path)
         problem = get_problem(problem_name)
         rows = [r for r in result["rows"] if r["problem"] == problem_name and r["suite"] == suite and "solution" in r and r["valid"]]

@@ -2,11 +2,9 @@
 
 import subprocess
 import sys
-import venv
 import zipfile
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SUBPACKAGES = ("envs", "graphs", "agents", "baselines", "replay")

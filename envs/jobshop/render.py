@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 
 import matplotlib
@@ -11,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from schedgym.atomic import atomic_write_bytes  # noqa: E402
+from schedgym.atomic import atomic_save_png  # noqa: E402
 from schedgym.envs.jobshop.instance import JobShopInstance  # noqa: E402
 from schedgym.envs.jobshop.solution import JobShopSolution  # noqa: E402
 
@@ -57,7 +56,5 @@ def gantt_rgb(instance: JobShopInstance, solution: JobShopSolution) -> np.ndarra
 def save_gantt_png(instance: JobShopInstance, solution: JobShopSolution, path: str | os.PathLike, title: str | None = None) -> None:
     """Write the Gantt chart of ``solution`` as a PNG file (atomically)."""
     fig = gantt_figure(instance, solution, title)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    atomic_save_png(fig, path)
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
