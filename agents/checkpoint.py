@@ -12,12 +12,13 @@ from typing import Any
 
 import torch
 
-from schedgym.agents.gnn import GnnConfig, JobShopGnn
+from schedgym.agents.gnn import GnnConfig
+from schedgym.agents.networks import build_network
 
 METADATA_ENTRY = "schedgym.json"
 #: Pretrained policies shipped inside the package: name -> file in ``schedgym/agents/policies``.
-SHIPPED_POLICIES = {"jobshop-default": "jobshop-default.zip"}
-DEFAULT_POLICY = {"jobshop": "jobshop-default"}
+SHIPPED_POLICIES = {"jobshop-default": "jobshop-default.zip", "socdag-default": "socdag-default.zip"}
+DEFAULT_POLICY = {"jobshop": "jobshop-default", "socdag": "socdag-default"}
 
 
 class CheckpointError(ValueError):
@@ -87,7 +88,7 @@ def read_metadata(path: str | os.PathLike) -> PolicyMetadata:
         raise CheckpointError(f"checkpoint {path} is corrupt ({exc}); re-export it or train again with `schedgym train`") from None
 
 
-def load_network(name_or_path: str | os.PathLike, problem: str = "jobshop") -> tuple[JobShopGnn, PolicyMetadata]:
+def load_network(name_or_path: str | os.PathLike, problem: str = "jobshop") -> tuple[torch.nn.Module, PolicyMetadata]:
     """Load only the GNN of a checkpoint (no SB3 objects), in eval mode on the CPU.
 
     Raises:
@@ -100,7 +101,7 @@ def load_network(name_or_path: str | os.PathLike, problem: str = "jobshop") -> t
             f"checkpoint {path} holds a {metadata.problem!r} policy, not a {problem!r} one; "
             f"pass a {problem} checkpoint or train one with `schedgym train {problem}`"
         )
-    net = JobShopGnn(GnnConfig(**metadata.gnn))
+    net = build_network(problem, GnnConfig(**metadata.gnn), metadata.train.get("mode", "order"))
     try:
         with zipfile.ZipFile(path) as archive:
             with archive.open("policy.pth") as handle:

@@ -84,7 +84,8 @@ def check_observation(obs: dict[str, torch.Tensor]) -> None:
         raise ValueError(f"observation fields disagree on the number of nodes ({n_nodes}) or jobs ({n_jobs}); {hint}")
 
 
-def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    """Two tanh hidden layers of width ``hidden``: the actor and critic heads."""
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, out_dim))
 
 
@@ -107,8 +108,8 @@ class JobShopGnn(nn.Module):
         self.n_relations = len(RELATIONS)
         self.convs = nn.ModuleList(RelationalMeanConv(h, h, self.n_relations) for _ in range(self.config.n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in range(self.config.n_layers))
-        self.actor = _mlp(3 * h, self.config.head_hidden_dim, 1)
-        self.critic = _mlp(2 * h, self.config.head_hidden_dim, 1)
+        self.actor = mlp(3 * h, self.config.head_hidden_dim, 1)
+        self.critic = mlp(2 * h, self.config.head_hidden_dim, 1)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         if not torch.jit.is_scripting():

@@ -9,31 +9,38 @@ import torch
 from sb3_contrib.common.maskable.distributions import MaskableDistribution
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 
-from schedgym.agents.gnn import GnnConfig, JobShopGnn
+from schedgym.agents.gnn import GnnConfig
+from schedgym.agents.networks import build_network
 
 
 class GnnMaskablePolicy(MaskableActorCriticPolicy):
-    """Actor-critic whose logits (one per candidate job) and value come from :class:`JobShopGnn`.
+    """Actor-critic whose logits (one per candidate action) and value come from the problem's GNN
+    (:class:`~schedgym.agents.gnn.JobShopGnn` or :class:`~schedgym.agents.gnn_socdag.SocDagGnn`).
 
     SB3's features extractor and MLP extractor are bypassed: the GNN reads the observation dict directly, so the
     policy works on any padding size (the observation space only fixes the training env's).
 
     Args:
         gnn: the network's hyper-parameters (a :class:`GnnConfig` or its dict).
+        problem: ``jobshop`` or ``socdag``; mode: the socdag action mode (``order`` or ``pair``).
     """
 
-    def __init__(self, observation_space, action_space, lr_schedule, gnn: GnnConfig | dict | None = None, **kwargs: Any):
+    def __init__(
+        self, observation_space, action_space, lr_schedule, gnn: GnnConfig | dict | None = None,
+        problem: str = "jobshop", mode: str = "order", **kwargs: Any,
+    ):
         self.gnn_config = GnnConfig(**gnn) if isinstance(gnn, dict) else (gnn or GnnConfig())
+        self.problem, self.mode = problem, mode
         kwargs.setdefault("ortho_init", False)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def _build(self, lr_schedule) -> None:
-        self.net = JobShopGnn(self.gnn_config)
+        self.net = build_network(self.problem, self.gnn_config, self.mode)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data["gnn"] = self.gnn_config.to_dict()
+        data.update(gnn=self.gnn_config.to_dict(), problem=self.problem, mode=self.mode)
         return data
 
     def _distribution(self, logits: torch.Tensor, action_masks: np.ndarray | torch.Tensor | None) -> MaskableDistribution:

@@ -1,14 +1,36 @@
-"""Run a policy network on many job-shop envs in lockstep, one batched forward pass per decision."""
+"""Run a policy network on many envs in lockstep, one batched forward pass per decision."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from schedgym.envs.jobshop import JobShopEnv, JobShopInstance, JobShopSolution
+from schedgym.envs import jobshop, socdag
 
 #: The env settings every jobshop policy is trained and run with.
 POLICY_ENV_OPTIONS = {"action_filter": "giffler-thompson", "skip_forced": True}
+
+
+def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
+    """One env per instance, set up (and padded alike) the way ``problem``'s policies are trained."""
+    if problem == "jobshop":
+        padding = {
+            "max_jobs": max(inst.n_jobs for inst in instances),
+            "max_ops": max(inst.n_ops for inst in instances),
+            "max_machines": max(inst.n_machines for inst in instances),
+        }
+        return [jobshop.JobShopEnv(inst, **padding, **POLICY_ENV_OPTIONS) for inst in instances]
+    if problem == "socdag":
+        max_pes = max(inst.n_pes for inst in instances)
+        return [socdag.SocDagEnv(inst, mode=net.mode, max_pes=max_pes) for inst in instances]
+    raise ValueError(f"no policy envs for problem {problem!r}")
+
+
+def policy_objective(problem: str, instance, solution) -> float:
+    """The value a policy minimizes: the makespan (jobshop), the socdag objective (makespan or mean job duration)."""
+    if problem == "jobshop":
+        return float(solution.makespan(instance))
+    return socdag.objective(instance, solution)
 
 
 def stack_observations(observations: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
@@ -19,30 +41,25 @@ def stack_observations(observations: list[dict[str, np.ndarray]]) -> dict[str, t
 @torch.inference_mode()
 def run_policy(
     net: torch.nn.Module,
-    instances: list[JobShopInstance],
+    instances: list,
     *,
     greedy: list[bool] | bool = True,
     generator: torch.Generator | None = None,
-) -> list[JobShopSolution]:
-    """Build one schedule per entry of ``instances`` (repeat an instance to sample it several times).
+    problem: str = "jobshop",
+) -> list:
+    """Build one solution per entry of ``instances`` (repeat an instance to sample it several times).
 
     Args:
-        net: maps a batched observation dict to ``(logits [B, J], values [B])``.
+        net: maps a batched observation dict to ``(logits [B, A], values [B])``.
         greedy: per rollout (or for all): take the arg-max action, else sample from the masked softmax.
         generator: torch random generator for sampling (seed it for reproducible samples).
     Returns:
         the finished schedules, in the order of ``instances``.
     """
     greedy_flags = [greedy] * len(instances) if isinstance(greedy, bool) else list(greedy)
-    max_jobs = max(inst.n_jobs for inst in instances)
-    max_ops = max(inst.n_ops for inst in instances)
-    max_machines = max(inst.n_machines for inst in instances)
-    envs = [
-        JobShopEnv(inst, max_jobs=max_jobs, max_ops=max_ops, max_machines=max_machines, **POLICY_ENV_OPTIONS)
-        for inst in instances
-    ]
+    envs = policy_envs(problem, instances, net)
     observations = [env.reset(seed=0)[0] for env in envs]
-    solutions: list[JobShopSolution | None] = [None] * len(envs)
+    solutions: list = [None] * len(envs)
     active = list(range(len(envs)))
     while active:
         logits, _ = net(stack_observations([observations[i] for i in active]))
@@ -62,4 +79,4 @@ def run_policy(
             else:
                 still_active.append(i)
         active = still_active
-    return solutions  # type: ignore[return-value]
+    return solutions

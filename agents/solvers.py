@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from schedgym.agents.checkpoint import DEFAULT_POLICY, PolicyMetadata, load_network
-from schedgym.agents.gnn import JobShopGnn
-from schedgym.agents.rollout import run_policy
-from schedgym.envs.jobshop import JobShopInstance, JobShopSolution
+from schedgym.agents.rollout import policy_objective, run_policy
 
 
 @dataclass
@@ -18,6 +16,7 @@ class PpoSolver:
     """Schedules with a trained GNN policy.
 
     Attributes:
+        problem: ``jobshop`` or ``socdag``.
         policy: a shipped policy name or a checkpoint path.
         samples: 0 for one greedy rollout; K > 0 adds rounds of at most K sampled rollouts, each run as one batch
             (see :meth:`solve`); the best schedule wins.
@@ -26,17 +25,18 @@ class PpoSolver:
     """
 
     name: str = "ppo"
+    problem: str = "jobshop"
     policy: str = ""
     samples: int = 0
     torch_threads: int = 1
-    net: JobShopGnn = field(init=False, repr=False)
+    net: torch.nn.Module = field(init=False, repr=False)
     metadata: PolicyMetadata = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.policy = self.policy or DEFAULT_POLICY["jobshop"]
-        self.net, self.metadata = load_network(self.policy, "jobshop")
+        self.policy = self.policy or DEFAULT_POLICY[self.problem]
+        self.net, self.metadata = load_network(self.policy, self.problem)
 
-    def solve(self, instance: JobShopInstance, *, time_limit: float | None = None, seed: int | None = None) -> JobShopSolution:
+    def solve(self, instance, *, time_limit: float | None = None, seed: int | None = None):
         """Greedy rollout; with ``samples`` > 0 also rounds of sampled rollouts (each round one batch), best kept.
 
         Without a time limit: the greedy rollout and one round of ``samples`` sampled rollouts. With one: rounds
@@ -45,7 +45,8 @@ class PpoSolver:
         """
         torch.set_num_threads(self.torch_threads)
         started = time.perf_counter()
-        best = run_policy(self.net, [instance], greedy=True)[0]
+        best = run_policy(self.net, [instance], greedy=True, problem=self.problem)[0]
+        best_value = policy_objective(self.problem, instance, best)
         if self.samples <= 0:
             return best
         generator = torch.Generator().manual_seed(int(seed or 0))
@@ -58,9 +59,10 @@ class PpoSolver:
                 if batch < 1:
                     return best
             round_started = time.perf_counter()
-            for solution in run_policy(self.net, [instance] * batch, greedy=False, generator=generator):
-                if solution.makespan(instance) < best.makespan(instance):
-                    best = solution
+            for solution in run_policy(self.net, [instance] * batch, greedy=False, generator=generator, problem=self.problem):
+                value = policy_objective(self.problem, instance, solution)
+                if value < best_value:
+                    best, best_value = solution, value
             rollout_s = (time.perf_counter() - round_started) / batch
             if time_limit is None:
                 return best

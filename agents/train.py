@@ -28,17 +28,20 @@ from stable_baselines3.common.env_util import make_vec_env
 from schedgym.agents.checkpoint import PolicyMetadata, add_metadata, read_metadata, resolve_policy_path
 from schedgym.agents.gnn import GnnConfig
 from schedgym.agents.imitation import behaviour_cloning, collect_demonstrations, load_demonstrations, save_demonstrations
+from schedgym.agents.networks import POLICY_PROBLEMS
 from schedgym.agents.policy import GnnMaskablePolicy
-from schedgym.agents.rollout import POLICY_ENV_OPTIONS, run_policy
+from schedgym.agents.rollout import POLICY_ENV_OPTIONS, policy_objective, run_policy
 from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
-from schedgym.envs.jobshop import JobShopEnv, JobShopInstance, TaillardGenerator, generate_taillard, parse_sizes
+from schedgym.baselines.socdag import OnlineRule
+from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, generate_taillard, parse_sizes
+from schedgym.envs.socdag import SocDagEnv, StreamGenerator, stream_instance
 
 
 @dataclass
 class TrainConfig:
     """Every hyper-parameter of a training run; saved inside the checkpoint."""
 
-    problem: str = "jobshop"
+    problem: str = "jobshop"  # jobshop or socdag
     sizes: str = "10x10,15x10,15x15,20x15,20x20"  # training instance sizes, drawn uniformly per episode
     total_steps: int = 40_000  # PPO decisions (env steps) in total; the shipped policy is the best validation (20k)
     n_envs: int = 16  # envs stepped in lockstep (one batched forward per step)
@@ -65,7 +68,18 @@ class TrainConfig:
     bc_epochs: int = 10
     bc_learning_rate: float = 1e-3
     bc_seed: int = 1
+    mode: str = "order"  # socdag action mode: order (pick the task, PE by earliest finish) or pair
+    stream_rate_per_ms: str = "30,65"  # socdag: range of job arrival rates of the training streams
+    stream_noise: str = "0,0.3"  # socdag: range of the run-time noise (relative std)
+    stream_jobs: int = 30  # socdag: jobs per training stream
     gnn: GnnConfig = field(default_factory=GnnConfig)
+
+    @classmethod
+    def for_problem(cls, problem: str) -> "TrainConfig":
+        """The recipe of the shipped policy of ``problem`` (socdag: pure PPO from scratch, larger steps)."""
+        if problem == "socdag":
+            return cls(problem="socdag", total_steps=60_000, learning_rate=3e-4, ent_coef=0.01, eval_every_steps=10_000, val_instances_per_size=3)
+        return cls(problem=problem)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -74,8 +88,21 @@ class TrainConfig:
         return cls(**data)
 
 
-def validation_instances(config: TrainConfig) -> list[JobShopInstance]:
+def _range(text: str) -> tuple[float, float]:
+    low, high = (float(v) for v in text.split(","))
+    return low, high
+
+
+def validation_instances(config: TrainConfig) -> list:
+    """The fixed validation set: generated job shops of ``val_sizes``, or socdag streams (60 jobs, noise 0.2) at
+    the two ends of the training rate range."""
     rng = np.random.default_rng(config.val_seed)
+    if config.problem == "socdag":
+        return [
+            stream_instance(rate, 60, 0.2, config.val_seed + k, name=f"val-rate{rate:g}-{k}")
+            for rate in _range(config.stream_rate_per_ms)
+            for k in range(config.val_instances_per_size)
+        ]
     return [
         generate_taillard(jobs, machines, rng, name=f"val-{jobs}x{machines}-{k}")
         for jobs, machines in parse_sizes(config.val_sizes)
@@ -83,10 +110,14 @@ def validation_instances(config: TrainConfig) -> list[JobShopInstance]:
     ]
 
 
-def best_rule_makespans(instances: list[JobShopInstance]) -> np.ndarray:
-    """Per instance, the best makespan of every deterministic dispatching rule."""
-    rules = [DispatchingRule(name) for name in RULE_SCORES if name != "random"]
-    return np.array([min(rule.solve(inst).makespan(inst) for rule in rules) for inst in instances], dtype=float)
+def best_rule_objectives(problem: str, instances: list) -> np.ndarray:
+    """Per instance, the best objective of the problem's deterministic rules (jobshop: every dispatching rule;
+    socdag: online HEFT and EFT)."""
+    if problem == "socdag":
+        rules = [OnlineRule("heft-online"), OnlineRule("eft")]
+    else:
+        rules = [DispatchingRule(name) for name in RULE_SCORES if name != "random"]
+    return np.array([min(policy_objective(problem, inst, rule.solve(inst)) for rule in rules) for inst in instances], dtype=float)
 
 
 class ValidationCallback(BaseCallback):
@@ -99,7 +130,7 @@ class ValidationCallback(BaseCallback):
         self.out = out
         self.where_trained = where_trained
         self.instances = validation_instances(config)
-        self.reference = best_rule_makespans(self.instances)
+        self.reference = best_rule_objectives(config.problem, self.instances)
         self.best_gap = float("inf")
         self.last_eval = -1
         self.history: list[dict] = []
@@ -117,12 +148,12 @@ class ValidationCallback(BaseCallback):
         self.last_eval = self.num_timesteps
         net = self.model.policy.net
         net.eval()
-        solutions = run_policy(net, self.instances, greedy=True)
+        solutions = run_policy(net, self.instances, greedy=True, problem=self.config.problem)
         net.train()
-        makespans = np.array([s.makespan(inst) for s, inst in zip(solutions, self.instances)], dtype=float)
-        gap = float(np.mean(100.0 * (makespans - self.reference) / self.reference))
+        values = np.array([policy_objective(self.config.problem, inst, s) for s, inst in zip(solutions, self.instances)], dtype=float)
+        gap = float(np.mean(100.0 * (values - self.reference) / self.reference))
         self.logger.record("val/gap_vs_best_rule_pct", gap)
-        self.logger.record("val/mean_makespan", float(makespans.mean()))
+        self.logger.record("val/mean_objective", float(values.mean()))
         self.history.append({"steps": self.num_timesteps, "gap_vs_best_rule_pct": gap})
         print(f"[validation] steps {self.num_timesteps}: gap to best rule {gap:+.2f}%", flush=True)
         if gap < self.best_gap:
@@ -152,12 +183,14 @@ def save_with_metadata(model: MaskablePPO, path: Path, config: TrainConfig, wher
 
 
 def make_training_env(config: TrainConfig):
-    generator = TaillardGenerator(parse_sizes(config.sizes))
-    return make_vec_env(
-        lambda: JobShopEnv(generator, normalize_reward=True, **POLICY_ENV_OPTIONS),
-        n_envs=config.n_envs,
-        seed=config.seed,
-    )
+    """``n_envs`` envs on freshly generated instances: Taillard-style job shops of ``sizes``, or socdag streams."""
+    if config.problem == "socdag":
+        streams = StreamGenerator(_range(config.stream_rate_per_ms), _range(config.stream_noise), config.stream_jobs)
+        make_env = lambda: SocDagEnv(streams, mode=config.mode)  # noqa: E731
+    else:
+        generator = TaillardGenerator(parse_sizes(config.sizes))
+        make_env = lambda: JobShopEnv(generator, normalize_reward=True, **POLICY_ENV_OPTIONS)  # noqa: E731
+    return make_vec_env(make_env, n_envs=config.n_envs, seed=config.seed)
 
 
 def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path | None) -> dict:
@@ -190,8 +223,8 @@ def train(
     Raises:
         CheckpointError / FileNotFoundError: if ``resume`` is missing or unreadable.
     """
-    if config.problem != "jobshop":
-        raise ValueError(f"training is implemented for 'jobshop' only, not {config.problem!r}")
+    if config.problem not in POLICY_PROBLEMS:
+        raise ValueError(f"no policy for problem {config.problem!r}; train one of {', '.join(POLICY_PROBLEMS)}")
     out = Path(out)
     torch.set_num_threads(config.torch_threads)
     where = f"{platform.node() or 'host'} ({platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__})"
@@ -202,7 +235,7 @@ def train(
         model = MaskablePPO(
             GnnMaskablePolicy,
             env,
-            policy_kwargs={"gnn": config.gnn.to_dict()},
+            policy_kwargs={"gnn": config.gnn.to_dict(), "problem": config.problem, "mode": config.mode},
             n_steps=config.n_steps,
             batch_size=config.batch_size,
             n_epochs=config.n_epochs,
@@ -219,7 +252,7 @@ def train(
             verbose=0,
         )
     warm_start_figures = {}
-    if resume is None and config.bc_instances > 0:
+    if resume is None and config.problem == "jobshop" and config.bc_instances > 0:
         warm_start_figures = warm_start(model, config, demos_cache)
     validation = ValidationCallback(config, out, where)
     checkpoints = CheckpointCallback(

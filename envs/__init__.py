@@ -1,15 +1,17 @@
 """schedgym.envs: per problem the instance model, loaders, solution + validator, simulator and Gymnasium env.
 
-Importing this package registers the Gymnasium env ids (``schedgym/JobShop-v0``).
+Importing this package registers the Gymnasium env ids (``schedgym/JobShop-v0``, ``schedgym/SocDag-v0``).
 """
 
 import gymnasium
 
 from schedgym.envs.errors import InstanceFormatError
 
-ENV_IDS: dict[str, str] = {"jobshop": "schedgym/JobShop-v0"}
+ENV_IDS: dict[str, str] = {"jobshop": "schedgym/JobShop-v0", "socdag": "schedgym/SocDag-v0"}
+_ENTRY_POINTS = {"jobshop": "schedgym.envs.jobshop.env:JobShopEnv", "socdag": "schedgym.envs.socdag.env:SocDagEnv"}
 
-if "schedgym/JobShop-v0" not in gymnasium.registry:
-    gymnasium.register("schedgym/JobShop-v0", entry_point="schedgym.envs.jobshop.env:JobShopEnv")
+for _problem, _env_id in ENV_IDS.items():
+    if _env_id not in gymnasium.registry:
+        gymnasium.register(_env_id, entry_point=_ENTRY_POINTS[_problem])
 
 __all__ = ["ENV_IDS", "InstanceFormatError"]

@@ -146,12 +146,12 @@ def train(
     config: Optional[Path] = typer.Option(None, help="a JSON TrainConfig to start from (the options above override it)"),
 ) -> None:
     """Train a GNN dispatching policy (behaviour-cloning warm start, then MaskablePPO) on generated instances.
-    Unset options take the defaults of schedgym.agents.train.TrainConfig, the recipe of the shipped policy."""
+    Unset options take TrainConfig.for_problem(PROBLEM) (schedgym.agents.train), the recipe of the shipped policy."""
     from dataclasses import replace
 
     from schedgym.agents.train import TrainConfig, train as run_training
 
-    train_config = TrainConfig.from_dict(json.loads(config.read_text())) if config else TrainConfig()
+    train_config = TrainConfig.from_dict(json.loads(config.read_text())) if config else TrainConfig.for_problem(problem)
     overrides = {"problem": problem, "sizes": sizes, "total_steps": steps, "learning_rate": learning_rate, "bc_instances": bc_instances, "seed": seed}
     train_config = replace(train_config, **{k: v for k, v in overrides.items() if v is not None})
     run_training(train_config, out, resume=resume, log_dir=log_dir, demos_cache=demos_cache)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from schedgym.baselines.jobshop import RULE_SCORES, CpSatJobShop, DispatchingRule
-from schedgym.envs import ENV_IDS
+from schedgym.baselines.socdag import ONLINE_RULES, CpSatSocDag, OnlineRule, StaticListScheduler
+from schedgym.envs import ENV_IDS, socdag
 from schedgym.envs.jobshop import (
     SUITES,
     JobShopInstance,
@@ -65,20 +66,59 @@ register_solver(
 )
 
 
-def _ppo_factory(samples_default: int):
+def _ppo_factory(problem: str, samples_default: int):
     def factory(policy: str = "", samples: int | None = None, **_: Any):
         from schedgym.agents.solvers import PpoSolver
 
         k = samples_default if samples is None else samples
-        return PpoSolver(name="ppo" if k == 0 else "ppo-sample", policy=policy, samples=k)
+        return PpoSolver(name="ppo" if k == 0 else "ppo-sample", problem=problem, policy=policy, samples=k)
 
     return factory
 
 
-register_solver("jobshop", "ppo", _ppo_factory(0), "trained GNN policy, greedy (shipped jobshop-default unless --policy)")
+for _problem in ("jobshop", "socdag"):
+    register_solver(_problem, "ppo", _ppo_factory(_problem, 0), f"trained GNN policy, greedy (shipped {_problem}-default unless --policy)")
+    register_solver(
+        _problem,
+        "ppo-sample",
+        _ppo_factory(_problem, 32),
+        "trained GNN policy: greedy, then rounds of sampled rollouts (one batch each, up to --samples K, default 32) within --time-limit; best kept",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- socdag
+def _socdag_evaluate(instance: socdag.SocDagInstance, solution: socdag.SocDagSolution) -> tuple[float, dict]:
+    metrics: dict[str, Any] = socdag.metrics(instance, solution)
+    if solution.lower_bound_us is not None:
+        metrics["solver_lower_bound"] = solution.lower_bound_us
+    return socdag.objective(instance, solution), metrics
+
+
+register_problem(
+    Problem(
+        name="socdag",
+        env_id=ENV_IDS["socdag"],
+        suites={name: f"{len(names)} instances ({names[0]}..{names[-1]})" for name, names in socdag.SUITES.items()},
+        load_suite=socdag.resolve_suite,
+        validate=socdag.validate,
+        evaluate=_socdag_evaluate,
+        bounds=lambda inst: (inst.optimum_us, inst.optimum_us),
+        group=lambda inst: inst.group,
+        solution_from_dict=socdag.SocDagSolution.from_dict,
+        save_picture=socdag.save_gantt_png,
+        default_leaderboard=[
+            ("socdag-static", ["heft", "cpop", "heft-online", "eft", "etf", "met", "random", "cpsat", "ppo"], 10.0),
+            ("socdag-stream-high", ["heft", "cpop", "heft-online", "eft", "etf", "met", "random", "ppo"], None),
+        ],
+    )
+)
+for _name in ("heft", "cpop"):
+    register_solver("socdag", _name, lambda name=_name, **_: StaticListScheduler(name), f"static {_name.upper()} plan on expected times (insertion), run with the actual times")
+for _name, (_, _description) in ONLINE_RULES.items():
+    register_solver("socdag", _name, lambda name=_name, queue_capacity=2, **_: OnlineRule(name, queue_capacity), _description)
 register_solver(
-    "jobshop",
-    "ppo-sample",
-    _ppo_factory(32),
-    "trained GNN policy: greedy, then rounds of sampled rollouts (one batch each, up to --samples K, default 32) within --time-limit; best kept",
+    "socdag",
+    "cpsat",
+    lambda workers=2, **_: CpSatSocDag(num_workers=workers),
+    "CP-SAT for one static DAG: optional interval per (task, PE), NoOverlap per PE, transfer-delayed precedence; HEFT hint",
 )

@@ -1,0 +1,170 @@
+"""The Gymnasium socdag environment ``schedgym/SocDag-v0``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from schedgym.envs.socdag.generator import StreamGenerator
+from schedgym.envs.socdag.instance import SocDagInstance
+from schedgym.envs.socdag.render import gantt_rgb
+from schedgym.envs.socdag.simulator import SocDagSimulator
+from schedgym.envs.socdag.solution import objective
+from schedgym.envs.socdag.suites import resolve_suite
+from schedgym.envs.spaces import MaskedDiscrete
+from schedgym.graphs.socdag import SocDagEncoder
+
+MODES = ("pair", "order")
+
+
+class SocDagEnv(gym.Env):
+    """Task DAGs arriving on a heterogeneous SoC; one task committed to one PE per step.
+
+    ## Description
+    Jobs (copies of application DAGs) arrive over time. Whenever a task is ready (its parents have finished) and a
+    PE that can run it has room in its queue, the agent commits one ready task to one PE; the simulator then runs
+    events (arrivals, completions with noisy actual run times) until the next such decision. See
+    :class:`schedgym.envs.socdag.SocDagSimulator`.
+
+    ## Action Space
+    ``mode="pair"`` (default): ``Discrete(max_tasks * max_pes)``, action ``slot * max_pes + pe`` commits the ready
+    task in window slot ``slot`` to ``pe``; unsupported pairs and PEs with a full queue ("busy") are masked.
+    ``mode="order"``: ``Discrete(max_tasks)``, the agent only picks the ready task; it goes to its earliest
+    expected-finish PE. Illegal actions raise ``ValueError``.
+
+    ## Observation Space
+    A ``Dict`` of padded graph tensors (tasks, jobs, PEs, DAG edges, per-pair features), see
+    :class:`schedgym.graphs.socdag.SocDagEncoder`.
+
+    ## Starting State
+    Time 0 of an instance drawn at reset: from the generator (:class:`StreamGenerator`), uniformly from the list,
+    or the one given; ``reset(options={"instance": inst})`` forces one.
+
+    ## Reward
+    Minus the job-time accrued since the last step (jobs in the system x elapsed time), divided by
+    ``n_jobs x time scale`` (mean fastest task run time), so the return is minus the mean job duration in
+    time-scale units; for one static DAG it is minus the makespan.
+
+    ## Episode End
+    Terminates when every task has finished; never truncates.
+
+    ## Information
+    ``now_us``, ``jobs_in_system``, ``instance`` every step; at termination ``solution`` (a
+    :class:`SocDagSolution`) and ``objective`` (us).
+
+    ## Arguments
+    ``gym.make("schedgym/SocDag-v0", instances="socdag-stream-high")`` (a suite, instance name or STG path),
+    ``instances=StreamGenerator()``, ``mode="order"``, ``max_tasks`` (window size, default 64), ``max_pes``
+    (default: the largest SoC), ``queue_capacity`` (tasks a PE may hold, running one included, default 2).
+
+    ## References
+    Topcuoglu, Hariri & Wu, Performance-effective and low-complexity task scheduling for heterogeneous computing,
+    IEEE TPDS 13(3), 2002. Sung et al., DeepSoCS: a neural scheduler for heterogeneous system-on-chip resource
+    scheduling, Electronics 9(6), 2020. Arda et al., DS3: a system-level domain-specific system-on-chip simulation
+    framework, IEEE TC 69(8), 2020.
+
+    ## Version History
+    v0: initial version.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        instances: SocDagInstance | Sequence[SocDagInstance] | StreamGenerator | str = "socdag-stream-high",
+        *,
+        mode: str = "pair",
+        max_tasks: int = 64,
+        max_pes: int | None = None,
+        queue_capacity: int = 2,
+        render_mode: str | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
+        if isinstance(instances, str):
+            instances = resolve_suite(instances)
+        if isinstance(instances, SocDagInstance):
+            instances = [instances]
+        self.generator = instances if isinstance(instances, StreamGenerator) else None
+        self.instances = None if self.generator else list(instances)
+        pes = 13 if self.generator else max(inst.n_pes for inst in self.instances)
+        self.encoder = SocDagEncoder(max_tasks, max_pes or pes)
+        self.mode = mode
+        self.queue_capacity = queue_capacity
+        self.render_mode = render_mode
+        self.observation_space = self.encoder.observation_space
+        n_actions = self.encoder.max_tasks * (self.encoder.max_pes if mode == "pair" else 1)
+        self.action_space = MaskedDiscrete(n_actions, self.action_masks)
+        self.sim: SocDagSimulator | None = None
+        self._obs: dict[str, np.ndarray] = {}
+
+    # ----------------------------------------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        instance = (options or {}).get("instance")
+        if instance is None:
+            if self.generator is not None:
+                instance = self.generator(self.np_random)
+            else:
+                instance = self.instances[int(self.np_random.integers(len(self.instances)))]
+        self.sim = SocDagSimulator(instance, self.queue_capacity)
+        self.encoder.reset(self.sim)
+        self._reward_scale = 1.0 / (instance.n_jobs * self.encoder.time_scale_us)
+        self._window: list[int] = []
+        return self._observe(), self._info()
+
+    def step(self, action):
+        if self.sim is None:
+            raise RuntimeError("call reset() before step()")
+        task, pe = self.decode(int(action))
+        job_time_before = self.sim.job_time_us
+        self.sim.commit(task, pe)
+        reward = -(self.sim.job_time_us - job_time_before) * self._reward_scale
+        terminated = self.sim.done
+        info = self._info()
+        if terminated:
+            info["solution"] = self.sim.solution()
+            info["objective"] = objective(self.sim.instance, info["solution"])
+            observation = self._obs
+        else:
+            observation = self._observe()
+        return observation, reward, terminated, False, info
+
+    def decode(self, action: int) -> tuple[int, int]:
+        """Action -> (global task id, PE). Raises ``ValueError`` for an action the mask forbids."""
+        mask = self.action_masks()
+        if not (0 <= action < len(mask)) or not mask[action]:
+            legal = np.flatnonzero(mask).tolist()
+            raise ValueError(f"invalid action {action!r} in mode {self.mode!r}: the legal actions now are {legal[:20]}{'...' if len(legal) > 20 else ''}")
+        if self.mode == "pair":
+            slot, pe = divmod(action, self.encoder.max_pes)
+        else:
+            slot, pe = action, int(self._obs["eft_pe"][action])
+        return self._window[slot], pe
+
+    def action_masks(self) -> np.ndarray:
+        """bool mask of the actions allowed now (sb3-contrib's MaskablePPO reads this)."""
+        if not self._obs:
+            return np.zeros(self.action_space.n, dtype=bool)
+        pairs = self._obs["pair_mask"].astype(bool)
+        if self.mode == "pair":
+            return pairs
+        return pairs.reshape(self.encoder.max_tasks, self.encoder.max_pes).any(axis=1)
+
+    def render(self):
+        if self.render_mode == "rgb_array" and self.sim is not None:
+            return gantt_rgb(self.sim.instance, self.sim.solution())
+        return None
+
+    # ----------------------------------------------------------------------------------------------- helpers
+    def _observe(self) -> dict[str, np.ndarray]:
+        self._window = self.encoder.window(self.sim)
+        self._obs = self.encoder.encode(self.sim, self._window)
+        return self._obs
+
+    def _info(self) -> dict:
+        return {"now_us": self.sim.now_us, "jobs_in_system": self.sim.jobs_in_system, "instance": self.sim.instance.name}

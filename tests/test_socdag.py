@@ -1,0 +1,211 @@
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from schedgym.agents.gnn import GnnConfig
+from schedgym.agents.gnn_socdag import SocDagGnn
+from schedgym.agents.rollout import run_policy, stack_observations
+from schedgym.baselines.socdag import ONLINE_RULES, CpSatSocDag, OnlineRule, StaticListScheduler
+from schedgym.envs import InstanceFormatError
+from schedgym.envs.socdag import (
+    APPLICATIONS,
+    SUITES,
+    SocDagEnv,
+    SocDagInstance,
+    SocDagSimulator,
+    SocDagSolution,
+    TaskGraph,
+    execute_plan,
+    load_instance,
+    load_stg,
+    metrics,
+    parse_stg,
+    stream_instance,
+    topcuoglu2002,
+    validate,
+)
+
+
+def test_topcuoglu_example_heft_80_ranks_and_cpsat_proves_73():
+    inst = topcuoglu2002()
+    published_ranks = [108.0, 77.0, 80.0, 80.0, 69.0, 63.3, 42.7, 35.7, 44.3, 14.7]
+    assert np.allclose(inst.upward_rank(), published_ranks, atol=0.05)
+    heft = StaticListScheduler("heft").solve(inst)
+    assert validate(inst, heft) == []
+    assert metrics(inst, heft)["makespan"] == pytest.approx(80.0)
+    exact = CpSatSocDag().solve(inst, time_limit=20)
+    assert validate(inst, exact) == []
+    assert metrics(inst, exact)["makespan"] == pytest.approx(73.0)
+    assert exact.lower_bound_us == pytest.approx(73.0)
+
+
+@pytest.mark.parametrize("name", SUITES["socdag-static"])
+def test_cpsat_reaches_the_shipped_optimum_and_no_rule_beats_it(name):
+    inst = load_instance(name)
+    exact = CpSatSocDag().solve(inst, time_limit=20)
+    assert validate(inst, exact) == []
+    assert metrics(inst, exact)["makespan"] == pytest.approx(inst.optimum_us, abs=1e-6)
+    for solver in [StaticListScheduler("heft"), StaticListScheduler("cpop"), *(OnlineRule(r) for r in ONLINE_RULES)]:
+        solution = solver.solve(inst, seed=0)
+        assert validate(inst, solution) == [], solver.name
+        assert metrics(inst, solution)["makespan"] >= inst.optimum_us - 1e-6
+
+
+def test_every_solver_is_valid_on_a_noisy_stream_and_reproducible():
+    inst = stream_instance(55.0, 40, 0.3, seed=3)
+    assert not np.allclose(inst.noise_factor, 1.0)
+    for solver in [StaticListScheduler("heft"), StaticListScheduler("cpop"), *(OnlineRule(r) for r in ONLINE_RULES)]:
+        first, second = solver.solve(inst, seed=5), solver.solve(inst, seed=5)
+        assert validate(inst, first) == [], solver.name
+        assert np.array_equal(first.start_us, second.start_us) and np.array_equal(first.pe, second.pe)
+        # the actual (noisy) run times are what ran
+        assert np.allclose(first.end_us - first.start_us, inst.actual_us[np.arange(inst.n_tasks), first.pe])
+
+
+def test_cpsat_refuses_a_stream():
+    with pytest.raises(ValueError, match="static DAG"):
+        CpSatSocDag().solve(stream_instance(30.0, 5, 0.0, seed=0))
+
+
+def _two_task_instance():
+    graph = TaskGraph("pair", np.array([0, 1]), np.array([[0, 1]]), np.array([100.0]))
+    inst = load_instance("topcuoglu2002")
+    return SocDagInstance("pair", inst.soc, ("a", "b"), np.array([[5.0, np.nan, 7.0], [3.0, 4.0, 2.0]]), (graph,), np.array([0]), np.array([0.0]))
+
+
+def test_validator_names_each_violation():
+    inst = _two_task_instance()
+    good = SocDagSolution(np.array([0, 1]), np.array([0.0, 105.0]), np.array([5.0, 109.0]))
+    assert validate(inst, good) == []
+    cases = {
+        "cannot run": SocDagSolution(np.array([1, 1]), np.array([0.0, 120.0]), np.array([5.0, 124.0])),
+        "transfer": SocDagSolution(np.array([0, 1]), np.array([0.0, 50.0]), np.array([5.0, 54.0])),
+        "run time there": SocDagSolution(np.array([0, 0]), np.array([0.0, 5.0]), np.array([5.0, 9.0])),
+        "while task": SocDagSolution(np.array([0, 0]), np.array([0.0, 4.0]), np.array([5.0, 7.0])),
+        "before its job arrives": SocDagSolution(np.array([0, 0]), np.array([-1.0, 5.0]), np.array([4.0, 8.0])),
+        "does not exist": SocDagSolution(np.array([0, 9]), np.array([0.0, 5.0]), np.array([5.0, 8.0])),
+        "expected pe": SocDagSolution(np.array([0]), np.array([0.0]), np.array([5.0])),
+    }
+    for words, solution in cases.items():
+        violations = validate(inst, solution)
+        assert violations and any(words in v for v in violations), (words, violations)
+    # same PE: no transfer needed
+    assert validate(inst, SocDagSolution(np.array([0, 0]), np.array([0.0, 5.0]), np.array([5.0, 8.0]))) == []
+
+
+def test_execute_plan_follows_the_plan_order_and_data_delays():
+    inst = _two_task_instance()
+    solution = execute_plan(inst, np.array([2, 0]), np.array([0.0, 1.0]))
+    assert solution.start_us.tolist() == [0.0, 107.0] and solution.end_us.tolist() == [7.0, 110.0]
+    assert validate(inst, solution) == []
+
+
+def test_instance_rejects_cycles_and_unsupported_tasks():
+    with pytest.raises(ValueError, match="cycle"):
+        TaskGraph("loop", np.array([0, 1]), np.array([[0, 1], [1, 0]]), np.array([1.0, 1.0]))
+    inst = _two_task_instance()
+    with pytest.raises(ValueError, match="no PE type can run"):
+        dataclasses.replace(inst, latency_us=np.array([[np.nan, np.nan, np.nan], [1.0, 1.0, 1.0]]))
+
+
+def test_simulator_refuses_illegal_commitments():
+    sim = SocDagSimulator(_two_task_instance(), queue_capacity=1)
+    with pytest.raises(ValueError, match="not ready"):
+        sim.commit(1, 0)
+    with pytest.raises(ValueError, match="cannot run"):
+        sim.commit(0, 1)
+    sim.commit(0, 0)
+    assert sim.ready == [1] and sim.now_us == pytest.approx(5.0)
+    sim.commit(1, 2)
+    assert sim.done and sim.job_time_us == pytest.approx(5.0 + 100.0 + 2.0)
+
+
+STG = """3
+0 0 0
+1 4 1 0
+2 6 1 0
+3 5 2 1 2
+4 0 1 3
+# comment lines follow the graph
+"""
+
+
+def test_stg_loader_and_its_errors(tmp_path):
+    graph, times = parse_stg(STG)
+    assert graph.n_tasks == 5 and times.tolist() == [0, 4, 6, 5, 0]
+    path = tmp_path / "tiny.stg"
+    path.write_text(STG)
+    inst = load_stg(path)
+    assert inst.n_tasks == 5 and not np.isfinite(inst.expected_us[1, inst.soc.pe_types == 2]).any()
+    best = StaticListScheduler("heft").solve(inst)
+    assert validate(inst, best) == [] and metrics(inst, best)["makespan"] == pytest.approx(11.0)
+    bad = STG.replace("3 5 2 1 2", "3 5 2 1 x")
+    with pytest.raises(InstanceFormatError, match="line 5"):
+        parse_stg(bad)
+    with pytest.raises(InstanceFormatError, match="predecessors"):
+        parse_stg(STG.replace("3 5 2 1 2", "3 5 3 1 2"))
+    with pytest.raises(InstanceFormatError, match="cannot read"):
+        load_stg(tmp_path / "missing.stg")
+
+
+@pytest.mark.parametrize("mode", ["pair", "order"])
+def test_env_passes_check_env_and_its_return_is_the_objective(mode):
+    env = SocDagEnv(stream_instance(45.0, 15, 0.2, seed=1), mode=mode)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, done, _, info = env.step(env.action_space.sample())
+        total += reward
+    inst = env.sim.instance
+    assert validate(inst, info["solution"]) == []
+    assert -total * env.encoder.time_scale_us == pytest.approx(metrics(inst, info["solution"])["mean_job_duration"])
+
+
+def test_env_rejects_an_illegal_action_and_is_seeded():
+    env = gym.make("schedgym/SocDag-v0", instances="socdag-stream-low")
+    env.reset(seed=4)
+    illegal = int(np.flatnonzero(~env.unwrapped.action_masks())[0])
+    with pytest.raises(ValueError, match="invalid action"):
+        env.step(illegal)
+
+    def trajectory(seed):
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        return [env.step(env.action_space.sample())[1] for _ in range(30)]
+
+    assert trajectory(7) == trajectory(7)
+
+
+def test_render_returns_a_gantt_image():
+    env = SocDagEnv("sc_rx", render_mode="rgb_array")
+    env.reset(seed=0)
+    image = env.render()
+    assert image.ndim == 3 and image.shape[2] == 3 and image.std() > 0
+
+
+def test_gnn_scores_pairs_or_orders_and_batches_any_window():
+    torch.manual_seed(0)
+    instances = [load_instance("wifi_rx"), stream_instance(55.0, 10, 0.0, seed=0)]
+    for mode, width in (("pair", 16 * 13), ("order", 16)):
+        net = SocDagGnn(GnnConfig(hidden_dim=16, head_hidden_dim=16), mode).eval()
+        observations = [SocDagEnv(inst, mode=mode, max_tasks=16).reset(seed=0)[0] for inst in instances]
+        logits, value = net(stack_observations(observations))
+        assert logits.shape == (2, width) and value.shape == (2,)
+        alone, _ = net(stack_observations(observations[:1]))
+        assert torch.allclose(alone[0], logits[0], atol=1e-5)
+    with pytest.raises(ValueError, match="pair_features"):
+        bad = stack_observations(observations)
+        bad["pair_features"] = bad["pair_features"][..., :2]
+        net(bad)
+
+
+def test_untrained_policy_rollouts_are_valid():
+    net = SocDagGnn(GnnConfig(hidden_dim=16, head_hidden_dim=16), "order").eval()
+    instances = [load_instance(name) for name in list(APPLICATIONS)[:3]]
+    for inst, solution in zip(instances, run_policy(net, instances, problem="socdag")):
+        assert validate(inst, solution) == []
