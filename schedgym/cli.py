@@ -56,7 +56,7 @@ def list_command() -> None:
 def solve(
     problem: str = typer.Argument(..., help="problem name, e.g. jobshop"),
     instance: str = typer.Argument(..., help="instance name (ta01) or path to an instance file"),
-    solver: str = typer.Option("mwkr", help="solver name (see `schedgym list`)"),
+    solver: Optional[str] = typer.Option(None, help="solver name (see `schedgym list`; default: mwkr for jobshop, heft for socdag)"),
     time_limit: Optional[float] = typer.Option(None, help="time limit in seconds for solvers that take one"),
     seed: int = typer.Option(0, help="random seed"),
     out: Optional[Path] = typer.Option(None, help="write the solution as JSON here"),
@@ -68,6 +68,7 @@ def solve(
     if len(instances) != 1:
         raise ValueError(f"{instance!r} names a suite of {len(instances)} instances; `solve` takes one (use `bench` for suites)")
     inst = instances[0]
+    solver = solver or spec.default_solver
     solution = make_solver(problem, solver).solve(inst, time_limit=time_limit, seed=seed)
     violations = spec.validate(inst, solution)
     objective, metrics = spec.evaluate(inst, solution)

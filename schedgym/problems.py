@@ -46,6 +46,7 @@ register_problem(
             ("taillard", ["spt", "lpt", "fifo", "mor", "mwkr", "fdd-mwkr", "ppo"], None),
             ("taillard-15x15", ["cpsat"], 3.0),
         ],
+        default_solver="mwkr",
     )
 )
 
@@ -110,6 +111,7 @@ register_problem(
             ("socdag-static", ["heft", "cpop", "heft-online", "eft", "etf", "met", "random", "cpsat", "ppo"], 10.0),
             ("socdag-stream-high", ["heft", "cpop", "heft-online", "eft", "etf", "met", "random", "ppo"], None),
         ],
+        default_solver="heft",
     )
 )
 for _name in ("heft", "cpop"):

@@ -34,6 +34,7 @@ class Problem:
         solution_from_dict: JSON dict -> solution.
         group: instance -> the class it is reported under in the leaderboard's pivot table (e.g. its size).
         default_leaderboard: ``(suite, solvers, time_limit_s)`` runs of the bare ``schedgym bench``.
+        default_solver: what ``schedgym solve`` runs without ``--solver``.
     """
 
     name: str
@@ -47,6 +48,7 @@ class Problem:
     save_picture: Callable[..., None] | None = None
     group: Callable[[Any], str] = lambda instance: "all"
     default_leaderboard: list[tuple[str, list[str], float | None]] = field(default_factory=list)
+    default_solver: str = ""
 
 
 @dataclass

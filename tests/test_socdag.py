@@ -209,3 +209,14 @@ def test_untrained_policy_rollouts_are_valid():
     instances = [load_instance(name) for name in list(APPLICATIONS)[:3]]
     for inst, solution in zip(instances, run_policy(net, instances, problem="socdag")):
         assert validate(inst, solution) == []
+
+
+def test_bench_scores_socdag_against_the_shipped_optima():
+    from schedgym.bench import BenchRun, run_bench
+
+    rows = run_bench([BenchRun("socdag", "socdag-static", ["heft", "cpsat"], 20.0, ["topcuoglu2002", "wifi_rx"])], progress=False)["rows"]
+    by = {(r["instance"], r["solver"]): r for r in rows}
+    assert all(r["valid"] for r in rows)
+    assert by["topcuoglu2002", "heft"]["gap_pct"] == pytest.approx(100 * (80 - 73) / 73)
+    assert by["topcuoglu2002", "cpsat"]["gap_pct"] == pytest.approx(0.0)
+    assert set(by["wifi_rx", "heft"]["metrics"]) >= {"makespan", "mean_job_duration", "p95_job_duration"}

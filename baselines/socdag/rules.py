@@ -21,10 +21,9 @@ from schedgym.envs.socdag import SocDagInstance, SocDagSimulator, SocDagSolution
 
 
 def _heft_online(sim: SocDagSimulator, rank: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
-    finish = sim.expected_finish_us()
-    candidates = np.flatnonzero(np.isfinite(finish).any(axis=1))
-    row = candidates[np.argmax(rank[np.asarray(sim.ready)[candidates]])]
-    return sim.ready[row], int(np.argmin(finish[row]))
+    candidates = np.flatnonzero(sim.legal_pairs().any(axis=1))
+    task = sim.ready[candidates[np.argmax(rank[np.asarray(sim.ready)[candidates]])]]
+    return task, int(np.argmin(sim.expected_finish_us([task])[0]))
 
 
 def _eft(sim: SocDagSimulator, rank: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from schedgym.atomic import atomic_save_png  # noqa: E402
+from schedgym.envs.rendering import figure_rgb  # noqa: E402
 from schedgym.envs.jobshop.instance import JobShopInstance  # noqa: E402
 from schedgym.envs.jobshop.solution import JobShopSolution  # noqa: E402
 
@@ -46,11 +47,7 @@ def gantt_figure(instance: JobShopInstance, solution: JobShopSolution, title: st
 
 def gantt_rgb(instance: JobShopInstance, solution: JobShopSolution) -> np.ndarray:
     """The Gantt chart as a uint8 RGB array ``[height, width, 3]``."""
-    fig = gantt_figure(instance, solution)
-    fig.canvas.draw()
-    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return rgb
+    return figure_rgb(gantt_figure(instance, solution))
 
 
 def save_gantt_png(instance: JobShopInstance, solution: JobShopSolution, path: str | os.PathLike, title: str | None = None) -> None:

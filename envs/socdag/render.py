@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from schedgym.atomic import atomic_save_png  # noqa: E402
+from schedgym.envs.rendering import figure_rgb  # noqa: E402
 from schedgym.envs.socdag.instance import SocDagInstance  # noqa: E402
 from schedgym.envs.socdag.solution import SocDagSolution  # noqa: E402
 
@@ -40,11 +41,7 @@ def gantt_figure(instance: SocDagInstance, solution: SocDagSolution, title: str 
 
 def gantt_rgb(instance: SocDagInstance, solution: SocDagSolution) -> np.ndarray:
     """The Gantt chart as a uint8 RGB array ``[height, width, 3]``."""
-    fig = gantt_figure(instance, solution)
-    fig.canvas.draw()
-    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return rgb
+    return figure_rgb(gantt_figure(instance, solution))
 
 
 def save_gantt_png(instance: SocDagInstance, solution: SocDagSolution, path: str | os.PathLike, title: str | None = None) -> None:

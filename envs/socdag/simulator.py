@@ -63,6 +63,7 @@ class SocDagSimulator:
         self.queue_length = np.zeros(n_pes, dtype=np.int64)
         self.pe_free_expected_us = np.zeros(n_pes)
         self.ready: list[int] = []
+        self._ready_per_pe = np.zeros(n_pes, dtype=np.int64)  # ready tasks each PE supports
         self.now_us = 0.0
         self.jobs_in_system = 0
         self.job_time_us = 0.0
@@ -120,6 +121,7 @@ class SocDagSimulator:
         if self.queue_length[pe] >= self.queue_capacity:
             raise ValueError(f"PE {pe} is busy (its queue holds {self.queue_capacity} tasks); choose a PE with room")
         self.ready.remove(task)
+        self._ready_per_pe -= self.supported[task]
         self.status[task] = COMMITTED
         self.pe[task] = pe
         expected_start = max(self.now_us, self.pe_free_expected_us[pe], self.data_ready_us[task, pe])
@@ -143,7 +145,7 @@ class SocDagSimulator:
         self._push(self.end_us[task], _FINISH, task)
 
     def _decision_possible(self) -> bool:
-        return bool(self.ready) and bool(self.legal_pairs().any())
+        return bool(self.ready) and bool(self._ready_per_pe[self.queue_length < self.queue_capacity].any())
 
     def _advance(self) -> None:
         """Process events in time order until a decision is possible or none is left."""
@@ -177,6 +179,7 @@ class SocDagSimulator:
         self.data_ready_us[task] = ready_at
         self.status[task] = READY
         self.ready.append(task)
+        self._ready_per_pe += self.supported[task]
 
     def _finish(self, task: int) -> None:
         inst = self.instance
