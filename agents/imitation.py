@@ -1,9 +1,12 @@
-"""Behaviour cloning of CP-SAT schedules: the warm start of PPO training.
+"""Behaviour cloning: the warm start of PPO training.
 
 On generated instances, CP-SAT (short time limit) finds near-optimal schedules. A *teacher* then replays each one
 in the policy's own env (Giffler-Thompson candidates, forced steps skipped): among the allowed jobs it picks the one whose
 next operation starts first in the CP-SAT schedule. The GNN is trained to predict the teacher's choice (cross-entropy
 over the masked logits) and the return still to come (value regression), then PPO fine-tunes it.
+
+For socdag the teacher is online HEFT (:func:`collect_rule_demonstrations`): its (task, PE) choice in every state of
+generated streams, in the env's ``pair`` mode.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from torch import nn
 
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS
 from schedgym.baselines.jobshop import CpSatJobShop
+from schedgym.baselines.socdag import ONLINE_RULES
 from schedgym.envs.jobshop import JobShopEnv, JobShopInstance, JobShopSolution, generate_taillard
+from schedgym.envs.socdag import SocDagEnv, StreamGenerator
 
 
 @dataclass
@@ -78,6 +83,28 @@ def collect_demonstrations(
     return Demonstrations(stacked, np.array(actions), np.array(returns, dtype=np.float32))
 
 
+def collect_rule_demonstrations(streams: StreamGenerator, n_streams: int, seed: int, rule: str = "heft-online") -> Demonstrations:
+    """Run ``rule`` on ``n_streams`` generated socdag streams in the ``pair``-mode env and record its decisions."""
+    choose = ONLINE_RULES[rule][0]
+    env = SocDagEnv(streams, mode="pair")
+    rng = np.random.default_rng(seed)
+    observations, actions, returns = [], [], []
+    for k in range(n_streams):
+        obs, _ = env.reset(seed=seed + k)
+        rank = env.sim.instance.upward_rank()
+        rewards, terminated = [], False
+        while not terminated:
+            task, pe = choose(env.sim, rank, rng)
+            action = env.window_slot(task) * env.encoder.max_pes + pe
+            observations.append(obs)
+            actions.append(action)
+            obs, reward, terminated, _, _ = env.step(action)
+            rewards.append(reward)
+        returns += list(np.cumsum(rewards[::-1])[::-1])
+    stacked = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+    return Demonstrations(stacked, np.array(actions), np.array(returns, dtype=np.float32))
+
+
 def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, batch_size: int, learning_rate: float, seed: int) -> list[float]:
     """Fit ``net``'s logits to the teacher's actions and its value to the returns (Adam, learning rate decayed to
     zero along a cosine); returns the training accuracy per epoch."""
@@ -96,7 +123,8 @@ def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, bat
             index = order[begin : begin + batch_size].numpy()
             batch = {key: torch.from_numpy(value[index]) for key, value in demos.observations.items()}
             logits, values = net(batch)
-            logits = logits.masked_fill(batch["action_mask"] == 0, float("-inf"))
+            mask = batch["action_mask"] if "action_mask" in batch else batch["pair_mask"]
+            logits = logits.masked_fill(mask == 0, float("-inf"))
             policy_loss = nn.functional.cross_entropy(logits, actions[index])
             value_loss = nn.functional.mse_loss(values, returns[index])
             loss = policy_loss + 0.5 * value_loss

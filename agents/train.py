@@ -27,12 +27,18 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from schedgym.agents.checkpoint import PolicyMetadata, add_metadata, read_metadata, resolve_policy_path
 from schedgym.agents.gnn import GnnConfig
-from schedgym.agents.imitation import behaviour_cloning, collect_demonstrations, load_demonstrations, save_demonstrations
+from schedgym.agents.imitation import (
+    behaviour_cloning,
+    collect_demonstrations,
+    collect_rule_demonstrations,
+    load_demonstrations,
+    save_demonstrations,
+)
 from schedgym.agents.networks import POLICY_PROBLEMS
 from schedgym.agents.policy import GnnMaskablePolicy
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS, policy_objective, run_policy
 from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
-from schedgym.baselines.socdag import OnlineRule
+from schedgym.baselines.socdag import OnlineRule, StaticListScheduler
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, generate_taillard, parse_sizes
 from schedgym.envs.socdag import SocDagEnv, StreamGenerator, stream_instance
 
@@ -62,23 +68,26 @@ class TrainConfig:
     val_instances_per_size: int = 5
     val_seed: int = 12345  # validation instances are generated from this seed (fixed across runs)
     torch_threads: int = 2
-    bc_instances: int = 480  # warm start: generated instances solved by CP-SAT and imitated (0: pure PPO)
+    bc_instances: int = 480  # warm start: generated instances solved by CP-SAT (socdag: streams run by online HEFT) and imitated (0: pure PPO)
     bc_sizes: str = "10x10,15x10,15x15,20x15,20x20"
     bc_time_limit_s: float = 2.5  # CP-SAT time per demonstration instance
     bc_epochs: int = 10
     bc_learning_rate: float = 1e-3
     bc_seed: int = 1
     mode: str = "order"  # socdag action mode: order (pick the task, PE by earliest finish) or pair
-    stream_rate_per_ms: str = "30,65"  # socdag: range of job arrival rates of the training streams
+    stream_rate_per_ms: str = "40,90"  # socdag: range of job arrival rates of the training streams
     stream_noise: str = "0,0.3"  # socdag: range of the run-time noise (relative std)
-    stream_jobs: int = 30  # socdag: jobs per training stream
+    stream_jobs: int = 60  # socdag: jobs per training stream
     gnn: GnnConfig = field(default_factory=GnnConfig)
 
     @classmethod
     def for_problem(cls, problem: str) -> "TrainConfig":
         """The recipe of the shipped policy of ``problem`` (socdag: pure PPO from scratch, larger steps)."""
         if problem == "socdag":
-            return cls(problem="socdag", total_steps=60_000, learning_rate=3e-4, ent_coef=0.01, eval_every_steps=10_000, val_instances_per_size=3)
+            return cls(
+                problem="socdag", mode="pair", total_steps=60_000, learning_rate=3e-5, eval_every_steps=10_000,
+                val_instances_per_size=3, bc_instances=24, bc_epochs=8,
+            )
         return cls(problem=problem)
 
     @classmethod
@@ -91,6 +100,10 @@ class TrainConfig:
 def _range(text: str) -> tuple[float, float]:
     low, high = (float(v) for v in text.split(","))
     return low, high
+
+
+def _stream_generator(config: TrainConfig) -> StreamGenerator:
+    return StreamGenerator(_range(config.stream_rate_per_ms), _range(config.stream_noise), config.stream_jobs)
 
 
 def validation_instances(config: TrainConfig) -> list:
@@ -112,9 +125,9 @@ def validation_instances(config: TrainConfig) -> list:
 
 def best_rule_objectives(problem: str, instances: list) -> np.ndarray:
     """Per instance, the best objective of the problem's deterministic rules (jobshop: every dispatching rule;
-    socdag: online HEFT and EFT)."""
+    socdag: static HEFT, online HEFT and EFT)."""
     if problem == "socdag":
-        rules = [OnlineRule("heft-online"), OnlineRule("eft")]
+        rules = [StaticListScheduler("heft"), OnlineRule("heft-online"), OnlineRule("eft")]
     else:
         rules = [DispatchingRule(name) for name in RULE_SCORES if name != "random"]
     return np.array([min(policy_objective(problem, inst, rule.solve(inst)) for rule in rules) for inst in instances], dtype=float)
@@ -185,8 +198,7 @@ def save_with_metadata(model: MaskablePPO, path: Path, config: TrainConfig, wher
 def make_training_env(config: TrainConfig):
     """``n_envs`` envs on freshly generated instances: Taillard-style job shops of ``sizes``, or socdag streams."""
     if config.problem == "socdag":
-        streams = StreamGenerator(_range(config.stream_rate_per_ms), _range(config.stream_noise), config.stream_jobs)
-        make_env = lambda: SocDagEnv(streams, mode=config.mode)  # noqa: E731
+        make_env = lambda: SocDagEnv(_stream_generator(config), mode=config.mode)  # noqa: E731
     else:
         generator = TaillardGenerator(parse_sizes(config.sizes))
         make_env = lambda: JobShopEnv(generator, normalize_reward=True, **POLICY_ENV_OPTIONS)  # noqa: E731
@@ -200,7 +212,10 @@ def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path 
     if demos_cache is not None and Path(demos_cache).exists():
         demos = load_demonstrations(str(demos_cache))
     else:
-        demos = collect_demonstrations(parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed)
+        if config.problem == "socdag":
+            demos = collect_rule_demonstrations(_stream_generator(config), config.bc_instances, config.bc_seed)
+        else:
+            demos = collect_demonstrations(parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed)
         if demos_cache is not None:
             save_demonstrations(demos, str(demos_cache))
     accuracy = behaviour_cloning(
@@ -252,7 +267,7 @@ def train(
             verbose=0,
         )
     warm_start_figures = {}
-    if resume is None and config.problem == "jobshop" and config.bc_instances > 0:
+    if resume is None and config.bc_instances > 0:
         warm_start_figures = warm_start(model, config, demos_cache)
     validation = ValidationCallback(config, out, where)
     checkpoints = CheckpointCallback(

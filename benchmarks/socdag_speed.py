@@ -1,6 +1,6 @@
 """socdag simulator throughput: decisions per second of every online rule and of the env (observation included).
 
-A decision is one task committed to one PE. Runs streams of 300 jobs at the two suite rates (30 and 55 jobs/ms,
+A decision is one task committed to one PE. Runs streams of 300 jobs at the two suite rates (40 and 80 jobs/ms,
 noise 0.2); the env is driven by uniformly random legal actions.
 
     python benchmarks/socdag_speed.py
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "socdag_speed.json")
     args = parser.parse_args()
     rows = []
-    for rate in (30.0, 55.0):
+    for rate in (40.0, 80.0):
         instance = stream_instance(rate, args.jobs, 0.2, seed=0)
         solvers = [OnlineRule(name) for name in ONLINE_RULES] + [StaticListScheduler("heft"), StaticListScheduler("cpop")]
         for solver in solvers:

@@ -117,7 +117,7 @@ register_problem(
 for _name in ("heft", "cpop"):
     register_solver("socdag", _name, lambda name=_name, **_: StaticListScheduler(name), f"static {_name.upper()} plan on expected times (insertion), run with the actual times")
 for _name, (_, _description) in ONLINE_RULES.items():
-    register_solver("socdag", _name, lambda name=_name, queue_capacity=2, **_: OnlineRule(name, queue_capacity), _description)
+    register_solver("socdag", _name, lambda name=_name, **_: OnlineRule(name), _description)
 register_solver(
     "socdag",
     "cpsat",

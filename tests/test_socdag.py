@@ -220,3 +220,40 @@ def test_bench_scores_socdag_against_the_shipped_optima():
     assert by["topcuoglu2002", "heft"]["gap_pct"] == pytest.approx(100 * (80 - 73) / 73)
     assert by["topcuoglu2002", "cpsat"]["gap_pct"] == pytest.approx(0.0)
     assert set(by["wifi_rx", "heft"]["metrics"]) >= {"makespan", "mean_job_duration", "p95_job_duration"}
+
+
+def test_rule_demonstrations_replay_to_the_rule_schedule():
+    from schedgym.agents.imitation import collect_rule_demonstrations
+    from schedgym.envs.socdag import StreamGenerator
+
+    streams = StreamGenerator((60.0, 60.0), (0.2, 0.2), 8)
+    demos = collect_rule_demonstrations(streams, 1, seed=3)
+    env = SocDagEnv(streams, mode="pair")
+    env.reset(seed=3)
+    for action in demos.actions.tolist():
+        _, _, done, _, info = env.step(action)
+    assert done
+    inst = env.sim.instance
+    expected = OnlineRule("heft-online").solve(inst)
+    assert np.array_equal(info["solution"].pe, expected.pe) and np.allclose(info["solution"].start_us, expected.start_us)
+    assert demos.returns[0] == pytest.approx(-metrics(inst, expected)["mean_job_duration"] / env.encoder.time_scale_us, rel=1e-5)
+
+
+def test_tiny_socdag_training_run_gives_a_loadable_policy(tmp_path):
+    from schedgym.agents.checkpoint import CheckpointError, load_network
+    from schedgym.agents.solvers import PpoSolver
+    from schedgym.agents.train import TrainConfig, train
+
+    config = dataclasses.replace(
+        TrainConfig.for_problem("socdag"), total_steps=64, n_envs=2, n_steps=32, batch_size=32, n_epochs=1,
+        stream_jobs=4, bc_instances=1, bc_epochs=1, eval_every_steps=64, val_instances_per_size=1, torch_threads=1,
+    )
+    out = train(config, tmp_path / "socdag.zip", log_dir=None, progress_bar=False)
+    net, metadata = load_network(out, "socdag")
+    assert metadata.problem == "socdag" and net.mode == "pair" and metadata.num_timesteps >= 64
+    inst = load_instance("sc_rx")
+    assert validate(inst, PpoSolver(problem="socdag", policy=str(out)).solve(inst)) == []
+    with pytest.raises(CheckpointError, match="socdag"):
+        load_network(out, "jobshop")
+    with pytest.raises(CheckpointError, match="jobshop"):
+        load_network("jobshop-default", "socdag")

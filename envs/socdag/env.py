@@ -10,7 +10,7 @@ import numpy as np
 from schedgym.envs.socdag.generator import StreamGenerator
 from schedgym.envs.socdag.instance import SocDagInstance
 from schedgym.envs.socdag.render import gantt_rgb
-from schedgym.envs.socdag.simulator import SocDagSimulator
+from schedgym.envs.socdag.simulator import DEFAULT_QUEUE_CAPACITY, SocDagSimulator
 from schedgym.envs.socdag.solution import objective
 from schedgym.envs.socdag.suites import resolve_suite
 from schedgym.envs.spaces import MaskedDiscrete
@@ -57,7 +57,7 @@ class SocDagEnv(gym.Env):
     ## Arguments
     ``gym.make("schedgym/SocDag-v0", instances="socdag-stream-high")`` (a suite, instance name or STG path),
     ``instances=StreamGenerator()``, ``mode="order"``, ``max_tasks`` (window size, default 64), ``max_pes``
-    (default: the largest SoC), ``queue_capacity`` (tasks a PE may hold, running one included, default 2).
+    (default: the largest SoC), ``queue_capacity`` (tasks a PE may hold, running one included, default 8).
 
     ## References
     Topcuoglu, Hariri & Wu, Performance-effective and low-complexity task scheduling for heterogeneous computing,
@@ -78,7 +78,7 @@ class SocDagEnv(gym.Env):
         mode: str = "pair",
         max_tasks: int = 64,
         max_pes: int | None = None,
-        queue_capacity: int = 2,
+        queue_capacity: int = DEFAULT_QUEUE_CAPACITY,
         render_mode: str | None = None,
     ) -> None:
         if mode not in MODES:
@@ -145,6 +145,10 @@ class SocDagEnv(gym.Env):
         else:
             slot, pe = action, int(self._obs["eft_pe"][action])
         return self._window[slot], pe
+
+    def window_slot(self, task: int) -> int:
+        """The window slot (action index in ``order`` mode) of a ready task shown in the observation."""
+        return self._window.index(task)
 
     def action_masks(self) -> np.ndarray:
         """bool mask of the actions allowed now (sb3-contrib's MaskablePPO reads this)."""

@@ -22,6 +22,9 @@ from schedgym.envs.socdag.instance import SocDagInstance, topological_order
 from schedgym.envs.socdag.solution import SocDagSolution
 
 WAITING, READY, COMMITTED, DONE = 0, 1, 2, 3
+#: Tasks a PE may hold (running one included) unless told otherwise: enough that a busy accelerator can be
+#: queued for instead of spilling its work onto a slow core (with 2, every online rule degrades sharply under load).
+DEFAULT_QUEUE_CAPACITY = 8
 _ARRIVAL, _FINISH = 0, 1
 
 
@@ -40,7 +43,7 @@ class SocDagSimulator:
         job_time_us: sum over jobs of the time spent in the system so far (at the end: sum of job durations).
     """
 
-    def __init__(self, instance: SocDagInstance, queue_capacity: int = 2) -> None:
+    def __init__(self, instance: SocDagInstance, queue_capacity: int = DEFAULT_QUEUE_CAPACITY) -> None:
         if queue_capacity < 1:
             raise ValueError(f"queue_capacity must be >= 1, got {queue_capacity}")
         self.instance = instance

@@ -3,9 +3,10 @@
 * ``socdag-static``: each built-in application alone, the HEFT paper's example (``topcuoglu2002``) and three random
   layered DAGs (``random-<tasks>-<layers>-s<seed>``); no noise; objective: makespan.
 * ``socdag-stream-low``: 100 jobs of the six applications (equal mix) arriving as a Poisson stream at
-  30 jobs/ms, run-time noise of relative std 0 and 0.2, seeds 0-2; objective: mean job duration.
-* ``socdag-stream-high``: the same at 55 jobs/ms (near saturation of the default SoC: the best rules keep mean job
-  durations at about twice a job's isolated duration) with noise 0, 0.2 and 0.3.
+  40 jobs/ms, run-time noise of relative std 0 and 0.2, seeds 0-2; objective: mean job duration. Online HEFT keeps
+  jobs within ~15% of their isolated duration (about 90 us).
+* ``socdag-stream-high``: the same at 80 jobs/ms, near saturation of the default SoC (online HEFT's mean job
+  duration is 3-4x the isolated one and still climbing with the rate), with noise 0, 0.2 and 0.3.
 
 Stream instances are named ``stream-rate<R>-noise<S>-s<seed>``; any such name resolves, as does an ``.stg`` path.
 """
@@ -22,7 +23,7 @@ from schedgym.envs.socdag.instance import SocDagInstance
 from schedgym.envs.socdag.loaders import load_stg
 
 STREAM_JOBS = 100
-LOW_RATE_PER_MS, HIGH_RATE_PER_MS = 30.0, 55.0
+LOW_RATE_PER_MS, HIGH_RATE_PER_MS = 40.0, 80.0
 SEEDS = (0, 1, 2)
 
 

@@ -1,0 +1,104 @@
+"""Routing heuristics: each picks the replica for the arriving request from the simulator's state.
+
+* ``rr``: round-robin over the replicas.
+* ``random``: uniformly at random (seeded).
+* ``least-outstanding``: fewest requests waiting or running.
+* ``jsq-tokens``: join the shortest queue measured in pending prefill tokens (waiting prompts + unfinished
+  prefills), ties to fewer outstanding requests.
+* ``p2c``: power of two choices: two distinct replicas at random, the one with fewer outstanding requests.
+* ``llumnix``: Llumnix-style freeness, (free KV blocks - blocks the waiting requests need) / (outstanding + 1);
+  the freest replica.
+* ``prefix-aware``: the replica holding the longest cached prefix of the prompt, unless its outstanding requests
+  exceed the least-loaded replica's by more than ``imbalance`` (default 8): then least-outstanding (ties to the
+  longer prefix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from schedgym.envs.llmrouting import RoutingInstance, RoutingSolution, ServingSimulator
+
+IMBALANCE = 8
+
+
+def outstanding(sim: ServingSimulator) -> np.ndarray:
+    """Requests waiting or running per replica ``[n_replicas]``."""
+    return np.array([len(r.waiting) + len(r.running) for r in sim.replicas])
+
+
+def _rr(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
+    return request % len(sim.replicas)
+
+
+def _random(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
+    return int(rng.integers(len(sim.replicas)))
+
+
+def _least_outstanding(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
+    return int(np.argmin(outstanding(sim)))
+
+
+def _jsq_tokens(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
+    tokens = np.array([sim.pending_prefill_tokens(r) for r in range(len(sim.replicas))])
+    return int(np.lexsort((outstanding(sim), tokens))[0])
+
+
+def _p2c(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
+    a, b = rng.choice(len(sim.replicas), size=2, replace=False)
+    load = outstanding(sim)
+    return int(a if load[a] <= load[b] else b)
+
+
+def _llumnix(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
+    freeness = []
+    for replica in sim.replicas:
+        wanted = sum(-(-(int(sim.prefill_target[r]) + 1) // replica.spec.block_tokens) for r in replica.waiting)
+        freeness.append((replica.free_blocks - wanted) / (len(replica.waiting) + len(replica.running) + 1))
+    return int(np.argmax(freeness))
+
+
+def _prefix_aware(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
+    hits = np.array([sim.prefix_hit_tokens_at(r, request) for r in range(len(sim.replicas))])
+    load = outstanding(sim)
+    best = int(np.lexsort((load, -hits))[0])
+    if hits[best] > 0 and load[best] <= load.min() + IMBALANCE:
+        return best
+    return int(np.lexsort((-hits, load))[0])
+
+
+#: router name -> (chooser, one-line description)
+ROUTERS: dict[str, tuple[Callable[[ServingSimulator, int, np.random.Generator], int], str]] = {
+    "rr": (_rr, "round-robin"),
+    "random": (_random, "uniformly random replica"),
+    "least-outstanding": (_least_outstanding, "fewest waiting + running requests"),
+    "jsq-tokens": (_jsq_tokens, "shortest queue in pending prefill tokens"),
+    "p2c": (_p2c, "power of two choices on outstanding requests"),
+    "llumnix": (_llumnix, "Llumnix-style freeness: (free KV blocks - blocks wanted by waiting) / requests"),
+    "prefix-aware": (_prefix_aware, f"longest cached prefix unless more than {IMBALANCE} requests above the least loaded, then least-outstanding"),
+}
+
+
+@dataclass
+class Router:
+    """A heuristic of :data:`ROUTERS` as a solver."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in ROUTERS:
+            raise ValueError(f"unknown router {self.name!r}; choose one of {', '.join(ROUTERS)}")
+
+    def solve(self, instance: RoutingInstance, *, time_limit: float | None = None, seed: int | None = None) -> RoutingSolution:
+        choose = ROUTERS[self.name][0]
+        rng = np.random.default_rng(seed)
+        sim = instance.simulator()
+        arrivals = instance.workload.arrival_s
+        for request in range(instance.workload.n_requests):
+            sim.advance_to(float(arrivals[request]))
+            sim.route(request, choose(sim, request, rng))
+        sim.run_to_completion()
+        return instance.solution_of(sim)

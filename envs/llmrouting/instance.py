@@ -1,0 +1,63 @@
+"""A routing instance: a workload, the replicas serving it, their latency profile and the SLO thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+
+from schedgym.envs.llmrouting.profile import LatencyProfile
+from schedgym.envs.llmrouting.simulator import ReplicaSpec, ServingSimulator
+from schedgym.envs.llmrouting.solution import TPOT_SLO_S, TTFT_SLO_S, RoutingSolution
+from schedgym.envs.llmrouting.workload import Workload
+
+
+@dataclass(frozen=True, eq=False)
+class RoutingInstance:
+    """What a router is evaluated on.
+
+    Attributes:
+        name: instance name (``azure-conv-high-4``).
+        workload: the requests.
+        replicas: one spec per replica.
+        profile: iteration times of the model on the hardware.
+        group: the class it is reported under.
+        ttft_slo_s / tpot_slo_s: SLO thresholds for ``slo_attainment``.
+    """
+
+    name: str
+    workload: Workload
+    replicas: tuple[ReplicaSpec, ...]
+    profile: LatencyProfile
+    group: str = "all"
+    ttft_slo_s: float = TTFT_SLO_S
+    tpot_slo_s: float = TPOT_SLO_S
+
+    @property
+    def n_replicas(self) -> int:
+        return len(self.replicas)
+
+    def simulator(self) -> ServingSimulator:
+        return ServingSimulator(self.workload, list(self.replicas), self.profile)
+
+    def solution_of(self, sim: ServingSimulator) -> RoutingSolution:
+        """The routing log of a finished simulation."""
+        min_decode_s = self.profile.decode_time_s(1, 1) / max(spec.speed for spec in self.replicas)
+        return RoutingSolution(sim.replica.copy(), sim.first_token_s.copy(), sim.finish_s.copy(), self.n_replicas, min_decode_s)
+
+
+def measured_capacity_rps(workload: Workload, replicas: tuple[ReplicaSpec, ...], profile: LatencyProfile) -> float:
+    """Requests per second the replicas sustain on this request mix: every request arrives at time 0, routed
+    round-robin, and the capacity is the number served divided by the time the last one finishes."""
+    return _capacity(workload, replicas, profile)
+
+
+@lru_cache(maxsize=64)
+def _capacity(workload: Workload, replicas: tuple[ReplicaSpec, ...], profile: LatencyProfile) -> float:
+    burst = replace(workload, arrival_s=np.zeros(workload.n_requests))
+    sim = ServingSimulator(burst, list(replicas), profile)
+    for request in range(burst.n_requests):
+        sim.route(request, request % len(replicas))
+    sim.run_to_completion()
+    return burst.n_requests / float(np.nanmax(sim.finish_s))

@@ -1,0 +1,98 @@
+"""The iteration-time model of one replica, read from a measured profile JSON.
+
+The profile gives ``prefill_ms[T]`` (one iteration prefilling T tokens of one sequence) and ``decode_ms["BxC"]``
+(one decode iteration of B sequences of context C). An iteration mixing a prefill chunk of T tokens with B decodes of
+mean context C takes ``decode(B, C) + prefill(T) - prefill(T0)`` (T0 the smallest measured chunk: the fixed cost of
+an iteration is counted once); prefill alone takes ``prefill(T)``. ``decode`` is interpolated bilinearly in
+(log B, log C) and ``prefill`` linearly in T, both extrapolated linearly past the last measured point.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_PROFILE = "profile_h100_llama1b.json"
+
+
+@dataclass(frozen=True, eq=False)
+class LatencyProfile:
+    """Measured iteration times (seconds) and where they come from."""
+
+    prefill_tokens: np.ndarray  # [n_t] measured prefill chunk sizes, ascending
+    prefill_s: np.ndarray  # [n_t]
+    decode_batch: np.ndarray  # [n_b] ascending
+    decode_context: np.ndarray  # [n_c] ascending
+    decode_s: np.ndarray  # [n_b, n_c]
+    description: dict
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "LatencyProfile":
+        """Read a profile JSON (default: the shipped H100 profile).
+
+        Raises:
+            ValueError: if the file lacks ``prefill_ms`` or a full ``decode_ms`` grid.
+        """
+        source = Path(path) if path else Path(str(resources.files("schedgym.envs.llmrouting") / "data" / DEFAULT_PROFILE))
+        data = json.loads(source.read_text())
+        try:
+            prefill = sorted((int(t), float(ms)) for t, ms in data["prefill_ms"].items())
+            decode = {tuple(int(v) for v in key.split("x")): float(ms) for key, ms in data["decode_ms"].items()}
+        except (KeyError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{source}: not a latency profile ({exc}); it needs prefill_ms {{T: ms}} and decode_ms {{'BxC': ms}}") from None
+        batches = np.array(sorted({b for b, _ in decode}))
+        contexts = np.array(sorted({c for _, c in decode}))
+        missing = [(b, c) for b in batches for c in contexts if (b, c) not in decode]
+        if missing or len(prefill) < 2 or len(batches) < 2 or len(contexts) < 2:
+            raise ValueError(f"{source}: decode_ms must hold every batch x context pair (missing {missing[:3]}) and at least two points per axis")
+        grid = np.array([[decode[b, c] for c in contexts] for b in batches]) / 1000.0
+        description = {k: v for k, v in data.items() if k not in ("prefill_ms", "decode_ms", "prefill_eager_ms")}
+        return cls(np.array([t for t, _ in prefill], dtype=float), np.array([ms for _, ms in prefill]) / 1000.0, batches.astype(float), contexts.astype(float), grid, description)
+
+    def prefill_time_s(self, tokens: float) -> float:
+        return float(_interp_linear(tokens, self.prefill_tokens, self.prefill_s))
+
+    def decode_time_s(self, batch: float, context: float) -> float:
+        return float(self.decode_times_s(batch, np.array([context]))[0])
+
+    def decode_times_s(self, batch: float, contexts: np.ndarray) -> np.ndarray:
+        """Decode iteration times ``[len(contexts)]`` of ``batch`` sequences at each mean context."""
+        lb = np.log(max(batch, 1.0))
+        lc = np.log(np.maximum(contexts, 1.0))
+        xb, xc = np.log(self.decode_batch), np.log(self.decode_context)
+        k = int(np.clip(np.searchsorted(xb, lb) - 1, 0, len(xb) - 2))
+        low, high = (_interp_linear_array(lc, xc, self.decode_s[row]) for row in (k, k + 1))
+        weight = (lb - xb[k]) / (xb[k + 1] - xb[k])
+        return np.maximum(low + weight * (high - low), 0.0)
+
+    def iteration_time_s(self, prefill_tokens: int, decode_batch: int, mean_context: float) -> float:
+        """Duration of one iteration with ``prefill_tokens`` chunk tokens and ``decode_batch`` decodes."""
+        if decode_batch == 0:
+            return self.prefill_time_s(prefill_tokens) if prefill_tokens else 0.0
+        time = self.decode_time_s(decode_batch, mean_context)
+        if prefill_tokens:
+            time += self.prefill_time_s(prefill_tokens) - self.prefill_s[0]
+        return time
+
+
+def _interp_linear_array(x: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """:func:`_interp_linear` over an array of points."""
+    inside = np.interp(x, xs, ys)
+    below = ys[0] + (ys[1] - ys[0]) / (xs[1] - xs[0]) * (x - xs[0])
+    above = ys[-1] + (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) * (x - xs[-1])
+    return np.where(x < xs[0], np.maximum(below, 0.0), np.where(x > xs[-1], above, inside))
+
+
+def _interp_linear(x: float, xs: np.ndarray, ys: np.ndarray) -> float:
+    """Piecewise-linear interpolation, extended linearly beyond both ends (never below 0)."""
+    if x <= xs[0]:
+        slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
+        return max(0.0, ys[0] + slope * (x - xs[0]))
+    if x >= xs[-1]:
+        slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+        return ys[-1] + slope * (x - xs[-1])
+    return float(np.interp(x, xs, ys))

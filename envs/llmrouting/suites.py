@@ -1,0 +1,64 @@
+"""Named llmrouting suites: ``<workload>-<moderate|high>-<4|8>``.
+
+Workloads: ``azure-conv`` (the first 2,000 requests of the Azure 2023 conversation trace), ``mooncake-conv`` (the
+first 1,000 of the Mooncake conversation trace, with shared-prefix ids), ``sharegpt-poisson`` (2,000 ShareGPT
+lengths, Poisson arrivals, seed 0). Arrival times are rescaled so the rate is 0.6 (moderate) or 0.9 (high) of the
+replicas' measured capacity (:func:`measured_capacity_rps`). Replicas: the shipped H100 Llama-1B profile, 8,192 KV
+blocks of 16 tokens, a 2,048-token iteration budget, prefix caching on. A trace file (Azure CSV or Mooncake JSONL)
+runs at load 0.9 on 4 replicas.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from schedgym.envs.llmrouting.instance import RoutingInstance, measured_capacity_rps
+from schedgym.envs.llmrouting.profile import LatencyProfile
+from schedgym.envs.llmrouting.simulator import ReplicaSpec
+from schedgym.envs.llmrouting.workload import Workload, load_azure_csv, load_mooncake_jsonl, load_sharegpt_lengths
+
+LOADS = {"moderate": 0.6, "high": 0.9}
+REPLICA_COUNTS = (4, 8)
+WORKLOADS = ("azure-conv", "mooncake-conv", "sharegpt-poisson")
+SUITES: dict[str, str] = {
+    f"{w}-{level}-{n}": f"{w} at {LOADS[level]:.0%} of the measured capacity of {n} replicas"
+    for w in WORKLOADS for level in LOADS for n in REPLICA_COUNTS
+}
+
+
+@lru_cache(maxsize=1)
+def shipped_profile() -> LatencyProfile:
+    return LatencyProfile.load()
+
+
+@lru_cache(maxsize=8)
+def base_workload(name: str) -> Workload:
+    """The requests of a named workload, at their original arrival times."""
+    if name == "azure-conv":
+        return load_azure_csv().head(2000)
+    if name == "mooncake-conv":
+        return load_mooncake_jsonl().head(1000)
+    if name == "sharegpt-poisson":
+        return load_sharegpt_lengths(2000, rate_rps=1.0, seed=0)
+    raise KeyError(f"unknown workload {name!r}; choose one of {', '.join(WORKLOADS)}")
+
+
+def make_instance(workload: Workload, load: float, n_replicas: int, name: str, spec: ReplicaSpec | None = None) -> RoutingInstance:
+    """``workload`` rescaled to ``load`` x the measured capacity of ``n_replicas`` replicas of ``spec``."""
+    replicas = (spec or ReplicaSpec(),) * n_replicas
+    profile = shipped_profile()
+    rate = load * measured_capacity_rps(workload, replicas, profile)
+    return RoutingInstance(name, workload.at_rate(rate, name=name, group=name), replicas, profile, group=name)
+
+
+def resolve_suite(spec: str) -> list[RoutingInstance]:
+    """The one instance a suite name gives, or a trace file (``.csv``: Azure, ``.jsonl``: Mooncake) at load 0.9 on
+    4 replicas."""
+    if spec in SUITES:
+        workload, level, n = spec.rsplit("-", 2)
+        return [make_instance(base_workload(workload), LOADS[level], int(n), spec)]
+    if os.path.exists(spec):
+        workload = load_mooncake_jsonl(spec) if spec.endswith(".jsonl") else load_azure_csv(spec)
+        return [make_instance(workload, 0.9, 4, workload.name)]
+    raise KeyError(f"unknown llmrouting suite {spec!r}; choose one of {', '.join(SUITES)} or an Azure .csv / Mooncake .jsonl trace")

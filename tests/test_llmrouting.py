@@ -1,0 +1,128 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from schedgym.baselines.llmrouting import ROUTERS, Router
+from schedgym.envs import InstanceFormatError
+from schedgym.envs.llmrouting import (
+    LatencyProfile,
+    ReplicaSpec,
+    RoutingInstance,
+    RoutingSolution,
+    ServingSimulator,
+    Workload,
+    load_azure_csv,
+    load_mooncake_jsonl,
+    load_sharegpt_lengths,
+    metrics,
+    validate,
+)
+
+PROFILE = LatencyProfile.load()
+
+
+def _instance(workload, n=2, **spec):
+    return RoutingInstance("t", workload, (ReplicaSpec(**spec),) * n, PROFILE)
+
+
+def test_profile_reads_the_measured_points_and_extends_them():
+    assert PROFILE.prefill_time_s(512) == pytest.approx(3.2261e-3)
+    assert PROFILE.decode_time_s(32, 1024) == pytest.approx(2.2382e-3)
+    assert PROFILE.decode_time_s(8192, 1024) > PROFILE.decode_time_s(256, 1024)
+    assert PROFILE.prefill_time_s(8192) > PROFILE.prefill_time_s(4096)
+    mixed = PROFILE.iteration_time_s(512, 32, 1024)
+    assert mixed == pytest.approx(2.2382e-3 + 3.2261e-3 - 1.9211e-3)
+
+
+def test_one_request_alone_gets_prefill_then_one_decode_per_token():
+    workload = Workload("one", np.array([0.0]), np.array([512]), np.array([5]))
+    inst = _instance(workload, n=1)
+    solution = Router("rr").solve(inst)
+    assert solution.first_token_s[0] == pytest.approx(PROFILE.prefill_time_s(512))
+    decodes = sum(PROFILE.decode_time_s(1, 512 + k) for k in range(4))
+    assert solution.finish_s[0] == pytest.approx(PROFILE.prefill_time_s(512) + decodes)
+    assert validate(workload, solution) == []
+
+
+def test_fast_forwarded_decoding_equals_iterating_one_by_one():
+    workload = load_azure_csv().head(300).at_rate(60.0)
+    inst = _instance(workload, n=2, kv_blocks=900)  # small KV: preemptions happen
+
+    def run(fast: bool) -> ServingSimulator:
+        sim = inst.simulator()
+        if not fast:
+            sim._decode_run = lambda replica, until: False
+        for r in range(workload.n_requests):
+            sim.advance_to(float(workload.arrival_s[r]))
+            sim.route(r, r % 2)
+        sim.run_to_completion()
+        return sim
+
+    fast, slow = run(True), run(False)
+    assert slow.preemptions.sum() > 0
+    assert np.allclose(fast.finish_s, slow.finish_s, rtol=0, atol=1e-9)
+    assert np.allclose(fast.first_token_s, slow.first_token_s, rtol=0, atol=1e-9)
+    assert np.array_equal(fast.preemptions, slow.preemptions)
+
+
+def test_prefix_cache_skips_shared_prefill():
+    prefix = (1, 2, 3)
+    workload = Workload("shared", np.array([0.0, 1.0]), np.array([2000, 2000]), np.array([2, 2]), (prefix, prefix), prefix_block_tokens=512)
+    cached = Router("rr").solve(_instance(workload, n=1))
+    uncached = Router("rr").solve(_instance(workload, n=1, prefix_cache=False))
+    ttft = lambda s: s.first_token_s[1] - 1.0  # noqa: E731
+    assert ttft(cached) < ttft(uncached)
+    assert ttft(cached) == pytest.approx(PROFILE.prefill_time_s(2000 - 3 * 512))
+
+
+@pytest.mark.parametrize("name", list(ROUTERS))
+def test_every_router_serves_every_request_validly_and_reproducibly(name):
+    workload = load_mooncake_jsonl().head(150).at_rate(8.0)
+    inst = _instance(workload, n=3, kv_blocks=12000)
+    first, second = Router(name).solve(inst, seed=1), Router(name).solve(inst, seed=1)
+    assert validate(workload, first) == []
+    assert np.array_equal(first.replica, second.replica) and np.array_equal(first.finish_s, second.finish_s)
+    values = metrics(workload, first)
+    assert values["ttft_p99_s"] >= values["ttft_mean_s"] * 0 and values["e2e_mean_s"] > values["ttft_mean_s"]
+    assert 0.0 <= values["slo_attainment"] <= 1.0
+
+
+def test_prefix_aware_sends_shared_prefixes_to_the_same_replica():
+    prefix = (7, 8)
+    workload = Workload("p", np.arange(6) * 0.5, np.full(6, 1100), np.full(6, 3), (prefix,) * 6)
+    solution = Router("prefix-aware").solve(_instance(workload, n=3))
+    assert len(set(solution.replica[1:].tolist())) == 1 and solution.replica[1] == solution.replica[0]
+
+
+def test_validator_names_violations():
+    workload = Workload("w", np.array([0.0, 1.0]), np.array([10, 10]), np.array([3, 1]))
+    good = RoutingSolution(np.array([0, 1]), np.array([0.1, 1.1]), np.array([0.2, 1.1]), 2, 0.01)
+    assert validate(workload, good) == []
+    for words, bad in {
+        "does not exist": dataclasses.replace(good, replica=np.array([0, 5])),
+        "not after its arrival": dataclasses.replace(good, first_token_s=np.array([0.0, 1.1])),
+        "faster than": dataclasses.replace(good, finish_s=np.array([0.105, 1.1])),
+        "never served": dataclasses.replace(good, finish_s=np.array([np.nan, 1.1])),
+    }.items():
+        assert any(words in v for v in validate(workload, bad)), words
+
+
+def test_loaders_reject_malformed_traces(tmp_path):
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,abc,4\n")
+    with pytest.raises(InstanceFormatError, match="line 2"):
+        load_azure_csv(bad_csv)
+    bad_jsonl = tmp_path / "bad.jsonl"
+    bad_jsonl.write_text('{"timestamp": 0, "input_length": 5}\n')
+    with pytest.raises(InstanceFormatError, match="line 1"):
+        load_mooncake_jsonl(bad_jsonl)
+    sharegpt = load_sharegpt_lengths(500, 10.0, seed=0, arrivals="gamma", cv=3.0)
+    gaps = np.diff(sharegpt.arrival_s)
+    assert gaps.std() / gaps.mean() > 1.5  # bursty
+
+
+def test_replica_that_cannot_hold_the_longest_request_is_refused():
+    workload = Workload("long", np.array([0.0]), np.array([5000]), np.array([10]))
+    with pytest.raises(ValueError, match="kv_blocks"):
+        ServingSimulator(workload, [ReplicaSpec(kv_blocks=10)], PROFILE)
