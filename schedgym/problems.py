@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from schedgym.baselines.jobshop import RULE_SCORES, CpSatJobShop, DispatchingRule
+from schedgym.baselines.llmrouting import ROUTERS, Router
 from schedgym.baselines.socdag import ONLINE_RULES, CpSatSocDag, OnlineRule, StaticListScheduler
-from schedgym.envs import ENV_IDS, socdag
+from schedgym.envs import ENV_IDS, llmrouting, socdag
 from schedgym.envs.jobshop import (
     SUITES,
     JobShopInstance,
@@ -124,3 +125,31 @@ register_solver(
     lambda workers=2, **_: CpSatSocDag(num_workers=workers),
     "CP-SAT for one static DAG: optional interval per (task, PE), NoOverlap per PE, transfer-delayed precedence; HEFT hint",
 )
+
+
+# ---------------------------------------------------------------------------------------------------- llmrouting
+_LLM_METRICS = ("ttft_mean_s", "ttft_p99_s", "tpot_mean_s", "e2e_mean_s", "e2e_p99_s", "slo_attainment", "throughput_rps")
+
+
+def _llmrouting_evaluate(instance: llmrouting.RoutingInstance, solution: llmrouting.RoutingSolution) -> tuple[float, dict]:
+    values = llmrouting.metrics(instance.workload, solution, instance.ttft_slo_s, instance.tpot_slo_s)
+    return values["e2e_mean_s"], {key: values[key] for key in _LLM_METRICS}
+
+
+register_problem(
+    Problem(
+        name="llmrouting",
+        env_id=ENV_IDS["llmrouting"],
+        suites=dict(llmrouting.SUITES),
+        load_suite=llmrouting.resolve_suite,
+        validate=lambda inst, solution: llmrouting.validate(inst.workload, solution),
+        evaluate=_llmrouting_evaluate,
+        bounds=lambda inst: (None, None),
+        group=lambda inst: inst.group,
+        solution_from_dict=llmrouting.RoutingSolution.from_dict,
+        default_leaderboard=[("azure-conv-high-4", list(ROUTERS), None), ("mooncake-conv-high-4", list(ROUTERS), None)],
+        default_solver="least-outstanding",
+    )
+)
+for _name, (_, _description) in ROUTERS.items():
+    register_solver("llmrouting", _name, lambda name=_name, **_: Router(name), _description)

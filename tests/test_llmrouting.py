@@ -126,3 +126,35 @@ def test_replica_that_cannot_hold_the_longest_request_is_refused():
     workload = Workload("long", np.array([0.0]), np.array([5000]), np.array([10]))
     with pytest.raises(ValueError, match="kv_blocks"):
         ServingSimulator(workload, [ReplicaSpec(kv_blocks=10)], PROFILE)
+
+
+def test_env_passes_check_env_and_its_return_is_the_mean_latency():
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+
+    from schedgym.envs.llmrouting import LlmRoutingEnv, make_instance
+
+    inst = make_instance(load_azure_csv().head(60), 0.9, 3, "small")
+    env = LlmRoutingEnv(inst, max_replicas=4)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert obs["action_mask"].tolist() == [1, 1, 1, 0]
+    with pytest.raises(ValueError, match="invalid action"):
+        env.step(3)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, done, _, info = env.step(env.action_space.sample())
+        total += reward
+    assert validate(inst.workload, info["solution"]) == []
+    assert -total == pytest.approx(info["metrics"]["e2e_mean_s"])
+    assert "schedgym/LlmRouting-v0" in gym.registry
+
+
+def test_bench_runs_llmrouting_routers_with_the_issue_metrics():
+    from schedgym.bench import BenchRun, run_bench
+
+    rows = run_bench([BenchRun("llmrouting", "azure-conv-moderate-4", ["rr", "least-outstanding"])], progress=False)["rows"]
+    assert all(r["valid"] for r in rows) and len(rows) == 2
+    for row in rows:
+        assert set(row["metrics"]) == {"ttft_mean_s", "ttft_p99_s", "tpot_mean_s", "e2e_mean_s", "e2e_p99_s", "slo_attainment", "throughput_rps"}
+        assert row["objective"] == row["metrics"]["e2e_mean_s"]

@@ -7,9 +7,10 @@ from schedgym.envs.llmrouting.simulator import ReplicaSpec, ServingSimulator
 from schedgym.envs.llmrouting.solution import RoutingSolution, metrics, validate
 from schedgym.envs.llmrouting.instance import RoutingInstance, measured_capacity_rps
 from schedgym.envs.llmrouting.suites import SUITES, make_instance, resolve_suite
+from schedgym.envs.llmrouting.env import LlmRoutingEnv
 
 __all__ = [
-    "LatencyProfile", "ReplicaSpec", "RoutingInstance", "RoutingSolution", "SUITES", "ServingSimulator", "Workload",
+    "LatencyProfile", "LlmRoutingEnv", "ReplicaSpec", "RoutingInstance", "RoutingSolution", "SUITES", "ServingSimulator", "Workload",
     "load_azure_csv", "load_mooncake_jsonl", "load_sharegpt_lengths", "make_instance", "measured_capacity_rps",
     "metrics", "resolve_suite", "validate",
 ]
