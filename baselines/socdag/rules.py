@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from schedgym.envs.socdag import SocDagInstance, SocDagSimulator, SocDagSolution
+from schedgym.envs.socdag.simulator import DEFAULT_QUEUE_CAPACITY
 
 
 def _heft_online(sim: SocDagSimulator, rank: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
@@ -70,7 +71,7 @@ class OnlineRule:
     """A rule of :data:`ONLINE_RULES` as a solver; ``queue_capacity`` is the simulator's (tasks per PE)."""
 
     name: str
-    queue_capacity: int = 2
+    queue_capacity: int = DEFAULT_QUEUE_CAPACITY
 
     def __post_init__(self) -> None:
         if self.name not in ONLINE_RULES:

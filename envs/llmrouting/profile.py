@@ -30,6 +30,10 @@ class LatencyProfile:
     decode_s: np.ndarray  # [n_b, n_c]
     description: dict
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_log_batch", np.log(self.decode_batch))
+        object.__setattr__(self, "_log_context", np.log(self.decode_context))
+
     @classmethod
     def load(cls, path: str | Path | None = None) -> "LatencyProfile":
         """Read a profile JSON (default: the shipped H100 profile).
@@ -63,7 +67,7 @@ class LatencyProfile:
         """Decode iteration times ``[len(contexts)]`` of ``batch`` sequences at each mean context."""
         lb = np.log(max(batch, 1.0))
         lc = np.log(np.maximum(contexts, 1.0))
-        xb, xc = np.log(self.decode_batch), np.log(self.decode_context)
+        xb, xc = self._log_batch, self._log_context
         k = int(np.clip(np.searchsorted(xb, lb) - 1, 0, len(xb) - 2))
         low, high = (_interp_linear_array(lc, xc, self.decode_s[row]) for row in (k, k + 1))
         weight = (lb - xb[k]) / (xb[k + 1] - xb[k])

@@ -198,49 +198,28 @@ class ServingSimulator:
         if not replica.running and replica.waiting:
             start_s = max(start_s, float(self.workload.arrival_s[replica.waiting[0]]))
         self._admit(replica, start_s)
-        # decodes, with a new KV block when a sequence crosses a block boundary (preempting if none is left)
-        decodes: list[int] = []
-        for request in list(replica.running):
-            if request not in replica.running or self.prefilled[request] < self.prefill_target[request]:
-                continue
-            if self._blocks_for(int(self.kv_tokens[request]) + 1, spec) > self.blocks[request]:
-                while replica.free_blocks == 0 and replica.running[-1] != request:
-                    self._preempt_last(replica)
-                if replica.free_blocks == 0:
-                    self._preempt_last(replica)  # the request itself was the last admitted
-                    continue
-                replica.free_blocks -= 1
-                self.blocks[request] += 1
-            decodes.append(request)
+        decodes = self._reserve_decode_blocks(replica)
+        running = np.array(replica.running, dtype=np.int64)
+        remaining = self.prefill_target[running] - self.prefilled[running]
+        prefilling, remaining = running[remaining > 0], remaining[remaining > 0]
         budget = spec.token_budget - len(decodes)
-        chunks: list[tuple[int, int]] = []
-        for request in replica.running:
-            remaining = int(self.prefill_target[request] - self.prefilled[request])
-            if remaining > 0 and budget > 0:
-                chunk = min(remaining, budget)
-                chunks.append((request, chunk))
-                budget -= chunk
-        if not decodes and not chunks:
+        chunks = np.clip(np.minimum(remaining, budget - (np.cumsum(remaining) - remaining)), 0, None)
+        prefilling, chunks = prefilling[chunks > 0], chunks[chunks > 0]
+        if not len(decodes) and not len(prefilling):
             replica.clock_s = start_s
             return
-        prefill_tokens = sum(c for _, c in chunks)
-        mean_context = float(np.mean(self.kv_tokens[decodes])) if decodes else 0.0
-        end_s = start_s + self.profile.iteration_time_s(prefill_tokens, len(decodes), mean_context) / spec.speed
+        mean_context = float(self.kv_tokens[decodes].mean()) if len(decodes) else 0.0
+        end_s = start_s + self.profile.iteration_time_s(int(chunks.sum()), len(decodes), mean_context) / spec.speed
         replica.iterations += 1
-        finished: list[int] = []
-        for request, chunk in chunks:
-            self.prefilled[request] += chunk
-            self.kv_tokens[request] += chunk
-            if self.prefilled[request] >= self.prefill_target[request] and self.generated[request] == 0:
-                self.generated[request] = 1
-                self.first_token_s[request] = end_s
-                if self.workload.output_tokens[request] <= 1:
-                    finished.append(request)
-        for request in decodes:
-            self.generated[request] += 1
-            self.kv_tokens[request] += 1
-            if self.generated[request] >= self.workload.output_tokens[request]:
-                finished.append(request)
+        self.prefilled[prefilling] += chunks
+        self.kv_tokens[prefilling] += chunks
+        first = prefilling[(self.prefilled[prefilling] >= self.prefill_target[prefilling]) & (self.generated[prefilling] == 0)]
+        self.generated[first] = 1
+        self.first_token_s[first] = end_s
+        self.generated[decodes] += 1
+        self.kv_tokens[decodes] += 1
+        output = self.workload.output_tokens
+        finished = first[output[first] <= 1].tolist() + decodes[self.generated[decodes] >= output[decodes]].tolist()
         for request in finished:
             self.finish_s[request] = end_s
             replica.running.remove(request)
@@ -250,6 +229,32 @@ class ServingSimulator:
             if spec.prefix_cache and self.workload.prefix_ids is not None:
                 self._cache_prefix(replica, request)
         replica.clock_s = end_s
+
+    def _reserve_decode_blocks(self, replica: Replica) -> np.ndarray:
+        """The running requests past their prefill, each holding a KV block for its next token; a request that
+        needs a new block when none is free preempts the most recently admitted one (possibly itself)."""
+        spec = replica.spec
+        running = np.array(replica.running, dtype=np.int64)
+        decoding = running[self.prefilled[running] >= self.prefill_target[running]]
+        needs = -(-(self.kv_tokens[decoding] + 1) // spec.block_tokens) > self.blocks[decoding]
+        if needs.sum() <= replica.free_blocks:
+            self.blocks[decoding[needs]] += 1
+            replica.free_blocks -= int(needs.sum())
+            return decoding
+        decodes: list[int] = []
+        for request in decoding.tolist():
+            if request not in replica.running:
+                continue  # preempted by an earlier request of this iteration
+            if self._blocks_for(int(self.kv_tokens[request]) + 1, spec) > self.blocks[request]:
+                while replica.free_blocks == 0 and replica.running[-1] != request:
+                    self._preempt_last(replica)
+                if replica.free_blocks == 0:
+                    self._preempt_last(replica)  # the request itself was the last admitted
+                    continue
+                replica.free_blocks -= 1
+                self.blocks[request] += 1
+            decodes.append(request)
+        return np.array(decodes, dtype=np.int64)
 
     def _decode_run(self, replica: Replica, until_s: float) -> bool:
         """Fast-forward a run of identical decode-only iterations (nothing to admit or prefill, enough free blocks,
