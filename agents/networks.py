@@ -5,10 +5,11 @@ from __future__ import annotations
 from torch import nn
 
 from schedgym.agents.gnn import GnnConfig, JobShopGnn
+from schedgym.agents.gnn_llmrouting import LlmRoutingGnn
 from schedgym.agents.gnn_socdag import SocDagGnn
 
 #: Problems a GNN policy exists for.
-POLICY_PROBLEMS = ("jobshop", "socdag")
+POLICY_PROBLEMS = ("jobshop", "socdag", "llmrouting")
 
 
 def build_network(problem: str, config: GnnConfig, mode: str = "order") -> nn.Module:
@@ -17,4 +18,6 @@ def build_network(problem: str, config: GnnConfig, mode: str = "order") -> nn.Mo
         return JobShopGnn(config)
     if problem == "socdag":
         return SocDagGnn(config, mode)
+    if problem == "llmrouting":
+        return LlmRoutingGnn(config)
     raise ValueError(f"no policy network for problem {problem!r}; policies exist for {', '.join(POLICY_PROBLEMS)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from schedgym.envs import jobshop, socdag
+from schedgym.envs import jobshop, llmrouting, socdag
 
 #: The env settings every jobshop policy is trained and run with.
 POLICY_ENV_OPTIONS = {"action_filter": "giffler-thompson", "skip_forced": True}
@@ -23,13 +23,19 @@ def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
     if problem == "socdag":
         max_pes = max(inst.n_pes for inst in instances)
         return [socdag.SocDagEnv(inst, mode=net.mode, max_pes=max_pes) for inst in instances]
+    if problem == "llmrouting":
+        max_replicas = max(inst.n_replicas for inst in instances)
+        return [llmrouting.LlmRoutingEnv(inst, max_replicas=max_replicas) for inst in instances]
     raise ValueError(f"no policy envs for problem {problem!r}")
 
 
 def policy_objective(problem: str, instance, solution) -> float:
-    """The value a policy minimizes: the makespan (jobshop), the socdag objective (makespan or mean job duration)."""
+    """The value a policy minimizes: the makespan (jobshop), the socdag objective (makespan or mean job duration),
+    the mean end-to-end latency (llmrouting)."""
     if problem == "jobshop":
         return float(solution.makespan(instance))
+    if problem == "llmrouting":
+        return llmrouting.metrics(instance.workload, solution)["e2e_mean_s"]
     return socdag.objective(instance, solution)
 
 

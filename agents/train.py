@@ -38,8 +38,10 @@ from schedgym.agents.networks import POLICY_PROBLEMS
 from schedgym.agents.policy import GnnMaskablePolicy
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS, policy_objective, run_policy
 from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
+from schedgym.baselines.llmrouting import Router
 from schedgym.baselines.socdag import OnlineRule, StaticListScheduler
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, generate_taillard, parse_sizes
+from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator, generated_instance
 from schedgym.envs.socdag import SocDagEnv, StreamGenerator, stream_instance
 
 
@@ -47,7 +49,7 @@ from schedgym.envs.socdag import SocDagEnv, StreamGenerator, stream_instance
 class TrainConfig:
     """Every hyper-parameter of a training run; saved inside the checkpoint."""
 
-    problem: str = "jobshop"  # jobshop or socdag
+    problem: str = "jobshop"  # jobshop, socdag or llmrouting
     sizes: str = "10x10,15x10,15x15,20x15,20x20"  # training instance sizes, drawn uniformly per episode
     total_steps: int = 40_000  # PPO decisions (env steps) in total; the shipped policy is the best validation (20k)
     n_envs: int = 16  # envs stepped in lockstep (one batched forward per step)
@@ -88,6 +90,8 @@ class TrainConfig:
                 problem="socdag", mode="pair", total_steps=60_000, learning_rate=3e-5, eval_every_steps=10_000,
                 val_instances_per_size=3, bc_instances=24, bc_epochs=8,
             )
+        if problem == "llmrouting":
+            return cls(problem="llmrouting", total_steps=60_000, learning_rate=3e-4, ent_coef=0.01, n_steps=256, eval_every_steps=10_000, val_instances_per_size=3, bc_instances=0)
         return cls(problem=problem)
 
     @classmethod
@@ -110,6 +114,8 @@ def validation_instances(config: TrainConfig) -> list:
     """The fixed validation set: generated job shops of ``val_sizes``, or socdag streams (60 jobs, noise 0.2) at
     the two ends of the training rate range."""
     rng = np.random.default_rng(config.val_seed)
+    if config.problem == "llmrouting":
+        return [generated_instance(config.val_seed + k, load=0.9, n_replicas=4) for k in range(config.val_instances_per_size)]
     if config.problem == "socdag":
         return [
             stream_instance(rate, 60, 0.2, config.val_seed + k, name=f"val-rate{rate:g}-{k}")
@@ -125,8 +131,10 @@ def validation_instances(config: TrainConfig) -> list:
 
 def best_rule_objectives(problem: str, instances: list) -> np.ndarray:
     """Per instance, the best objective of the problem's deterministic rules (jobshop: every dispatching rule;
-    socdag: static HEFT, online HEFT and EFT)."""
-    if problem == "socdag":
+    socdag: static HEFT, online HEFT and EFT; llmrouting: least-outstanding, JSQ by tokens, Llumnix, prefix-aware)."""
+    if problem == "llmrouting":
+        rules = [Router(name) for name in ("least-outstanding", "jsq-tokens", "llumnix", "prefix-aware")]
+    elif problem == "socdag":
         rules = [StaticListScheduler("heft"), OnlineRule("heft-online"), OnlineRule("eft")]
     else:
         rules = [DispatchingRule(name) for name in RULE_SCORES if name != "random"]
@@ -197,7 +205,9 @@ def save_with_metadata(model: MaskablePPO, path: Path, config: TrainConfig, wher
 
 def make_training_env(config: TrainConfig):
     """``n_envs`` envs on freshly generated instances: Taillard-style job shops of ``sizes``, or socdag streams."""
-    if config.problem == "socdag":
+    if config.problem == "llmrouting":
+        make_env = lambda: LlmRoutingEnv(RoutingGenerator())  # noqa: E731
+    elif config.problem == "socdag":
         make_env = lambda: SocDagEnv(_stream_generator(config), mode=config.mode)  # noqa: E731
     else:
         generator = TaillardGenerator(parse_sizes(config.sizes))

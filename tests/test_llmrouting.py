@@ -158,3 +158,28 @@ def test_bench_runs_llmrouting_routers_with_the_issue_metrics():
     for row in rows:
         assert set(row["metrics"]) == {"ttft_mean_s", "ttft_p99_s", "tpot_mean_s", "e2e_mean_s", "e2e_p99_s", "slo_attainment", "throughput_rps"}
         assert row["objective"] == row["metrics"]["e2e_mean_s"]
+
+
+def test_router_network_scores_any_number_of_replicas_and_checks_its_input():
+    import torch
+
+    from schedgym.agents.gnn import GnnConfig
+    from schedgym.agents.gnn_llmrouting import LlmRoutingGnn
+    from schedgym.agents.rollout import run_policy, stack_observations
+    from schedgym.envs.llmrouting import LlmRoutingEnv, generated_instance
+
+    torch.manual_seed(0)
+    net = LlmRoutingGnn(GnnConfig(hidden_dim=16, head_hidden_dim=16)).eval()
+    small, large = generated_instance(1, n_requests=40, n_replicas=2), generated_instance(2, n_requests=40, n_replicas=6)
+    observations = [LlmRoutingEnv(inst, max_replicas=8).reset(seed=0)[0] for inst in (small, large)]
+    logits, value = net(stack_observations(observations))
+    assert logits.shape == (2, 8) and value.shape == (2,)
+    assert (logits[0, 2:] < -1e8).all() and (logits[1, 6:] < -1e8).all()
+    alone, _ = net(stack_observations(observations[1:]))
+    assert torch.allclose(alone[0, :6], logits[1, :6], atol=1e-5)
+    with pytest.raises(ValueError, match="replica_features"):
+        bad = stack_observations(observations)
+        bad["replica_features"] = bad["replica_features"][..., :3]
+        net(bad)
+    for inst, solution in zip((small, large), run_policy(net, [small, large], problem="llmrouting")):
+        assert validate(inst.workload, solution) == []

@@ -10,7 +10,7 @@ import numpy as np
 from schedgym.envs.llmrouting.instance import RoutingInstance
 from schedgym.envs.llmrouting.simulator import ServingSimulator
 from schedgym.envs.llmrouting.solution import metrics
-from schedgym.envs.llmrouting.suites import resolve_suite
+from schedgym.envs.llmrouting.suites import RoutingGenerator, resolve_suite
 from schedgym.envs.spaces import MaskedDiscrete
 from schedgym.graphs.llmrouting import LlmRoutingEncoder
 
@@ -31,7 +31,8 @@ class LlmRoutingEnv(gym.Env):
     :class:`schedgym.graphs.llmrouting.LlmRoutingEncoder`.
 
     ## Starting State
-    The first request of an instance drawn at reset (uniformly from the list, or the one given);
+    The first request of an instance drawn at reset (from the :class:`RoutingGenerator`, uniformly from the list,
+    or the one given);
     ``reset(options={"instance": inst})`` forces one.
 
     ## Reward
@@ -60,13 +61,20 @@ class LlmRoutingEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, instances: RoutingInstance | Sequence[RoutingInstance] | str = "azure-conv-moderate-4", *, max_replicas: int | None = None) -> None:
+    def __init__(
+        self,
+        instances: RoutingInstance | Sequence[RoutingInstance] | RoutingGenerator | str = "azure-conv-moderate-4",
+        *,
+        max_replicas: int | None = None,
+    ) -> None:
         if isinstance(instances, str):
             instances = resolve_suite(instances)
         if isinstance(instances, RoutingInstance):
             instances = [instances]
-        self.instances = list(instances)
-        self.encoder = LlmRoutingEncoder(max_replicas or max(inst.n_replicas for inst in self.instances))
+        self.generator = instances if isinstance(instances, RoutingGenerator) else None
+        self.instances = None if self.generator else list(instances)
+        largest = max(self.generator.replica_counts) if self.generator else max(inst.n_replicas for inst in self.instances)
+        self.encoder = LlmRoutingEncoder(max_replicas or largest)
         self.observation_space = self.encoder.observation_space
         self.action_space = MaskedDiscrete(self.encoder.max_replicas, self.action_masks)
         self.sim: ServingSimulator | None = None
@@ -75,7 +83,12 @@ class LlmRoutingEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        instance = (options or {}).get("instance") or self.instances[int(self.np_random.integers(len(self.instances)))]
+        instance = (options or {}).get("instance")
+        if instance is None:
+            if self.generator is not None:
+                instance = self.generator(self.np_random)
+            else:
+                instance = self.instances[int(self.np_random.integers(len(self.instances)))]
         self.instance = instance
         self.sim = instance.simulator()
         self.request = 0

@@ -10,13 +10,22 @@ runs at load 0.9 on 4 replicas.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from functools import lru_cache
+
+import numpy as np
 
 from schedgym.envs.llmrouting.instance import RoutingInstance, measured_capacity_rps
 from schedgym.envs.llmrouting.profile import LatencyProfile
 from schedgym.envs.llmrouting.simulator import ReplicaSpec
-from schedgym.envs.llmrouting.workload import Workload, load_azure_csv, load_mooncake_jsonl, load_sharegpt_lengths
+from schedgym.envs.llmrouting.workload import (
+    MOONCAKE_BLOCK_TOKENS,
+    Workload,
+    load_azure_csv,
+    load_mooncake_jsonl,
+    load_sharegpt_lengths,
+)
 
 LOADS = {"moderate": 0.6, "high": 0.9}
 REPLICA_COUNTS = (4, 8)
@@ -62,3 +71,46 @@ def resolve_suite(spec: str) -> list[RoutingInstance]:
         workload = load_mooncake_jsonl(spec) if spec.endswith(".jsonl") else load_azure_csv(spec)
         return [make_instance(workload, 0.9, 4, workload.name)]
     raise KeyError(f"unknown llmrouting suite {spec!r}; choose one of {', '.join(SUITES)} or an Azure .csv / Mooncake .jsonl trace")
+
+
+def generated_instance(seed: int, *, n_requests: int = 300, load: float = 0.9, n_replicas: int = 4) -> RoutingInstance:
+    """A generated workload for training and validation (never a benchmark trace): ShareGPT lengths, gamma
+    arrivals with a coefficient of variation drawn from [1, 3], and conversation sessions sharing prefixes (each
+    request joins one of ``n_requests // 8`` sessions, Zipf-like popularity; a prompt's leading 512-token blocks are
+    its session's), at ``load`` x the measured capacity of ``n_replicas`` replicas on the seed-0 mix (measured
+    once per replica count, so drawing an instance costs no simulation)."""
+    rng = np.random.default_rng(seed)
+    base = load_sharegpt_lengths(n_requests, rate_rps=1.0, seed=seed, arrivals="gamma", cv=float(rng.uniform(1.0, 3.0)))
+    n_sessions = max(1, n_requests // 8)
+    popularity = 1.0 / np.arange(1, n_sessions + 1)
+    sessions = rng.choice(n_sessions, size=n_requests, p=popularity / popularity.sum())
+    prefixes = tuple(
+        tuple(int(s) * 1000 + k for k in range(int(p) // MOONCAKE_BLOCK_TOKENS)) for s, p in zip(sessions, base.prompt_tokens)
+    )
+    workload = dataclasses.replace(base, prefix_ids=prefixes, name=f"generated-{seed}")
+    replicas = (ReplicaSpec(),) * n_replicas
+    rate = load * _generated_capacity_rps(n_replicas, n_requests)
+    name = f"generated-{seed}"
+    return RoutingInstance(name, workload.at_rate(rate, name=name, group=name), replicas, shipped_profile(), group=name)
+
+
+@lru_cache(maxsize=16)
+def _generated_capacity_rps(n_replicas: int, n_requests: int) -> float:
+    reference = load_sharegpt_lengths(n_requests, rate_rps=1.0, seed=0)
+    return measured_capacity_rps(reference, (ReplicaSpec(),) * n_replicas, shipped_profile())
+
+
+@dataclasses.dataclass(frozen=True)
+class RoutingGenerator:
+    """Draws training instances: :func:`generated_instance` at a load drawn from ``load`` and a replica count
+    drawn from ``replica_counts``."""
+
+    load: tuple[float, float] = (0.75, 1.0)
+    replica_counts: tuple[int, ...] = (2, 4, 6, 8)
+    n_requests: int = 300
+
+    def __call__(self, rng: np.random.Generator) -> RoutingInstance:
+        return generated_instance(
+            int(rng.integers(2**31)), n_requests=self.n_requests, load=float(rng.uniform(*self.load)),
+            n_replicas=int(rng.choice(self.replica_counts)),
+        )
