@@ -257,3 +257,17 @@ def test_tiny_socdag_training_run_gives_a_loadable_policy(tmp_path):
         load_network(out, "jobshop")
     with pytest.raises(CheckpointError, match="jobshop"):
         load_network("jobshop-default", "socdag")
+
+
+def test_shipped_socdag_policy_schedules_validly_and_deterministically():
+    from schedgym.agents.checkpoint import read_metadata, resolve_policy_path
+    from schedgym.registry import make_solver
+
+    metadata = read_metadata(resolve_policy_path("socdag-default"))
+    assert metadata.problem == "socdag" and metadata.train["mode"] == "pair"
+    solver = make_solver("socdag", "ppo")
+    for name in ("wifi_rx", "stream-rate80-noise0.2-s0"):
+        inst = load_instance(name)
+        first, second = solver.solve(inst), solver.solve(inst)
+        assert validate(inst, first) == []
+        assert np.array_equal(first.pe, second.pe) and np.array_equal(first.start_us, second.start_us)

@@ -76,7 +76,8 @@ def heft_plan(instance: SocDagInstance) -> _Plan:
 
 def cpop_plan(instance: SocDagInstance) -> _Plan:
     """CPoP: priority = upward + downward rank. Per job, the tasks on its critical path (priority equal to the
-    entry task's) all go to the one PE that runs the whole path fastest; the others go to their earliest-finish
+    entry task's) all go to the one PE that would finish the whole path first (its run time, counted from when the
+    PE's plan so far ends: on one DAG, the PE that runs the path fastest); the others go to their earliest-finish
     PE. Tasks are taken highest priority first among those whose parents are planned."""
     plan = _Plan(instance)
     priority = np.round(instance.upward_rank() + instance.downward_rank(), 6)
@@ -94,7 +95,9 @@ def cpop_plan(instance: SocDagInstance) -> _Plan:
             path.append(max(children[path[-1]], key=lambda t: (priority[t], -t)))
         path = [t for t in path if priority[t] >= critical_length - 1e-6]
         on_all = supported[path].all(axis=0)
-        path_cost = np.where(on_all, instance.expected_us[path].sum(axis=0), np.inf)
+        busy_until = np.array([max((end for _, end in plan.busy[pe]), default=0.0) for pe in range(instance.n_pes)])
+        ready_at = np.maximum(busy_until, instance.arrival_us[job])
+        path_cost = np.where(on_all, ready_at + instance.expected_us[path].sum(axis=0), np.inf)
         critical_pe = int(np.argmin(path_cost)) if on_all.any() else -1
         critical = set(path) if critical_pe >= 0 else set()
         ready = list(entries)

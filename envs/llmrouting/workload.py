@@ -8,6 +8,7 @@ import json
 import os
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -119,12 +120,17 @@ def load_mooncake_jsonl(path: str | os.PathLike | None = None) -> Workload:
     return Workload(path.stem, times_s - times_s[0], np.array(prompts), np.array(outputs), tuple(prefixes))
 
 
+@lru_cache(maxsize=4)
+def _sharegpt_rows(path: str) -> list[tuple[int, int]]:
+    """(prompt, response) token lengths of a ShareGPT lengths CSV."""
+    with open(path, newline="") as handle:
+        return [(int(r["num_prefill_tokens"]), int(r["num_decode_tokens"])) for r in csv.DictReader(handle)]
+
+
 def load_sharegpt_lengths(n: int, rate_rps: float, seed: int, *, arrivals: str = "poisson", cv: float = 2.0, path: str | os.PathLike | None = None) -> Workload:
     """``n`` ShareGPT (prompt, response) lengths drawn at random, arriving as a Poisson process or a gamma process of
     coefficient of variation ``cv`` (bursty for cv > 1) at ``rate_rps``."""
-    path = Path(path) if path else _data_file("sharegpt_lengths.csv")
-    with open(path, newline="") as handle:
-        rows = [(int(r["num_prefill_tokens"]), int(r["num_decode_tokens"])) for r in csv.DictReader(handle)]
+    rows = _sharegpt_rows(str(Path(path) if path else _data_file("sharegpt_lengths.csv")))
     rng = np.random.default_rng(seed)
     picks = rng.integers(len(rows), size=n)
     if arrivals == "poisson":
