@@ -91,7 +91,10 @@ class TrainConfig:
                 val_instances_per_size=3, bc_instances=24, bc_epochs=8,
             )
         if problem == "llmrouting":
-            return cls(problem="llmrouting", total_steps=60_000, learning_rate=3e-4, ent_coef=0.01, n_steps=256, eval_every_steps=10_000, val_instances_per_size=3, bc_instances=0)
+            return cls(
+                problem="llmrouting", total_steps=200_000, learning_rate=3e-5, gamma=0.99, ent_coef=0.01, n_steps=256,
+                eval_every_steps=10_000, val_instances_per_size=4, bc_instances=0,
+            )
         return cls(problem=problem)
 
     @classmethod

@@ -2,7 +2,7 @@
 near saturation (0.85, 0.9 and 0.95 of the measured capacity of 4 replicas), p99 TTFT and mean end-to-end latency
 side by side, plus simulated requests per second.
 
-    python benchmarks/llmrouting_quality.py [--policy CKPT] [--no-ppo]
+    python benchmarks/llmrouting_quality.py [--policy CKPT]
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ LOADS = (0.85, 0.9, 0.95)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--policy", default="", help="router checkpoint (default: the shipped llmrouting-default)")
-    parser.add_argument("--no-ppo", action="store_true", help="heuristics only")
+    parser.add_argument("--policy", default="", help="also run a trained router from this checkpoint (`schedgym train llmrouting`)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "llmrouting_quality")
     args = parser.parse_args()
     solvers = {name: Router(name) for name in ROUTERS}
-    if not args.no_ppo:
+    if args.policy:
         from schedgym.agents.solvers import PpoSolver
 
         solvers["ppo"] = PpoSolver(problem="llmrouting", policy=args.policy)

@@ -2,7 +2,8 @@
 
 Nodes: a window of tasks, the jobs they belong to, and the PEs. The window holds every ready task first (in the
 order they became ready; action slot ``i`` is window task ``i``), then the other unfinished tasks of the jobs in the
-system, oldest job first, up to ``max_tasks``. Edges: DAG edges between window tasks (both directions), task <->
+system, oldest job first, up to ``max_tasks`` (when more tasks are ready than fit, those a PE can take now come
+first). Edges: DAG edges between window tasks (both directions), task <->
 its job, and task <-> the PE it is committed to. Every (window task, PE) pair also has features, from which the
 policy scores the actions.
 
@@ -116,8 +117,13 @@ class SocDagEncoder:
             self._children[parent].append(child)
 
     def window(self, sim: SocDagSimulator) -> list[int]:
-        """Task ids in the window: the ready tasks, then the other unfinished tasks of the oldest jobs."""
-        tasks = sim.ready[: self.max_tasks]
+        """Task ids in the window: the ready tasks (those with a legal PE first, so a legal action is always shown),
+        then the other unfinished tasks of the oldest jobs."""
+        tasks = sim.ready
+        if len(tasks) > self.max_tasks:
+            has_pe = sim.legal_pairs().any(axis=1)
+            tasks = [t for t, ok in zip(tasks, has_pe) if ok] + [t for t, ok in zip(tasks, has_pe) if not ok]
+        tasks = tasks[: self.max_tasks]
         if len(tasks) < self.max_tasks:
             first = sim.instance.job_first_task
             seen = set(tasks)

@@ -271,3 +271,14 @@ def test_shipped_socdag_policy_schedules_validly_and_deterministically():
         first, second = solver.solve(inst), solver.solve(inst)
         assert validate(inst, first) == []
         assert np.array_equal(first.pe, second.pe) and np.array_equal(first.start_us, second.start_us)
+
+
+def test_env_always_shows_a_legal_action_when_more_tasks_are_ready_than_fit():
+    env = SocDagEnv(stream_instance(120.0, 60, 0.2, seed=2), max_tasks=8, queue_capacity=1)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    done = False
+    while not done:
+        assert env.action_masks().any()
+        _, _, done, _, info = env.step(env.action_space.sample())
+    assert validate(env.sim.instance, info["solution"]) == []

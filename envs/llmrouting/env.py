@@ -36,8 +36,8 @@ class LlmRoutingEnv(gym.Env):
     ``reset(options={"instance": inst})`` forces one.
 
     ## Reward
-    Minus the end-to-end latency (s) of every request that finished since the last step, divided by the number of
-    requests, so the return is minus the mean end-to-end latency.
+    Minus the time the requests spent in the system since the last step (requests present x elapsed seconds,
+    Little's law), divided by the number of requests, so the return is minus the mean end-to-end latency.
 
     ## Episode End
     Terminates after the last request is routed (and everything has been served); never truncates.
@@ -92,8 +92,8 @@ class LlmRoutingEnv(gym.Env):
         self.instance = instance
         self.sim = instance.simulator()
         self.request = 0
-        self._finished_seen = np.zeros(instance.workload.n_requests, dtype=bool)
-        self.sim.advance_to(float(instance.workload.arrival_s[0]))
+        self._last_time_s = float(instance.workload.arrival_s[0])
+        self.sim.advance_to(self._last_time_s)
         return self.encoder.encode(self.sim, 0), self._info()
 
     def step(self, action):
@@ -108,11 +108,15 @@ class LlmRoutingEnv(gym.Env):
         terminated = self.request == workload.n_requests
         if terminated:
             self.sim.run_to_completion()
+            now_s = np.inf
         else:
-            self.sim.advance_to(float(workload.arrival_s[self.request]))
-        newly = np.isfinite(self.sim.finish_s) & ~self._finished_seen
-        self._finished_seen |= newly
-        reward = -float((self.sim.finish_s[newly] - workload.arrival_s[newly]).sum()) / workload.n_requests
+            now_s = float(workload.arrival_s[self.request])
+            self.sim.advance_to(now_s)
+        routed = slice(0, self.request)
+        left_s = np.minimum(np.nan_to_num(self.sim.finish_s[routed], nan=np.inf), now_s)
+        in_system_s = np.clip(left_s - np.maximum(workload.arrival_s[routed], self._last_time_s), 0.0, None)
+        reward = -float(in_system_s.sum()) / workload.n_requests
+        self._last_time_s = now_s
         info = self._info()
         if terminated:
             solution = self.instance.solution_of(self.sim)
