@@ -27,6 +27,7 @@ class BenchRun:
     solvers: list[str]
     time_limit: float | None = None
     instances: list[str] | None = None  # restrict the suite to these instance names
+    suite_options: dict[str, Any] | None = None  # passed to the problem's load_suite (llmrouting: load, n_replicas)
 
 
 def _gap_pct(objective: float, upper_bound: float | None) -> float | None:
@@ -53,7 +54,7 @@ def run_bench(
     jobs = []
     for run in runs:
         problem = get_problem(run.problem)
-        instances = problem.load_suite(run.suite)
+        instances = problem.load_suite(run.suite, **run.suite_options) if run.suite_options else problem.load_suite(run.suite)
         if run.instances:
             wanted = set(run.instances)
             missing = wanted - {inst.name for inst in instances}
@@ -157,8 +158,9 @@ def write_json(result: dict[str, list[dict]], path: str | os.PathLike) -> None:
 
 
 def write_plots(result: dict[str, list[dict]], directory: str | os.PathLike, max_pictures: int = 4) -> list[Path]:
-    """Per suite: a bar chart of mean gap per solver, and the picture (Gantt...) of the best solution on up to
-    ``max_pictures`` instances. Needs rows made with ``keep_solutions=True`` for the pictures."""
+    """Per suite: a bar chart of mean gap per solver, the picture (Gantt...) of the best solution and the solvers'
+    comparison (latency CDFs...) on up to ``max_pictures`` instances. Needs rows made with ``keep_solutions=True``
+    for the pictures."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -186,12 +188,18 @@ def write_plots(result: dict[str, list[dict]], directory: str | os.PathLike, max
             written.append(path)
         problem = get_problem(problem_name)
         rows = [r for r in result["rows"] if r["problem"] == problem_name and r["suite"] == suite and "solution" in r and r["valid"]]
-        if problem.save_picture is None or not rows:
+        if (problem.save_picture is None and problem.save_comparison is None) or not rows:
             continue
         instances = {inst.name: inst for inst in problem.load_suite(suite)}
         for name in list(dict.fromkeys(r["instance"] for r in rows))[:max_pictures]:
-            best = min((r for r in rows if r["instance"] == name), key=lambda r: r["objective"])
-            path = directory / f"{stem}_{name}_{best['solver']}.png"
-            problem.save_picture(instances[name], best["solution"], path, f"{name}: {best['solver']}, objective {best['objective']:g}")
-            written.append(path)
+            on_instance = [r for r in rows if r["instance"] == name]
+            if problem.save_picture is not None:
+                best = min(on_instance, key=lambda r: r["objective"])
+                path = directory / f"{stem}_{name}_{best['solver']}.png"
+                problem.save_picture(instances[name], best["solution"], path, f"{name}: {best['solver']}, objective {best['objective']:g}")
+                written.append(path)
+            if problem.save_comparison is not None:
+                path = directory / f"{stem}_{name}_comparison.png"
+                problem.save_comparison(instances[name], {r["solver"]: r["solution"] for r in on_instance}, path)
+                written.append(path)
     return written

@@ -100,6 +100,8 @@ def bench(
     policy: Optional[str] = typer.Option(None, help="checkpoint path or shipped policy name for the ppo solvers"),
     samples: Optional[int] = typer.Option(None, help="rollouts per round for ppo-sample"),
     workers: Optional[int] = typer.Option(None, help="CP-SAT search workers (default 2)"),
+    load: Optional[float] = typer.Option(None, help="llmrouting trace file: arrival rate as a fraction of measured capacity (default 0.9)"),
+    replicas: Optional[int] = typer.Option(None, help="llmrouting trace file: number of replicas (default 4)"),
 ) -> None:
     """Run a leaderboard. Bare `schedgym bench` runs the default leaderboard of every problem on shipped data."""
     if problem is None:
@@ -115,7 +117,8 @@ def bench(
         if suite is None:
             raise ValueError(f"--suite is needed with --problem; e.g. one of {', '.join(list(spec.suites)[:6])}")
         chosen = _split(solvers) or [n for n in solver_names(problem) if n != "cpsat"]
-        runs = [BenchRun(problem, suite, chosen, time_limit, _split(instances))]
+        suite_options = {key: value for key, value in {"load": load, "n_replicas": replicas}.items() if value is not None}
+        runs = [BenchRun(problem, suite, chosen, time_limit, _split(instances), suite_options)]
     options = {key: value for key, value in {"policy": policy, "samples": samples, "workers": workers}.items() if value is not None}
     result = run_bench(runs, seed=seed, solver_options=options, keep_solutions=plots is not None)
     table = to_markdown(result)

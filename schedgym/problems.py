@@ -8,6 +8,7 @@ from schedgym.baselines.jobshop import RULE_SCORES, CpSatJobShop, DispatchingRul
 from schedgym.baselines.llmrouting import ROUTERS, Router
 from schedgym.baselines.socdag import ONLINE_RULES, CpSatSocDag, OnlineRule, StaticListScheduler
 from schedgym.envs import ENV_IDS, llmrouting, socdag
+from schedgym.envs.llmrouting.render import save_latency_cdf_png
 from schedgym.envs.jobshop import (
     SUITES,
     JobShopInstance,
@@ -148,6 +149,7 @@ register_problem(
         bounds=lambda inst: (None, None),
         group=lambda inst: inst.group,
         solution_from_dict=llmrouting.RoutingSolution.from_dict,
+        save_comparison=save_latency_cdf_png,
         default_leaderboard=[("azure-conv-high-4", list(ROUTERS), None), ("mooncake-conv-high-4", list(ROUTERS), None)],
         default_solver="least-outstanding",
     )

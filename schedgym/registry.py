@@ -31,6 +31,8 @@ class Problem:
         evaluate: (instance, solution) -> (objective, metrics dict).
         bounds: instance -> (lower_bound, upper_bound) known for it (None where unknown).
         save_picture: (instance, solution, png path, title) -> None, or None if the problem has no picture.
+        save_comparison: (instance, {solver: solution}, png path) -> None: one picture comparing the solvers on an
+            instance (llmrouting: latency CDFs), or None.
         solution_from_dict: JSON dict -> solution.
         group: instance -> the class it is reported under in the leaderboard's pivot table (e.g. its size).
         default_leaderboard: ``(suite, solvers, time_limit_s)`` runs of the bare ``schedgym bench``.
@@ -46,6 +48,7 @@ class Problem:
     bounds: Callable[[Any], tuple[float | None, float | None]]
     solution_from_dict: Callable[[dict], Any]
     save_picture: Callable[..., None] | None = None
+    save_comparison: Callable[..., None] | None = None
     group: Callable[[Any], str] = lambda instance: "all"
     default_leaderboard: list[tuple[str, list[str], float | None]] = field(default_factory=list)
     default_solver: str = ""

@@ -183,3 +183,33 @@ def test_router_network_scores_any_number_of_replicas_and_checks_its_input():
         net(bad)
     for inst, solution in zip((small, large), run_policy(net, [small, large], problem="llmrouting")):
         assert validate(inst.workload, solution) == []
+
+
+def test_bench_plots_write_a_latency_cdf_per_instance(tmp_path):
+    from PIL import Image
+
+    from schedgym.bench import BenchRun, run_bench, write_plots
+
+    result = run_bench([BenchRun("llmrouting", "azure-conv-moderate-4", ["rr", "jsq-tokens"])], progress=False, keep_solutions=True)
+    written = write_plots(result, tmp_path)
+    cdf = [p for p in written if p.name.endswith("_comparison.png")]
+    assert len(cdf) == 1
+    pixels = np.asarray(Image.open(cdf[0]).convert("L"), dtype=float)
+    assert pixels.std() > 10  # not blank
+
+
+def test_a_trace_file_runs_as_a_suite_at_the_given_load_and_replicas(tmp_path):
+    from typer.testing import CliRunner
+
+    from schedgym.cli import app
+
+    lines = ["TIMESTAMP,ContextTokens,GeneratedTokens"] + [f"2023-11-16 18:15:{10 + k:02d}.0000000,{300 + 7 * k},{20 + k}" for k in range(40)]
+    trace = tmp_path / "mini.csv"
+    trace.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "rows.json"
+    result = CliRunner().invoke(app, ["bench", "--problem", "llmrouting", "--suite", str(trace), "--solvers", "rr,llumnix", "--load", "0.5", "--replicas", "3", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    import json
+
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["instance"] for r in rows] == ["mini-0.5-3", "mini-0.5-3"] and all(r["valid"] for r in rows)

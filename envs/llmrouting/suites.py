@@ -61,15 +61,15 @@ def make_instance(workload: Workload, load: float, n_replicas: int, name: str, s
     return RoutingInstance(name, workload.at_rate(rate, name=name, group=name), replicas, profile, group=name)
 
 
-def resolve_suite(spec: str) -> list[RoutingInstance]:
-    """The one instance a suite name gives, or a trace file (``.csv``: Azure, ``.jsonl``: Mooncake) at load 0.9 on
-    4 replicas."""
+def resolve_suite(spec: str, load: float = 0.9, n_replicas: int = 4) -> list[RoutingInstance]:
+    """The one instance a suite name gives, or a trace file (``.csv``: Azure, ``.jsonl``: Mooncake) at ``load`` of
+    the measured capacity of ``n_replicas`` replicas (``load`` and ``n_replicas`` apply to files only)."""
     if spec in SUITES:
         workload, level, n = spec.rsplit("-", 2)
         return [make_instance(base_workload(workload), LOADS[level], int(n), spec)]
     if os.path.exists(spec):
         workload = load_mooncake_jsonl(spec) if spec.endswith(".jsonl") else load_azure_csv(spec)
-        return [make_instance(workload, 0.9, 4, workload.name)]
+        return [make_instance(workload, load, n_replicas, f"{workload.name}-{load:g}-{n_replicas}")]
     raise KeyError(f"unknown llmrouting suite {spec!r}; choose one of {', '.join(SUITES)} or an Azure .csv / Mooncake .jsonl trace")
 
 
