@@ -6,13 +6,17 @@ next operation starts first in the CP-SAT schedule. The GNN is trained to predic
 over the masked logits) and the return still to come (value regression), then PPO fine-tunes it.
 
 For socdag the teacher is online HEFT (:func:`collect_rule_demonstrations`): its (task, PE) choice in every state of
-generated streams, in the env's ``pair`` mode.
+generated streams, in the env's ``pair`` mode. For llmrouting it is a routing heuristic
+(:func:`collect_router_demonstrations`, JSQ by pending tokens by default) on generated workloads.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import gymnasium as gym
 
 import numpy as np
 import torch
@@ -20,8 +24,10 @@ from torch import nn
 
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS
 from schedgym.baselines.jobshop import CpSatJobShop
+from schedgym.baselines.llmrouting import ROUTERS
 from schedgym.baselines.socdag import ONLINE_RULES
 from schedgym.envs.jobshop import JobShopEnv, JobShopInstance, JobShopSolution, generate_taillard
+from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator
 from schedgym.envs.socdag import SocDagEnv, StreamGenerator
 
 
@@ -83,19 +89,16 @@ def collect_demonstrations(
     return Demonstrations(stacked, np.array(actions), np.array(returns, dtype=np.float32))
 
 
-def collect_rule_demonstrations(streams: StreamGenerator, n_streams: int, seed: int, rule: str = "heft-online") -> Demonstrations:
-    """Run ``rule`` on ``n_streams`` generated socdag streams in the ``pair``-mode env and record its decisions."""
-    choose = ONLINE_RULES[rule][0]
-    env = SocDagEnv(streams, mode="pair")
+def record_teacher(env: gym.Env, n_episodes: int, seed: int, teacher: Callable[[gym.Env, np.random.Generator], int]) -> Demonstrations:
+    """Run ``teacher`` (env, rng) -> action for ``n_episodes`` episodes of ``env`` (reset with seeds ``seed``,
+    ``seed + 1``, ...) and record its decisions with the returns still to come."""
     rng = np.random.default_rng(seed)
     observations, actions, returns = [], [], []
-    for k in range(n_streams):
+    for k in range(n_episodes):
         obs, _ = env.reset(seed=seed + k)
-        rank = env.sim.instance.upward_rank()
         rewards, terminated = [], False
         while not terminated:
-            task, pe = choose(env.sim, rank, rng)
-            action = env.window_slot(task) * env.encoder.max_pes + pe
+            action = teacher(env, rng)
             observations.append(obs)
             actions.append(action)
             obs, reward, terminated, _, _ = env.step(action)
@@ -103,6 +106,28 @@ def collect_rule_demonstrations(streams: StreamGenerator, n_streams: int, seed: 
         returns += list(np.cumsum(rewards[::-1])[::-1])
     stacked = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
     return Demonstrations(stacked, np.array(actions), np.array(returns, dtype=np.float32))
+
+
+def collect_rule_demonstrations(streams: StreamGenerator, n_streams: int, seed: int, rule: str = "heft-online") -> Demonstrations:
+    """Run the online ``rule`` on ``n_streams`` generated socdag streams in the ``pair``-mode env."""
+    choose = ONLINE_RULES[rule][0]
+    ranks: dict = {}
+
+    def teacher(env: SocDagEnv, rng: np.random.Generator) -> int:
+        instance = env.sim.instance
+        if instance not in ranks:
+            ranks.clear()
+            ranks[instance] = instance.upward_rank()
+        task, pe = choose(env.sim, ranks[instance], rng)
+        return env.window_slot(task) * env.encoder.max_pes + pe
+
+    return record_teacher(SocDagEnv(streams, mode="pair"), n_streams, seed, teacher)
+
+
+def collect_router_demonstrations(generator: RoutingGenerator, n_workloads: int, seed: int, router: str = "jsq-tokens") -> Demonstrations:
+    """Run the routing heuristic ``router`` on ``n_workloads`` generated llmrouting workloads."""
+    choose = ROUTERS[router][0]
+    return record_teacher(LlmRoutingEnv(generator), n_workloads, seed, lambda env, rng: choose(env.sim, env.request, rng))
 
 
 def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, batch_size: int, learning_rate: float, seed: int) -> list[float]:

@@ -30,6 +30,7 @@ from schedgym.agents.gnn import GnnConfig
 from schedgym.agents.imitation import (
     behaviour_cloning,
     collect_demonstrations,
+    collect_router_demonstrations,
     collect_rule_demonstrations,
     load_demonstrations,
     save_demonstrations,
@@ -70,7 +71,7 @@ class TrainConfig:
     val_instances_per_size: int = 5
     val_seed: int = 12345  # validation instances are generated from this seed (fixed across runs)
     torch_threads: int = 2
-    bc_instances: int = 480  # warm start: generated instances solved by CP-SAT (socdag: streams run by online HEFT) and imitated (0: pure PPO)
+    bc_instances: int = 480  # warm start: generated instances solved by CP-SAT (socdag: streams run by online HEFT; llmrouting: workloads routed by JSQ-tokens) and imitated (0: pure PPO)
     bc_sizes: str = "10x10,15x10,15x15,20x15,20x20"
     bc_time_limit_s: float = 2.5  # CP-SAT time per demonstration instance
     bc_epochs: int = 10
@@ -92,8 +93,8 @@ class TrainConfig:
             )
         if problem == "llmrouting":
             return cls(
-                problem="llmrouting", total_steps=200_000, learning_rate=3e-5, gamma=0.99, ent_coef=0.01, n_steps=256,
-                eval_every_steps=10_000, val_instances_per_size=4, bc_instances=0,
+                problem="llmrouting", total_steps=100_000, learning_rate=3e-5, gamma=0.99, n_steps=256,
+                eval_every_steps=10_000, val_instances_per_size=4, bc_instances=32, bc_epochs=10,
             )
         return cls(problem=problem)
 
@@ -227,6 +228,8 @@ def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path 
     else:
         if config.problem == "socdag":
             demos = collect_rule_demonstrations(_stream_generator(config), config.bc_instances, config.bc_seed)
+        elif config.problem == "llmrouting":
+            demos = collect_router_demonstrations(RoutingGenerator(), config.bc_instances, config.bc_seed)
         else:
             demos = collect_demonstrations(parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed)
         if demos_cache is not None:

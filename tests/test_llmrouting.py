@@ -213,3 +213,19 @@ def test_a_trace_file_runs_as_a_suite_at_the_given_load_and_replicas(tmp_path):
 
     rows = json.loads(out.read_text())["rows"]
     assert [r["instance"] for r in rows] == ["mini-0.5-3", "mini-0.5-3"] and all(r["valid"] for r in rows)
+
+
+def test_router_demonstrations_replay_to_the_heuristic_routing():
+    from schedgym.agents.imitation import collect_router_demonstrations
+    from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator
+
+    generator = RoutingGenerator(n_requests=50, replica_counts=(3,))
+    demos = collect_router_demonstrations(generator, 1, seed=5, router="llumnix")
+    env = LlmRoutingEnv(generator)
+    env.reset(seed=5)
+    for action in demos.actions.tolist():
+        _, _, done, _, info = env.step(action)
+    assert done
+    expected = Router("llumnix").solve(env.instance)
+    assert np.array_equal(info["solution"].replica, expected.replica)
+    assert demos.returns[0] == pytest.approx(-info["metrics"]["e2e_mean_s"], rel=1e-6)
