@@ -22,6 +22,8 @@ from gymnasium import spaces
 if TYPE_CHECKING:
     from schedgym.envs.socdag.simulator import SocDagSimulator
 
+#: Task status codes of :class:`SocDagSimulator` (``status`` array).
+COMMITTED, DONE = 2, 3
 #: Per-task features, in column order.
 TASK_FEATURES = (
     "fastest_run",  # fastest expected run time over the PEs
@@ -129,7 +131,7 @@ class SocDagEncoder:
             seen = set(tasks)
             for job in sim.jobs_in_flight():
                 for task in range(first[job], first[job + 1]):
-                    if sim.status[task] != 3 and task not in seen:
+                    if sim.status[task] != DONE and task not in seen:
                         tasks.append(task)
                         if len(tasks) == self.max_tasks:
                             return tasks
@@ -150,9 +152,9 @@ class SocDagEncoder:
         task_features[:n, 2] = self._rank[ids]
         task_features[:n_ready, 3] = 1.0
         status = sim.status[ids]
-        task_features[:n, 4] = status == 2
+        task_features[:n, 4] = status == COMMITTED
         task_pe = np.full(T, -1, dtype=np.int64)
-        task_pe[:n] = np.where(status == 2, sim.pe[ids], -1)
+        task_pe[:n] = np.where(status == COMMITTED, sim.pe[ids], -1)
 
         pair_features = np.zeros((T, P, len(PAIR_FEATURES)), dtype=np.float32)
         pair_mask = np.zeros((T, P), dtype=np.int8)
@@ -175,7 +177,7 @@ class SocDagEncoder:
         jobs, task_job = np.unique(inst.task_job[ids], return_inverse=True) if n else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
         job_features = np.zeros((T, len(JOB_FEATURES)), dtype=np.float32)
         if n:
-            unfinished = sim.status != 3
+            unfinished = sim.status != DONE
             first = inst.job_first_task
             work_left = np.array([self._fastest[first[j] : first[j + 1]][unfinished[first[j] : first[j + 1]]].sum() for j in jobs.tolist()])
             job_features[: len(jobs), 0] = (now - inst.arrival_us[jobs]) / scale

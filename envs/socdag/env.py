@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from schedgym.envs.socdag.catalog import DEFAULT_SOC
 from schedgym.envs.socdag.generator import StreamGenerator
 from schedgym.envs.socdag.instance import SocDagInstance
 from schedgym.envs.socdag.render import gantt_rgb
@@ -91,7 +92,7 @@ class SocDagEnv(gym.Env):
             instances = [instances]
         self.generator = instances if isinstance(instances, StreamGenerator) else None
         self.instances = None if self.generator else list(instances)
-        pes = 13 if self.generator else max(inst.n_pes for inst in self.instances)
+        pes = DEFAULT_SOC.n_pes if self.generator else max(inst.n_pes for inst in self.instances)
         self.encoder = SocDagEncoder(max_tasks, max_pes or pes)
         self.mode = mode
         self.queue_capacity = queue_capacity

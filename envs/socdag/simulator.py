@@ -21,7 +21,7 @@ import numpy as np
 from schedgym.envs.socdag.instance import SocDagInstance, topological_order
 from schedgym.envs.socdag.solution import SocDagSolution
 
-WAITING, READY, COMMITTED, DONE = 0, 1, 2, 3
+WAITING, READY, COMMITTED, DONE = 0, 1, 2, 3  # graphs/socdag.py reads COMMITTED and DONE too
 #: Tasks a PE may hold (running one included) unless told otherwise: enough that a busy accelerator can be
 #: queued for instead of spilling its work onto a slow core (with 2, every online rule degrades sharply under load).
 DEFAULT_QUEUE_CAPACITY = 8
