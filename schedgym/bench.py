@@ -120,33 +120,42 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    """``value`` with ``digits`` decimals, or 3 significant digits below 10 (latencies in seconds)."""
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.{digits}f}"
 
 
 def to_markdown(result: dict[str, list[dict]]) -> str:
-    """Per suite: a ranking table (mean gap, objective, wall time, valid %) and a pivot of mean gap per group."""
+    """Per suite: a ranking table (mean gap, objective, the problem's summary metrics, wall time, valid %) and a
+    pivot per group of the mean gap (or of the mean objective where the suite has no bounds)."""
     out = []
     by_suite: dict[tuple, list[dict]] = defaultdict(list)
     for row in result["summary"]:
         by_suite[(row["problem"], row["suite"])].append(row)
     for (problem, suite), summary in by_suite.items():
         summary = sorted(summary, key=lambda r: (r["mean_gap_pct"] is None, r["mean_gap_pct"] or 0.0, r["mean_objective"] or 0.0))
-        out.append(f"### {problem} / {suite}\n")
-        out.append("| rank | solver | n | mean gap % | mean objective | mean wall s | valid % |")
-        out.append("|---:|---|---:|---:|---:|---:|---:|")
-        for rank, r in enumerate(summary, 1):
-            out.append(
-                f"| {rank} | {r['solver']} | {r['n']} | {_fmt(r['mean_gap_pct'], 2)} | {_fmt(r['mean_objective'], 1)} "
-                f"| {_fmt(r['mean_wall_s'], 3)} | {r['valid_pct']:.0f} |"
-            )
         rows = [r for r in result["rows"] if r["problem"] == problem and r["suite"] == suite]
+        extra = list(get_problem(problem).summary_metrics)
+        out.append(f"### {problem} / {suite}\n")
+        out.append("| rank | solver | n | mean gap % | mean objective | " + "".join(f"mean {m} | " for m in extra) + "mean wall s | valid % |")
+        out.append("|---:|---|---:|---:|---:|" + "---:|" * len(extra) + "---:|---:|")
+        for rank, r in enumerate(summary, 1):
+            mine = [x for x in rows if x["solver"] == r["solver"]]
+            metric_cells = "".join(f"{_fmt(_mean([x['metrics'].get(m) for x in mine]), 2)} | " for m in extra)
+            out.append(
+                f"| {rank} | {r['solver']} | {r['n']} | {_fmt(r['mean_gap_pct'], 2)} | {_fmt(r['mean_objective'], 1)} | "
+                f"{metric_cells}{_fmt(r['mean_wall_s'], 3)} | {r['valid_pct']:.0f} |"
+            )
         groups = list(dict.fromkeys(r["group"] for r in rows))
         if len(groups) > 1:
+            key = "gap_pct" if any(x["gap_pct"] is not None for x in rows) else "objective"
             out.append("")
+            out.append(f"Mean {'gap %' if key == 'gap_pct' else 'objective'} per group:\n")
             out.append("| solver | " + " | ".join(groups) + " |")
             out.append("|---|" + "---:|" * len(groups))
             for r in summary:
-                cells = [_mean([x["gap_pct"] for x in rows if x["solver"] == r["solver"] and x["group"] == g]) for g in groups]
+                cells = [_mean([x[key] for x in rows if x["solver"] == r["solver"] and x["group"] == g]) for g in groups]
                 out.append(f"| {r['solver']} | " + " | ".join(_fmt(c, 1) for c in cells) + " |")
         out.append("")
     return "\n".join(out)

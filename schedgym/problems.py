@@ -115,6 +115,7 @@ register_problem(
             ("socdag-stream-high", ["heft", "cpop", "heft-online", "eft", "etf", "met", "random", "ppo"], None),
         ],
         default_solver="heft",
+        summary_metrics=("p95_job_duration",),
     )
 )
 for _name in ("heft", "cpop"):
@@ -152,6 +153,7 @@ register_problem(
         save_comparison=save_latency_cdf_png,
         default_leaderboard=[("azure-conv-high-4", list(ROUTERS), None), ("mooncake-conv-high-4", list(ROUTERS), None)],
         default_solver="least-outstanding",
+        summary_metrics=("ttft_mean_s", "ttft_p99_s", "e2e_p99_s", "slo_attainment"),
     )
 )
 for _name, (_, _description) in ROUTERS.items():

@@ -37,6 +37,7 @@ class Problem:
         group: instance -> the class it is reported under in the leaderboard's pivot table (e.g. its size).
         default_leaderboard: ``(suite, solvers, time_limit_s)`` runs of the bare ``schedgym bench``.
         default_solver: what ``schedgym solve`` runs without ``--solver``.
+        summary_metrics: row metrics whose mean the leaderboard's ranking table shows beside the objective.
     """
 
     name: str
@@ -52,6 +53,7 @@ class Problem:
     group: Callable[[Any], str] = lambda instance: "all"
     default_leaderboard: list[tuple[str, list[str], float | None]] = field(default_factory=list)
     default_solver: str = ""
+    summary_metrics: tuple[str, ...] = ()
 
 
 @dataclass
