@@ -41,7 +41,7 @@ def _split(text: str | None) -> list[str] | None:
 def list_command() -> None:
     """Problems, env ids, suites and solvers."""
     for problem in map(get_problem, problem_names()):
-        typer.echo(f"problem {problem.name}  (env id {problem.env_id})")
+        typer.echo(f"problem {problem.name}  (env id {problem.env_id or 'none yet'})")
         typer.echo("  suites:")
         for suite, description in problem.suites.items():
             typer.echo(f"    {suite:<20} {description}")

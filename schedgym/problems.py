@@ -6,8 +6,9 @@ from typing import Any
 
 from schedgym.baselines.jobshop import RULE_SCORES, CpSatJobShop, DispatchingRule
 from schedgym.baselines.llmrouting import ROUTERS, Router
+from schedgym.baselines.memmap import CpSatMemMap, GreedyPlacer
 from schedgym.baselines.socdag import ONLINE_RULES, CpSatSocDag, OnlineRule, StaticListScheduler
-from schedgym.envs import ENV_IDS, llmrouting, socdag
+from schedgym.envs import ENV_IDS, llmrouting, memmap, socdag
 from schedgym.envs.llmrouting.render import save_latency_cdf_png
 from schedgym.envs.jobshop import (
     SUITES,
@@ -158,3 +159,38 @@ register_problem(
 )
 for _name, (_, _description) in ROUTERS.items():
     register_solver("llmrouting", _name, lambda name=_name, **_: Router(name), _description)
+
+
+# ---------------------------------------------------------------------------------------------------- memmap
+def _memmap_evaluate(instance: memmap.MemMapInstance, solution: memmap.MemMapSolution) -> tuple[float, dict]:
+    return memmap.objective(instance, solution), memmap.metrics(instance, solution)
+
+
+register_problem(
+    Problem(
+        name="memmap",
+        env_id="",
+        suites=dict(memmap.SUITES),
+        load_suite=memmap.resolve_suite,
+        validate=memmap.validate,
+        evaluate=_memmap_evaluate,
+        bounds=lambda inst: (inst.peak_live_bytes(), None) if inst.packing else (None, None),
+        group=lambda inst: inst.group,
+        solution_from_dict=memmap.MemMapSolution.from_dict,
+        default_leaderboard=[("minimalloc", ["greedy-size", "msa", "first-fit"], None)],
+        default_solver="greedy-size",
+        summary_metrics=("fast_bytes_peak", "placed_fraction"),
+    )
+)
+for _name, _description in (
+    ("greedy-size", "largest buffer first, best-fit offset"),
+    ("msa", "XLA-MSA-like: by benefit / sqrt(size), best-fit offset"),
+    ("first-fit", "by live-range start, lowest offset"),
+):
+    register_solver("memmap", _name, lambda name=_name, **_: GreedyPlacer(name), _description)
+register_solver(
+    "memmap",
+    "cpsat",
+    lambda workers=2, **_: CpSatMemMap(num_workers=workers),
+    "CP-SAT NoOverlap2D (time x offset) inside the capacity, hinted with greedy-size; packing: minimal peak, mapping: minimal modelled runtime",
+)

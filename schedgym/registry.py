@@ -24,7 +24,7 @@ class Problem:
 
     Attributes:
         name: ``jobshop``, ...
-        env_id: the Gymnasium id.
+        env_id: the Gymnasium id ("" while the problem has no env).
         suites: named suites -> one-line description.
         load_suite: suite name, instance name or file path -> list of instances.
         validate: (instance, solution) -> list of violations (empty: valid).

@@ -1,0 +1,89 @@
+"""The memory map as a CP-SAT model with ``NoOverlap2D`` (time x offset), hinted with the greedy-size placement.
+
+Packing instances: every buffer gets an offset inside the capacity, the peak (highest end offset) minimized; if no
+such packing is found in time, the greedy-size packing (over the capacity, so invalid) is returned. Mapping: an
+optional rectangle per buffer (present = fast) inside the capacity; minimize the modelled runtime, linearized as
+``t_op >= compute_op`` and ``t_op >= sum of the op's accesses at the chosen memory's speed`` (integer ns).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from schedgym.baselines.memmap.heuristics import GreedyPlacer
+from schedgym.envs.memmap import SLOW, MemMapInstance, MemMapSolution
+
+PS_PER_S = 1e12  # the mapping model counts time in picoseconds
+
+
+@dataclass
+class CpSatMemMap:
+    """CP-SAT placer. Attributes: ``num_workers`` (search threads), ``default_time_limit_s``."""
+
+    name: str = "cpsat"
+    num_workers: int = 2
+    default_time_limit_s: float = 60.0
+
+    def solve(self, instance: MemMapInstance, *, time_limit: float | None = None, seed: int | None = None) -> MemMapSolution:
+        """Best map found in ``time_limit`` seconds (the greedy hint if CP-SAT finds nothing better)."""
+        hint = GreedyPlacer("greedy-size").solve(instance)
+        model = cp_model.CpModel()
+        n, align = instance.n_buffers, instance.alignment_bytes
+        size = instance.size_bytes.astype(int)
+        top = instance.capacity_bytes
+        slots = [model.new_int_var(0, max(0, (top - int(size[b])) // align), f"y{b}") for b in range(n)]
+        fast = [model.new_constant(1) if instance.packing else model.new_bool_var(f"f{b}") for b in range(n)]
+        times, offsets = [], []
+        for b in range(n):
+            start, end = int(instance.live_start[b]), int(instance.live_end[b])
+            offset = slots[b] * align
+            if instance.packing:
+                times.append(model.new_fixed_size_interval_var(start, end - start, f"t{b}"))
+                offsets.append(model.new_interval_var(offset, int(size[b]), offset + int(size[b]), f"o{b}"))
+            else:
+                times.append(model.new_optional_fixed_size_interval_var(start, end - start, fast[b], f"t{b}"))
+                offsets.append(model.new_optional_interval_var(offset, int(size[b]), offset + int(size[b]), fast[b], f"o{b}"))
+        model.add_no_overlap_2d(times, offsets)
+        if instance.packing:
+            peak = model.new_int_var(0, top, "peak")
+            for b in range(n):
+                model.add(peak >= slots[b] * align + int(size[b]))
+            model.minimize(peak)  # inside the capacity: finding any packing is the hard part
+        else:
+            model.minimize(self._runtime_ps(model, instance, fast))
+        for b in range(n):
+            placed = hint.offset[b] != SLOW
+            model.add_hint(slots[b], min(int(hint.offset[b]) // align, max(0, (top - int(size[b])) // align)) if placed else 0)
+            if not instance.packing:
+                model.add_hint(fast[b], int(placed))
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = float(time_limit if time_limit is not None else self.default_time_limit_s)
+        solver.parameters.num_workers = self.num_workers
+        solver.parameters.random_seed = int(seed or 0)
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return hint
+        offset = np.array([solver.value(slots[b]) * align if solver.boolean_value(fast[b]) else SLOW for b in range(n)], dtype=np.int64)
+        return MemMapSolution(offset)
+
+    @staticmethod
+    def _runtime_ps(model: cp_model.CpModel, instance: MemMapInstance, fast: list) -> cp_model.LinearExpr:
+        fast_ps = 1.0 / instance.fast_bw_bytes_per_s * PS_PER_S
+        slow_ps = 1.0 / instance.slow_bw_bytes_per_s * PS_PER_S
+        by_op: list[list[tuple[int, float]]] = [[] for _ in range(instance.n_ops)]
+        for op, buffer, nbytes in zip(instance.access_op.tolist(), instance.access_buffer.tolist(), instance.access_bytes.tolist()):
+            by_op[op].append((buffer, nbytes))
+        total = []
+        for op, accesses in enumerate(by_op):
+            compute = int(math.ceil(instance.op_compute_s[op] * PS_PER_S))
+            slow_all = sum(int(math.ceil(nbytes * slow_ps)) for _, nbytes in accesses)
+            t = model.new_int_var(compute, max(compute, slow_all), f"op{op}")
+            if accesses:
+                saved = [(fast[b], int(math.ceil(nbytes * slow_ps)) - int(math.ceil(nbytes * fast_ps))) for b, nbytes in accesses]
+                model.add(t >= slow_all - sum(saving * f for f, saving in saved))
+            total.append(t)
+        return sum(total)

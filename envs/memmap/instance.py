@@ -1,0 +1,106 @@
+"""The memmap instance: the buffers of a compiled program, its ops, and a scarce fast memory.
+
+Sizes and offsets are in bytes, times in seconds, bandwidths in bytes per second. Time is counted in ops: buffer
+``b`` is live during ops ``[live_start[b], live_end[b])``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class MemMapInstance:
+    """Buffers to place in fast memory (at an offset) or slow memory.
+
+    Attributes:
+        name: instance name.
+        size_bytes: int ``[n_buffers]``.
+        live_start / live_end: int ``[n_buffers]``, the half-open op range during which the buffer is live.
+        capacity_bytes: fast-memory size.
+        alignment_bytes: fast offsets must be multiples of this.
+        op_compute_s: float ``[n_ops]``, compute time of each op.
+        access_op / access_buffer / access_bytes: ``[n_accesses]``, bytes op ``access_op[k]`` reads or writes of
+            buffer ``access_buffer[k]``.
+        fast_bw_bytes_per_s / slow_bw_bytes_per_s: bandwidths of the two memories.
+        packing: True for a pure packing instance (every buffer must go to fast memory; objective: peak offset).
+        group: the class it is reported under.
+        reference: where it comes from.
+    """
+
+    name: str
+    size_bytes: np.ndarray
+    live_start: np.ndarray
+    live_end: np.ndarray
+    capacity_bytes: int
+    alignment_bytes: int
+    op_compute_s: np.ndarray
+    access_op: np.ndarray
+    access_buffer: np.ndarray
+    access_bytes: np.ndarray
+    fast_bw_bytes_per_s: float = 3.0e12
+    slow_bw_bytes_per_s: float = 5.0e10
+    packing: bool = False
+    group: str = "all"
+    reference: str = ""
+    overlaps: list = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        arrays = {
+            "size_bytes": np.asarray(self.size_bytes, dtype=np.int64),
+            "live_start": np.asarray(self.live_start, dtype=np.int64),
+            "live_end": np.asarray(self.live_end, dtype=np.int64),
+            "op_compute_s": np.asarray(self.op_compute_s, dtype=float),
+            "access_op": np.asarray(self.access_op, dtype=np.int64),
+            "access_buffer": np.asarray(self.access_buffer, dtype=np.int64),
+            "access_bytes": np.asarray(self.access_bytes, dtype=float),
+        }
+        n = len(arrays["size_bytes"])
+        if n == 0 or len(arrays["live_start"]) != n or len(arrays["live_end"]) != n:
+            raise ValueError(f"instance {self.name!r}: need a size and a live range per buffer")
+        if (arrays["size_bytes"] <= 0).any() or (arrays["live_end"] <= arrays["live_start"]).any() or (arrays["live_start"] < 0).any():
+            raise ValueError(f"instance {self.name!r}: sizes must be > 0 and live ranges non-empty [start, end) with start >= 0")
+        if self.capacity_bytes <= 0 or self.alignment_bytes <= 0:
+            raise ValueError(f"instance {self.name!r}: capacity and alignment must be positive")
+        n_ops = len(arrays["op_compute_s"])
+        k = len(arrays["access_op"])
+        if len(arrays["access_buffer"]) != k or len(arrays["access_bytes"]) != k:
+            raise ValueError(f"instance {self.name!r}: access_op, access_buffer and access_bytes must have one entry per access")
+        if k and (arrays["access_op"].min() < 0 or arrays["access_op"].max() >= n_ops or arrays["access_buffer"].max() >= n):
+            raise ValueError(f"instance {self.name!r}: an access names an op or buffer that does not exist")
+        for key, array in arrays.items():
+            array.setflags(write=False)
+            object.__setattr__(self, key, array)
+        # buffers live at the same time as each buffer (sorted sweep)
+        order = np.argsort(arrays["live_start"], kind="stable")
+        overlaps: list[list[int]] = [[] for _ in range(n)]
+        start, end = arrays["live_start"], arrays["live_end"]
+        active: list[int] = []
+        for b in order.tolist():
+            active = [a for a in active if end[a] > start[b]]
+            for a in active:
+                overlaps[a].append(b)
+                overlaps[b].append(a)
+            active.append(b)
+        object.__setattr__(self, "overlaps", overlaps)
+
+    @property
+    def n_buffers(self) -> int:
+        return len(self.size_bytes)
+
+    @property
+    def n_ops(self) -> int:
+        return len(self.op_compute_s)
+
+    def peak_live_bytes(self) -> int:
+        """Most bytes live at one time (a lower bound on any packing's peak)."""
+        events = np.zeros(int(self.live_end.max()) + 1, dtype=np.int64)
+        np.add.at(events, self.live_start, self.size_bytes)
+        np.add.at(events, self.live_end, -self.size_bytes)
+        return int(np.cumsum(events).max())
+
+    def __repr__(self) -> str:
+        kind = "packing" if self.packing else "mapping"
+        return f"MemMapInstance({self.name!r}, {kind}, {self.n_buffers} buffers, {self.n_ops} ops, capacity {self.capacity_bytes})"

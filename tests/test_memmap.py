@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from schedgym.baselines.memmap import CpSatMemMap, GreedyPlacer
+from schedgym.envs import InstanceFormatError
+from schedgym.envs.memmap import SLOW, MemMapInstance, MemMapSolution, Placement, load_minimalloc_csv, metrics, resolve_suite, validate
+
+
+def _mapping_instance():
+    """Three buffers on four ops; fast memory holds 100 bytes, so buffers 0 and 1 (live together) cannot both fit."""
+    return MemMapInstance(
+        "tiny", size_bytes=np.array([60, 60, 40]), live_start=np.array([0, 1, 2]), live_end=np.array([3, 3, 4]),
+        capacity_bytes=100, alignment_bytes=4, op_compute_s=np.array([1e-9, 1e-9, 1e-9, 1e-9]),
+        access_op=np.array([0, 2, 1, 2, 3]), access_buffer=np.array([0, 0, 1, 1, 2]), access_bytes=np.array([600.0, 600, 6000, 6000, 400]),
+        fast_bw_bytes_per_s=1e12, slow_bw_bytes_per_s=1e10,
+    )
+
+
+def test_validator_names_each_violation():
+    inst = _mapping_instance()
+    assert validate(inst, MemMapSolution(np.array([0, SLOW, 60]))) == []
+    cases = {
+        "overlap in fast memory": np.array([0, 20, SLOW]),
+        "not a multiple": np.array([2, SLOW, SLOW]),
+        "exceeds the capacity": np.array([SLOW, 48, SLOW]),
+        "one offset per buffer": np.array([0, 0]),
+    }
+    for words, offsets in cases.items():
+        assert any(words in v for v in validate(inst, MemMapSolution(offsets))), words
+    packing = load_minimalloc_csv(_write_csv("x.100.csv", [(0, 2, 60), (1, 3, 50)]))
+    assert any("packing instance" in v for v in validate(packing, MemMapSolution(np.array([0, SLOW]))))
+
+
+def test_roofline_cost_model_by_hand():
+    inst = _mapping_instance()
+    all_slow = metrics(inst, MemMapSolution(np.full(3, SLOW)))
+    # op 0: 600 B slow = 60 ns; op 1: 6000 B = 600 ns; op 2: 6600 B = 660 ns; op 3: 400 B = 40 ns
+    assert all_slow["runtime_s"] == pytest.approx(1360e-9)
+    best = metrics(inst, MemMapSolution(np.array([SLOW, 0, 60])))
+    # buffer 1 fast: op 1 = max(1 ns, 6 ns), op 2 = 600 B slow (60 ns) + 6000 B fast (6 ns); buffer 2 fast: op 3 = max(1, 0.4) ns
+    assert best["runtime_s"] == pytest.approx(60e-9 + 6e-9 + 66e-9 + 1e-9)
+    assert best["improvement_pct"] == pytest.approx(100 * (1360 - 133) / 1360)
+    assert best["fast_bytes_peak"] == 100 and best["placed_fraction"] == pytest.approx(2 / 3)
+
+
+def test_placement_offers_aligned_gap_bottoms_and_refuses_others():
+    inst = _mapping_instance()
+    placement = Placement(inst)
+    placement.place(2, 0)
+    assert placement.candidates(0) == [(40, 0)]  # buffer 2 ([0, 40)) is live with buffer 0 at op 2
+    placement.place(0, 40)
+    assert placement.candidates(1) == []  # buffer 1 is live with both: no room left
+    with pytest.raises(ValueError, match="not a candidate"):
+        placement.place(1, 0)
+
+
+@pytest.mark.parametrize("name", ["greedy-size", "msa", "first-fit"])
+def test_greedy_placers_are_valid_on_mapping_and_msa_prefers_the_hot_buffer(name):
+    inst = _mapping_instance()
+    solution = GreedyPlacer(name).solve(inst)
+    assert validate(inst, solution) == []
+    if name == "msa":
+        assert solution.offset[1] != SLOW  # 12 kB of traffic on 60 B: the most benefit per byte
+
+
+def test_cpsat_maps_optimally_on_a_tiny_instance():
+    inst = _mapping_instance()
+    solution = CpSatMemMap().solve(inst, time_limit=10)
+    assert validate(inst, solution) == []
+    assert metrics(inst, solution)["runtime_s"] == pytest.approx(133e-9, rel=1e-3)
+
+
+def _write_csv(name, rows, tmp=[]):  # noqa: B006 - one temp folder for the module
+    import tempfile
+    from pathlib import Path
+
+    if not tmp:
+        tmp.append(Path(tempfile.mkdtemp()))
+    path = tmp[0] / name
+    path.write_text("id,lower,upper,size\n" + "".join(f"{i},{lo},{up},{sz}\n" for i, (lo, up, sz) in enumerate(rows)))
+    return path
+
+
+def test_minimalloc_loader_keeps_overlaps_and_reports_bad_files():
+    inst = load_minimalloc_csv(_write_csv("t.1000.csv", [(0, 50, 300), (50, 100, 300), (20, 60, 400)]))
+    assert inst.capacity_bytes == 1000 and inst.packing
+    assert sorted(inst.overlaps[2]) == [0, 1] and inst.overlaps[0] == [2]
+    assert inst.peak_live_bytes() == 700
+    packed = CpSatMemMap().solve(inst, time_limit=5)
+    assert validate(inst, packed) == [] and metrics(inst, packed)["fast_bytes_peak"] == 700
+    with pytest.raises(InstanceFormatError, match="capacity"):
+        load_minimalloc_csv(_write_csv("nocap.csv", [(0, 1, 1)]))
+    with pytest.raises(InstanceFormatError, match="line 2"):
+        load_minimalloc_csv(_write_csv("bad.10.csv", [(5, 5, 1)]))
+
+
+def test_minimalloc_suite_runs_on_the_leaderboard():
+    from schedgym.bench import BenchRun, run_bench
+
+    assert len(resolve_suite("minimalloc")) == 6
+    rows = run_bench([BenchRun("memmap", "minimalloc_A", ["greedy-size", "first-fit"])], progress=False)["rows"]
+    for row in rows:
+        assert row["lower_bound"] == 1048576
+        assert row["objective"] == row["metrics"]["fast_bytes_peak"] >= row["lower_bound"]
+        assert row["valid"] == (row["objective"] <= 1048576)
