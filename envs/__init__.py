@@ -1,17 +1,23 @@
 """schedgym.envs: per problem the instance model, loaders, solution + validator, simulator and Gymnasium env.
 
-Importing this package registers the Gymnasium env ids (``schedgym/JobShop-v0``, ``schedgym/SocDag-v0``, ``schedgym/LlmRouting-v0``).
+Importing this package registers the Gymnasium env ids (``schedgym/JobShop-v0``, ``schedgym/SocDag-v0``, ``schedgym/LlmRouting-v0``, ``schedgym/MemoryMapping-v0``).
 """
 
 import gymnasium
 
 from schedgym.envs.errors import InstanceFormatError
 
-ENV_IDS: dict[str, str] = {"jobshop": "schedgym/JobShop-v0", "socdag": "schedgym/SocDag-v0", "llmrouting": "schedgym/LlmRouting-v0"}
+ENV_IDS: dict[str, str] = {
+    "jobshop": "schedgym/JobShop-v0",
+    "socdag": "schedgym/SocDag-v0",
+    "llmrouting": "schedgym/LlmRouting-v0",
+    "memmap": "schedgym/MemoryMapping-v0",
+}
 _ENTRY_POINTS = {
     "jobshop": "schedgym.envs.jobshop.env:JobShopEnv",
     "socdag": "schedgym.envs.socdag.env:SocDagEnv",
     "llmrouting": "schedgym.envs.llmrouting.env:LlmRoutingEnv",
+    "memmap": "schedgym.envs.memmap.env:MemoryMappingEnv",
 }
 
 for _problem, _env_id in ENV_IDS.items():

@@ -169,7 +169,7 @@ def _memmap_evaluate(instance: memmap.MemMapInstance, solution: memmap.MemMapSol
 register_problem(
     Problem(
         name="memmap",
-        env_id="",
+        env_id=ENV_IDS["memmap"],
         suites=dict(memmap.SUITES),
         load_suite=memmap.resolve_suite,
         validate=memmap.validate,

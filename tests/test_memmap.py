@@ -103,3 +103,26 @@ def test_minimalloc_suite_runs_on_the_leaderboard():
         assert row["lower_bound"] == 1048576
         assert row["objective"] == row["metrics"]["fast_bytes_peak"] >= row["lower_bound"]
         assert row["valid"] == (row["objective"] <= 1048576)
+
+
+def test_env_passes_check_env_and_its_return_is_the_improvement():
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+
+    from schedgym.envs.memmap import MemoryMappingEnv
+
+    inst = _mapping_instance()
+    env = MemoryMappingEnv(inst, candidates=4)
+    check_env(env, skip_render_check=True)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="invalid action"):
+        env.step(4)
+    total, done = 0.0, False
+    while not done:
+        _, reward, done, _, info = env.step(env.action_space.sample())
+        total += reward
+    assert validate(inst, info["solution"]) == []
+    assert 100 * total == pytest.approx(info["metrics"]["improvement_pct"])
+    packing = gym.make("schedgym/MemoryMapping-v0", instances="minimalloc_A").unwrapped
+    obs, _ = packing.reset(seed=0)
+    assert obs["action_mask"][0] == 0 and obs["action_mask"][1:].any()  # no slow memory when packing

@@ -1,6 +1,6 @@
 """memmap baselines: greedy placers (greedy-size, MSA-like, first-fit) and CP-SAT."""
 
 from schedgym.baselines.memmap.cpsat import CpSatMemMap
-from schedgym.baselines.memmap.heuristics import GreedyPlacer, benefit_s
+from schedgym.baselines.memmap.heuristics import GreedyPlacer
 
-__all__ = ["CpSatMemMap", "GreedyPlacer", "benefit_s"]
+__all__ = ["CpSatMemMap", "GreedyPlacer"]

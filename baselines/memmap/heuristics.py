@@ -14,13 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from schedgym.envs.memmap import MemMapInstance, MemMapSolution, Placement
-
-
-def benefit_s(instance: MemMapInstance) -> np.ndarray:
-    """Per buffer, the time its accesses take in slow memory minus in fast memory ``[n_buffers]`` (s)."""
-    per_byte = 1.0 / instance.slow_bw_bytes_per_s - 1.0 / instance.fast_bw_bytes_per_s
-    return np.bincount(instance.access_buffer, instance.access_bytes, minlength=instance.n_buffers) * per_byte
+from schedgym.envs.memmap import MemMapInstance, MemMapSolution, Placement, benefit_s
 
 
 def buffer_order(instance: MemMapInstance, name: str) -> np.ndarray:

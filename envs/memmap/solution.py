@@ -67,6 +67,12 @@ def op_times_s(instance: MemMapInstance, fast: np.ndarray) -> np.ndarray:
     return np.maximum(instance.op_compute_s, memory_s)
 
 
+def benefit_s(instance: MemMapInstance) -> np.ndarray:
+    """Per buffer, the time its accesses take in slow memory minus in fast memory ``[n_buffers]`` (s)."""
+    per_byte = 1.0 / instance.slow_bw_bytes_per_s - 1.0 / instance.fast_bw_bytes_per_s
+    return np.bincount(instance.access_buffer, instance.access_bytes, minlength=instance.n_buffers) * per_byte
+
+
 def metrics(instance: MemMapInstance, solution: MemMapSolution) -> dict[str, float]:
     """``runtime_s`` (modelled program time), ``improvement_pct`` (vs everything slow), ``fast_bytes_peak`` (highest
     end offset used), ``placed_fraction`` (buffers in fast memory)."""

@@ -130,7 +130,7 @@ class SocDagEnv(gym.Env):
         if terminated:
             info["solution"] = self.sim.solution()
             info["objective"] = objective(self.sim.instance, info["solution"])
-            observation = self._obs
+            observation = {key: value.copy() for key, value in self._obs.items()}
         else:
             observation = self._observe()
         return observation, reward, terminated, False, info

@@ -1,0 +1,130 @@
+"""The Gymnasium memory-mapping environment ``schedgym/MemoryMapping-v0`` (the mallocGame)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from schedgym.envs.memmap.instance import MemMapInstance
+from schedgym.envs.memmap.placement import Placement
+from schedgym.envs.memmap.solution import benefit_s, metrics, op_times_s
+from schedgym.envs.memmap.suites import resolve_suite
+from schedgym.envs.spaces import MaskedDiscrete
+from schedgym.graphs.memmap import MemMapEncoder
+
+
+class MemoryMappingEnv(gym.Env):
+    """Place the buffers of a program one by one: slow memory, or fast memory at one of the candidate offsets.
+
+    ## Description
+    Buffers come in a fixed order (largest first). For the current buffer the candidates are the aligned bottoms of
+    the offset gaps free during its whole live range (lowest first, at most ``candidates`` of them); see
+    :class:`schedgym.envs.memmap.Placement`.
+
+    ## Action Space
+    ``Discrete(candidates + 1)``: 0 = slow memory (masked on packing instances, where every buffer goes fast),
+    ``k + 1`` = candidate ``k``. Masked actions raise ``ValueError``.
+
+    ## Observation Space
+    A ``Dict`` of buffer nodes, their time-overlap edges and the candidates, see
+    :class:`schedgym.graphs.memmap.MemMapEncoder`.
+
+    ## Starting State
+    Everything in slow memory, the first buffer to decide; the instance is drawn from the list (or given with
+    ``reset(options={"instance": inst})``).
+
+    ## Reward
+    The decrease of the modelled runtime caused by the step, divided by the all-slow runtime: the return is the
+    fractional improvement over all-slow. On packing instances (no runtime to win) minus the increase of the peak
+    offset, divided by the capacity.
+
+    ## Episode End
+    Terminates when every buffer is decided; never truncates.
+
+    ## Information
+    ``buffer`` (the next to decide); at termination ``solution`` and ``metrics``.
+
+    ## Arguments
+    ``gym.make("schedgym/MemoryMapping-v0", instances="minimalloc")``, ``candidates`` (default 8).
+
+    ## References
+    Wang et al., Optimizing memory mapping using deep reinforcement learning (mallocMuZero), 2023.
+    Moffitt, MiniMalloc: a lightweight memory allocator for hardware-accelerated machine learning, ASPLOS 2023.
+
+    ## Version History
+    v0: initial version.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, instances: MemMapInstance | Sequence[MemMapInstance] | str = "minimalloc", *, candidates: int = 8) -> None:
+        if isinstance(instances, str):
+            instances = resolve_suite(instances)
+        if isinstance(instances, MemMapInstance):
+            instances = [instances]
+        self.instances = list(instances)
+        max_buffers = max(inst.n_buffers for inst in self.instances)
+        max_edges = max(sum(len(o) for o in inst.overlaps) for inst in self.instances)
+        self.encoder = MemMapEncoder(max_buffers, candidates, max(1, max_edges))
+        self.observation_space = self.encoder.observation_space
+        self.action_space = MaskedDiscrete(candidates + 1, self.action_masks)
+        self.placement: Placement | None = None
+        self._obs: dict[str, np.ndarray] = {}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        instance = (options or {}).get("instance") or self.instances[int(self.np_random.integers(len(self.instances)))]
+        self.instance = instance
+        self.placement = Placement(instance)
+        self.order = np.lexsort((instance.live_start, -instance.size_bytes)).tolist()
+        self.step_index = 0
+        self.decided = np.zeros(instance.n_buffers, dtype=np.float32)
+        self._all_slow_s = float(op_times_s(instance, np.zeros(instance.n_buffers, dtype=bool)).sum())
+        self._runtime_s = self._all_slow_s
+        self._peak = 0
+        self.encoder.reset(self.placement, benefit_s(instance))
+        return self._observe(), {"buffer": self.order[0]}
+
+    def step(self, action):
+        if self.placement is None:
+            raise RuntimeError("call reset() before step()")
+        action = int(action)
+        mask = self.action_masks()
+        if not 0 <= action < len(mask) or not mask[action]:
+            raise ValueError(f"invalid action {action}: allowed now are {np.flatnonzero(mask).tolist()} (0 = slow, k + 1 = candidate k)")
+        inst = self.instance
+        buffer = self.order[self.step_index]
+        if action > 0:
+            offset = self._candidates[action - 1][0]
+            self.placement.place(buffer, offset)
+        self.decided[buffer] = 1.0
+        if inst.packing:
+            peak = max(self._peak, int(self.placement.offset[buffer] + inst.size_bytes[buffer]))
+            reward = -(peak - self._peak) / inst.capacity_bytes
+            self._peak = peak
+        else:
+            runtime = float(op_times_s(inst, self.placement.offset >= 0).sum())
+            reward = (self._runtime_s - runtime) / self._all_slow_s if self._all_slow_s > 0 else 0.0
+            self._runtime_s = runtime
+        self.step_index += 1
+        terminated = self.step_index == inst.n_buffers
+        info = {"buffer": self.order[self.step_index] if not terminated else -1}
+        if terminated:
+            info["solution"] = self.placement.solution()
+            info["metrics"] = metrics(inst, info["solution"])
+            return {key: value.copy() for key, value in self._obs.items()}, reward, True, False, info
+        return self._observe(), reward, False, False, info
+
+    def action_masks(self) -> np.ndarray:
+        """bool ``[candidates + 1]``: slow memory (mapping only) and the candidates of the current buffer."""
+        if not self._obs:
+            return np.zeros(self.encoder.candidates + 1, dtype=bool)
+        return self._obs["action_mask"].astype(bool)
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        buffer = self.order[self.step_index]
+        self._candidates = self.placement.candidates(buffer)[: self.encoder.candidates]
+        self._obs = self.encoder.encode(self.placement, buffer, self.decided, self._candidates)
+        return self._obs
