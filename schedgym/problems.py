@@ -177,9 +177,9 @@ register_problem(
         bounds=lambda inst: (inst.peak_live_bytes(), None) if inst.packing else (None, None),
         group=lambda inst: inst.group,
         solution_from_dict=memmap.MemMapSolution.from_dict,
-        default_leaderboard=[("minimalloc", ["greedy-size", "msa", "first-fit"], None)],
+        default_leaderboard=[("minimalloc", ["greedy-size", "msa", "first-fit"], None), ("traced-models", ["greedy-size", "msa", "first-fit", "cpsat"], 5.0)],
         default_solver="greedy-size",
-        summary_metrics=("fast_bytes_peak", "placed_fraction"),
+        summary_metrics=("improvement_pct", "fast_bytes_peak", "placed_fraction"),
     )
 )
 for _name, _description in (

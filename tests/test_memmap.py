@@ -126,3 +126,30 @@ def test_env_passes_check_env_and_its_return_is_the_improvement():
     packing = gym.make("schedgym/MemoryMapping-v0", instances="minimalloc_A").unwrapped
     obs, _ = packing.reset(seed=0)
     assert obs["action_mask"][0] == 0 and obs["action_mask"][1:].any()  # no slow memory when packing
+
+
+def test_tracer_turns_a_tiny_mlp_into_buffers_live_ranges_bytes_and_flops():
+    from schedgym.envs.memmap.tracer import PEAK_FLOPS, ModelSpec, trace_model
+
+    inst = trace_model(ModelSpec("mlp", (4, 8, 2), 3), 0.5)
+    # ops: linear, relu, linear; buffers: 3 outputs (float32) + weight and bias of both linears
+    assert inst.n_ops == 3 and inst.n_buffers == 7
+    assert inst.size_bytes[:3].tolist() == [3 * 8 * 4, 3 * 8 * 4, 3 * 2 * 4]
+    assert list(zip(inst.live_start[:3].tolist(), inst.live_end[:3].tolist())) == [(0, 2), (1, 3), (2, 3)]
+    assert sorted(inst.size_bytes[3:].tolist()) == [2 * 4, 8 * 4, 2 * 8 * 4, 8 * 4 * 4]
+    assert inst.op_compute_s[0] == pytest.approx(2 * 3 * 8 * 4 / PEAK_FLOPS)
+    # op 1 (relu) reads the first output and writes its own
+    reads = sorted(inst.access_bytes[inst.access_op == 1].tolist())
+    assert reads == [96.0, 96.0]
+    assert inst.capacity_bytes % inst.alignment_bytes == 0 and inst.capacity_bytes <= inst.peak_live_bytes() // 2
+
+
+@pytest.mark.parametrize("family,size", [("resnet", (8, 1, 8)), ("transformer", (16, 2, 8, 1))])
+def test_every_family_traces_and_every_placer_is_valid_on_it(family, size):
+    from schedgym.envs.memmap.tracer import ModelSpec, trace_model
+
+    inst = trace_model(ModelSpec(family, size, 2), 0.25)
+    for solver in (GreedyPlacer("greedy-size"), GreedyPlacer("msa"), GreedyPlacer("first-fit"), CpSatMemMap()):
+        solution = solver.solve(inst, time_limit=5)
+        assert validate(inst, solution) == [], solver.name
+        assert 0.0 <= metrics(inst, solution)["improvement_pct"] < 100.0

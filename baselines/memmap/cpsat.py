@@ -36,7 +36,11 @@ class CpSatMemMap:
         size = instance.size_bytes.astype(int)
         top = instance.capacity_bytes
         slots = [model.new_int_var(0, max(0, (top - int(size[b])) // align), f"y{b}") for b in range(n)]
+        if instance.packing and (size > top).any():
+            return hint  # some buffer is larger than the whole capacity: no packing fits
         fast = [model.new_constant(1) if instance.packing else model.new_bool_var(f"f{b}") for b in range(n)]
+        for b in np.flatnonzero(size > top).tolist():
+            model.add(fast[b] == 0)  # larger than the fast memory: stays slow
         times, offsets = [], []
         for b in range(n):
             start, end = int(instance.live_start[b]), int(instance.live_end[b])

@@ -1,5 +1,7 @@
 """Named memmap suites: ``minimalloc`` (the six MiniMalloc "challenging" instances, packing mode at their stated
-capacity). A MiniMalloc CSV path (``NAME.CAPACITY.csv``) runs as a one-instance packing suite."""
+capacity) and ``traced-models`` (two MLPs, two small ResNets and two transformer stacks traced with torch.fx, mapping
+mode with fast memory at 25% and 50% of each trace's peak live bytes). A MiniMalloc CSV path (``NAME.CAPACITY.csv``)
+runs as a one-instance packing suite."""
 
 from __future__ import annotations
 
@@ -7,13 +9,19 @@ import os
 
 from schedgym.envs.memmap.instance import MemMapInstance
 from schedgym.envs.memmap.loaders import data_file, load_minimalloc_csv
+from schedgym.envs.memmap.tracer import CAPACITY_FRACTIONS, SUITE_MODELS, trace_model
 
 MINIMALLOC = tuple(f"minimalloc_{k}" for k in "ABCDEF")
-SUITES: dict[str, str] = {"minimalloc": f"{len(MINIMALLOC)} MiniMalloc packing instances, capacity 1,048,576 bytes"}
+SUITES: dict[str, str] = {
+    "minimalloc": f"{len(MINIMALLOC)} MiniMalloc packing instances, capacity 1,048,576 bytes",
+    "traced-models": f"{len(SUITE_MODELS) * len(CAPACITY_FRACTIONS)} traced models (MLP, ResNet, transformer) at 25% / 50% of peak live bytes",
+}
 
 
 def resolve_suite(spec: str) -> list[MemMapInstance]:
     """Instances of a suite, one shipped instance by name (``minimalloc_A``) or a MiniMalloc CSV path."""
+    if spec == "traced-models":
+        return [trace_model(model, fraction) for model in SUITE_MODELS for fraction in CAPACITY_FRACTIONS]
     if spec == "minimalloc":
         return [load_minimalloc_csv(data_file(f"{name}.1048576.csv")) for name in MINIMALLOC]
     if spec in MINIMALLOC:
