@@ -54,7 +54,13 @@ def run_bench(
     jobs = []
     for run in runs:
         problem = get_problem(run.problem)
-        instances = problem.load_suite(run.suite, **run.suite_options) if run.suite_options else problem.load_suite(run.suite)
+        if run.suite_options:
+            try:
+                instances = problem.load_suite(run.suite, **run.suite_options)
+            except TypeError:
+                raise ValueError(f"suite options {sorted(run.suite_options)} do not apply to {run.problem}; drop them (--load / --replicas are for llmrouting)") from None
+        else:
+            instances = problem.load_suite(run.suite)
         if run.instances:
             wanted = set(run.instances)
             missing = wanted - {inst.name for inst in instances}
