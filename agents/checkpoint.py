@@ -17,8 +17,8 @@ from schedgym.agents.networks import build_network
 
 METADATA_ENTRY = "schedgym.json"
 #: Pretrained policies shipped inside the package: name -> file in ``schedgym/agents/policies``.
-SHIPPED_POLICIES = {"jobshop-default": "jobshop-default.zip", "socdag-default": "socdag-default.zip"}
-DEFAULT_POLICY = {"jobshop": "jobshop-default", "socdag": "socdag-default"}
+SHIPPED_POLICIES = {"jobshop-default": "jobshop-default.zip", "socdag-default": "socdag-default.zip", "memmap-default": "memmap-default.zip"}
+DEFAULT_POLICY = {"jobshop": "jobshop-default", "socdag": "socdag-default", "memmap": "memmap-default"}
 
 
 class CheckpointError(ValueError):

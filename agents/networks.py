@@ -6,10 +6,11 @@ from torch import nn
 
 from schedgym.agents.gnn import GnnConfig, JobShopGnn
 from schedgym.agents.gnn_llmrouting import LlmRoutingGnn
+from schedgym.agents.gnn_memmap import MemMapGnn
 from schedgym.agents.gnn_socdag import SocDagGnn
 
 #: Problems a GNN policy exists for.
-POLICY_PROBLEMS = ("jobshop", "socdag", "llmrouting")
+POLICY_PROBLEMS = ("jobshop", "socdag", "llmrouting", "memmap")
 
 
 def build_network(problem: str, config: GnnConfig, mode: str = "order") -> nn.Module:
@@ -20,4 +21,6 @@ def build_network(problem: str, config: GnnConfig, mode: str = "order") -> nn.Mo
         return SocDagGnn(config, mode)
     if problem == "llmrouting":
         return LlmRoutingGnn(config)
+    if problem == "memmap":
+        return MemMapGnn(config)
     raise ValueError(f"no policy network for problem {problem!r}; policies exist for {', '.join(POLICY_PROBLEMS)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from schedgym.envs import jobshop, llmrouting, socdag
+from schedgym.envs import jobshop, llmrouting, memmap, socdag
 
 #: The env settings every jobshop policy is trained and run with.
 POLICY_ENV_OPTIONS = {"action_filter": "giffler-thompson", "skip_forced": True}
@@ -26,16 +26,22 @@ def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
     if problem == "llmrouting":
         max_replicas = max(inst.n_replicas for inst in instances)
         return [llmrouting.LlmRoutingEnv(inst, max_replicas=max_replicas) for inst in instances]
+    if problem == "memmap":
+        max_buffers = max(inst.n_buffers for inst in instances)
+        max_edges = max(1, max(sum(len(o) for o in inst.overlaps) for inst in instances))
+        return [memmap.MemoryMappingEnv(inst, max_buffers=max_buffers, max_edges=max_edges) for inst in instances]
     raise ValueError(f"no policy envs for problem {problem!r}")
 
 
 def policy_objective(problem: str, instance, solution) -> float:
     """The value a policy minimizes: the makespan (jobshop), the socdag objective (makespan or mean job duration),
-    the mean end-to-end latency (llmrouting)."""
+    the mean end-to-end latency (llmrouting), the modelled runtime or packing peak (memmap)."""
     if problem == "jobshop":
         return float(solution.makespan(instance))
     if problem == "llmrouting":
         return llmrouting.metrics(instance.workload, solution)["e2e_mean_s"]
+    if problem == "memmap":
+        return memmap.objective(instance, solution)
     return socdag.objective(instance, solution)
 
 

@@ -40,9 +40,12 @@ from schedgym.agents.policy import GnnMaskablePolicy
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS, policy_objective, run_policy
 from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
 from schedgym.baselines.llmrouting import Router
+from schedgym.baselines.memmap import GreedyPlacer
 from schedgym.baselines.socdag import OnlineRule, StaticListScheduler
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, generate_taillard, parse_sizes
 from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator, generated_instance
+from schedgym.envs.memmap import MemoryMappingEnv
+from schedgym.envs.memmap.tracer import TraceGenerator
 from schedgym.envs.socdag import SocDagEnv, StreamGenerator, stream_instance
 
 
@@ -50,7 +53,7 @@ from schedgym.envs.socdag import SocDagEnv, StreamGenerator, stream_instance
 class TrainConfig:
     """Every hyper-parameter of a training run; saved inside the checkpoint."""
 
-    problem: str = "jobshop"  # jobshop, socdag or llmrouting
+    problem: str = "jobshop"  # jobshop, socdag, llmrouting or memmap
     sizes: str = "10x10,15x10,15x15,20x15,20x20"  # training instance sizes, drawn uniformly per episode
     total_steps: int = 40_000  # PPO decisions (env steps) in total; the shipped policy is the best validation (20k)
     n_envs: int = 16  # envs stepped in lockstep (one batched forward per step)
@@ -96,6 +99,8 @@ class TrainConfig:
                 problem="llmrouting", total_steps=100_000, learning_rate=3e-5, gamma=0.99, n_steps=256,
                 eval_every_steps=10_000, val_instances_per_size=4, bc_instances=32, bc_epochs=10,
             )
+        if problem == "memmap":
+            return cls(problem="memmap", total_steps=50_000, learning_rate=3e-4, ent_coef=0.01, eval_every_steps=10_000, val_instances_per_size=12, bc_instances=0)
         return cls(problem=problem)
 
     @classmethod
@@ -120,6 +125,8 @@ def validation_instances(config: TrainConfig) -> list:
     rng = np.random.default_rng(config.val_seed)
     if config.problem == "llmrouting":
         return [generated_instance(config.val_seed + k, load=0.9, n_replicas=4) for k in range(config.val_instances_per_size)]
+    if config.problem == "memmap":
+        return [TraceGenerator()(rng) for _ in range(config.val_instances_per_size)]
     if config.problem == "socdag":
         return [
             stream_instance(rate, 60, 0.2, config.val_seed + k, name=f"val-rate{rate:g}-{k}")
@@ -135,9 +142,12 @@ def validation_instances(config: TrainConfig) -> list:
 
 def best_rule_objectives(problem: str, instances: list) -> np.ndarray:
     """Per instance, the best objective of the problem's deterministic rules (jobshop: every dispatching rule;
-    socdag: static HEFT, online HEFT and EFT; llmrouting: least-outstanding, JSQ by tokens, Llumnix, prefix-aware)."""
+    socdag: static HEFT, online HEFT and EFT; llmrouting: least-outstanding, JSQ by tokens, Llumnix, prefix-aware;
+    memmap: the three greedy placers)."""
     if problem == "llmrouting":
         rules = [Router(name) for name in ("least-outstanding", "jsq-tokens", "llumnix", "prefix-aware")]
+    elif problem == "memmap":
+        rules = [GreedyPlacer(name) for name in ("greedy-size", "msa", "first-fit")]
     elif problem == "socdag":
         rules = [StaticListScheduler("heft"), OnlineRule("heft-online"), OnlineRule("eft")]
     else:
@@ -211,6 +221,8 @@ def make_training_env(config: TrainConfig):
     """``n_envs`` envs on freshly generated instances: Taillard-style job shops of ``sizes``, or socdag streams."""
     if config.problem == "llmrouting":
         make_env = lambda: LlmRoutingEnv(RoutingGenerator())  # noqa: E731
+    elif config.problem == "memmap":
+        make_env = lambda: MemoryMappingEnv(TraceGenerator())  # noqa: E731
     elif config.problem == "socdag":
         make_env = lambda: SocDagEnv(_stream_generator(config), mode=config.mode)  # noqa: E731
     else:

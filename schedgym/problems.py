@@ -80,7 +80,7 @@ def _ppo_factory(problem: str, samples_default: int):
     return factory
 
 
-for _problem in ("jobshop", "socdag"):
+for _problem in ("jobshop", "socdag", "memmap"):
     register_solver(_problem, "ppo", _ppo_factory(_problem, 0), f"trained GNN policy, greedy (shipped {_problem}-default unless --policy)")
     register_solver(
         _problem,
@@ -177,7 +177,7 @@ register_problem(
         bounds=lambda inst: (inst.peak_live_bytes(), None) if inst.packing else (None, None),
         group=lambda inst: inst.group,
         solution_from_dict=memmap.MemMapSolution.from_dict,
-        default_leaderboard=[("minimalloc", ["greedy-size", "msa", "first-fit"], None), ("traced-models", ["greedy-size", "msa", "first-fit", "cpsat"], 5.0)],
+        default_leaderboard=[("minimalloc", ["greedy-size", "msa", "first-fit"], None), ("traced-models", ["greedy-size", "msa", "first-fit", "cpsat", "ppo"], 5.0)],
         default_solver="greedy-size",
         summary_metrics=("improvement_pct", "fast_bytes_peak", "placed_fraction"),
     )

@@ -153,3 +153,37 @@ def test_every_family_traces_and_every_placer_is_valid_on_it(family, size):
         solution = solver.solve(inst, time_limit=5)
         assert validate(inst, solution) == [], solver.name
         assert 0.0 <= metrics(inst, solution)["improvement_pct"] < 100.0
+
+
+def test_shipped_memmap_policy_places_validly_and_deterministically():
+    from schedgym.agents.checkpoint import read_metadata, resolve_policy_path
+    from schedgym.envs.memmap.tracer import ModelSpec, trace_model
+    from schedgym.registry import make_solver
+
+    assert read_metadata(resolve_policy_path("memmap-default")).problem == "memmap"
+    solver = make_solver("memmap", "ppo")
+    inst = trace_model(ModelSpec("transformer", (64, 4, 16, 1), 2), 0.3)
+    first, second = solver.solve(inst), solver.solve(inst)
+    assert validate(inst, first) == [] and np.array_equal(first.offset, second.offset)
+    assert metrics(inst, first)["improvement_pct"] > 0.0
+
+
+def test_placer_network_scores_slow_and_each_candidate_and_checks_its_input():
+    import torch
+
+    from schedgym.agents.gnn import GnnConfig
+    from schedgym.agents.gnn_memmap import MemMapGnn
+    from schedgym.agents.rollout import stack_observations
+    from schedgym.envs.memmap import MemoryMappingEnv
+
+    net = MemMapGnn(GnnConfig(hidden_dim=16, head_hidden_dim=16)).eval()
+    small, large = _mapping_instance(), load_minimalloc_csv(_write_csv("net.1000.csv", [(0, 5, 300), (2, 9, 200), (4, 6, 100)]))
+    observations = [MemoryMappingEnv(inst, candidates=4, max_buffers=3, max_edges=6).reset(seed=0)[0] for inst in (small, large)]
+    logits, value = net(stack_observations(observations))
+    assert logits.shape == (2, 5) and value.shape == (2,)
+    alone, _ = net(stack_observations(observations[:1]))
+    assert torch.allclose(alone[0], logits[0], atol=1e-5)
+    with pytest.raises(ValueError, match="candidate_features"):
+        bad = stack_observations(observations)
+        bad["candidate_features"] = bad["candidate_features"][..., :1]
+        net(bad)

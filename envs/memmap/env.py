@@ -11,6 +11,7 @@ from schedgym.envs.memmap.instance import MemMapInstance
 from schedgym.envs.memmap.placement import Placement
 from schedgym.envs.memmap.solution import benefit_s, metrics, op_times_s
 from schedgym.envs.memmap.suites import resolve_suite
+from schedgym.envs.memmap.tracer import TraceGenerator
 from schedgym.envs.spaces import MaskedDiscrete
 from schedgym.graphs.memmap import MemMapEncoder
 
@@ -32,7 +33,8 @@ class MemoryMappingEnv(gym.Env):
     :class:`schedgym.graphs.memmap.MemMapEncoder`.
 
     ## Starting State
-    Everything in slow memory, the first buffer to decide; the instance is drawn from the list (or given with
+    Everything in slow memory, the first buffer to decide; the instance is drawn from the
+    :class:`~schedgym.envs.memmap.tracer.TraceGenerator` or the list (or given with
     ``reset(options={"instance": inst})``).
 
     ## Reward
@@ -59,15 +61,26 @@ class MemoryMappingEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, instances: MemMapInstance | Sequence[MemMapInstance] | str = "minimalloc", *, candidates: int = 8) -> None:
+    def __init__(
+        self,
+        instances: MemMapInstance | Sequence[MemMapInstance] | TraceGenerator | str = "minimalloc",
+        *,
+        candidates: int = 8,
+        max_buffers: int | None = None,
+        max_edges: int | None = None,
+    ) -> None:
         if isinstance(instances, str):
             instances = resolve_suite(instances)
         if isinstance(instances, MemMapInstance):
             instances = [instances]
-        self.instances = list(instances)
-        max_buffers = max(inst.n_buffers for inst in self.instances)
-        max_edges = max(sum(len(o) for o in inst.overlaps) for inst in self.instances)
-        self.encoder = MemMapEncoder(max_buffers, candidates, max(1, max_edges))
+        self.generator = instances if isinstance(instances, TraceGenerator) else None
+        self.instances = None if self.generator else list(instances)
+        if self.generator:
+            buffers, edges = self.generator.max_buffers, self.generator.max_edges
+        else:
+            buffers = max(inst.n_buffers for inst in self.instances)
+            edges = max(sum(len(o) for o in inst.overlaps) for inst in self.instances)
+        self.encoder = MemMapEncoder(max_buffers or buffers, candidates, max(1, max_edges or edges))
         self.observation_space = self.encoder.observation_space
         self.action_space = MaskedDiscrete(candidates + 1, self.action_masks)
         self.placement: Placement | None = None
@@ -75,7 +88,12 @@ class MemoryMappingEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        instance = (options or {}).get("instance") or self.instances[int(self.np_random.integers(len(self.instances)))]
+        instance = (options or {}).get("instance")
+        if instance is None:
+            if self.generator is not None:
+                instance = self.generator(self.np_random)
+            else:
+                instance = self.instances[int(self.np_random.integers(len(self.instances)))]
         self.instance = instance
         self.placement = Placement(instance)
         self.order = np.lexsort((instance.live_start, -instance.size_bytes)).tolist()

@@ -194,3 +194,26 @@ SUITE_MODELS = (
 )
 #: Fast-memory capacities of the suite, as fractions of the peak live bytes.
 CAPACITY_FRACTIONS = (0.25, 0.5)
+
+
+@dataclass(frozen=True)
+class TraceGenerator:
+    """Draws training instances: a model of one of ``families`` with random sizes and batch, traced with fast
+    memory at a fraction of its peak live bytes drawn from ``capacity_fraction``. Transformers are left out by
+    default, so they stay a held-out family."""
+
+    families: tuple[str, ...] = ("mlp", "resnet")
+    capacity_fraction: tuple[float, float] = (0.2, 0.6)
+    max_buffers: int = 96  # padding of the observation (the largest draw has about 70 buffers)
+    max_edges: int = 1024
+
+    def __call__(self, rng: np.random.Generator) -> MemMapInstance:
+        family = str(rng.choice(self.families))
+        if family == "mlp":
+            widths = tuple(int(w) for w in rng.choice([256, 512, 1024, 2048], size=int(rng.integers(3, 9))))
+            spec = ModelSpec("mlp", widths, int(rng.choice([16, 32, 64, 128])))
+        elif family == "resnet":
+            spec = ModelSpec("resnet", (int(rng.choice([16, 32, 64])), int(rng.integers(1, 5)), int(rng.choice([8, 16, 32]))), int(rng.choice([2, 4, 8, 16])))
+        else:
+            spec = ModelSpec("transformer", (int(rng.choice([128, 256, 512])), 4, int(rng.choice([32, 64, 128])), int(rng.integers(1, 3))), int(rng.choice([1, 2, 4])))
+        return trace_model(spec, float(rng.uniform(*self.capacity_fraction)))
