@@ -11,6 +11,7 @@ from schedgym.envs.jobshop.generator import TaillardGenerator
 from schedgym.envs.jobshop.instance import JobShopInstance
 from schedgym.envs.jobshop.loaders import load_instance
 from schedgym.envs.jobshop.render import gantt_rgb
+from schedgym.envs.sources import InstanceSource
 from schedgym.envs.spaces import MaskedDiscrete
 from schedgym.envs.jobshop.simulator import ACTION_FILTERS, ActionFilter, JobShopSimulator
 from schedgym.graphs.jobshop import JobShopEncoder
@@ -88,19 +89,14 @@ class JobShopEnv(gym.Env):
             raise ValueError(f"unknown action_filter {action_filter!r}; choose one of {ACTION_FILTERS}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
-        if isinstance(instances, str):
-            instances = load_instance(instances)
-        if isinstance(instances, JobShopInstance):
-            instances = [instances]
-        self.generator = instances if isinstance(instances, TaillardGenerator) else None
-        self.instances = None if self.generator else list(instances)
-        if self.generator:
-            jobs, machines = self.generator.max_jobs, self.generator.max_machines
+        self.source = InstanceSource(instances, instance_type=JobShopInstance, generator_type=TaillardGenerator, load=load_instance)
+        if self.source.generator:
+            jobs, machines = self.source.generator.max_jobs, self.source.generator.max_machines
             ops = machines
         else:
-            jobs = max(i.n_jobs for i in self.instances)
-            ops = max(i.n_ops for i in self.instances)
-            machines = max(i.n_machines for i in self.instances)
+            jobs = self.source.largest(lambda i: i.n_jobs)
+            ops = self.source.largest(lambda i: i.n_ops)
+            machines = self.source.largest(lambda i: i.n_machines)
         self.encoder = JobShopEncoder(max_jobs or jobs, max_ops or ops, max_machines or machines)
         self.action_filter = action_filter
         self.interruption_rate = float(interruption_rate)
@@ -116,12 +112,7 @@ class JobShopEnv(gym.Env):
     # ----------------------------------------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        instance = (options or {}).get("instance")
-        if instance is None:
-            if self.generator is not None:
-                instance = self.generator(self.np_random)
-            else:
-                instance = self.instances[int(self.np_random.integers(len(self.instances)))]
+        instance = self.source.draw(self.np_random, options)
         self.sim = JobShopSimulator(instance, self._draw_downtime(instance))
         self.encoder.reset(self.sim)
         self._reward_scale = 1.0 / instance.trivial_lower_bound() if self.normalize_reward else 1.0

@@ -11,6 +11,7 @@ from schedgym.envs.llmrouting.instance import RoutingInstance
 from schedgym.envs.llmrouting.simulator import ServingSimulator
 from schedgym.envs.llmrouting.solution import metrics
 from schedgym.envs.llmrouting.suites import RoutingGenerator, resolve_suite
+from schedgym.envs.sources import InstanceSource
 from schedgym.envs.spaces import MaskedDiscrete
 from schedgym.graphs.llmrouting import LlmRoutingEncoder
 
@@ -67,13 +68,9 @@ class LlmRoutingEnv(gym.Env):
         *,
         max_replicas: int | None = None,
     ) -> None:
-        if isinstance(instances, str):
-            instances = resolve_suite(instances)
-        if isinstance(instances, RoutingInstance):
-            instances = [instances]
-        self.generator = instances if isinstance(instances, RoutingGenerator) else None
-        self.instances = None if self.generator else list(instances)
-        largest = max(self.generator.replica_counts) if self.generator else max(inst.n_replicas for inst in self.instances)
+        self.source = InstanceSource(instances, instance_type=RoutingInstance, generator_type=RoutingGenerator, load=resolve_suite)
+        generator = self.source.generator
+        largest = max(generator.replica_counts) if generator else self.source.largest(lambda inst: inst.n_replicas)
         self.encoder = LlmRoutingEncoder(max_replicas or largest)
         self.observation_space = self.encoder.observation_space
         self.action_space = MaskedDiscrete(self.encoder.max_replicas, self.action_masks)
@@ -83,12 +80,7 @@ class LlmRoutingEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        instance = (options or {}).get("instance")
-        if instance is None:
-            if self.generator is not None:
-                instance = self.generator(self.np_random)
-            else:
-                instance = self.instances[int(self.np_random.integers(len(self.instances)))]
+        instance = self.source.draw(self.np_random, options)
         self.instance = instance
         self.sim = instance.simulator()
         self.request = 0

@@ -12,6 +12,7 @@ from schedgym.envs.memmap.placement import Placement
 from schedgym.envs.memmap.solution import benefit_s, metrics, op_times_s
 from schedgym.envs.memmap.suites import resolve_suite
 from schedgym.envs.memmap.tracer import TraceGenerator
+from schedgym.envs.sources import InstanceSource
 from schedgym.envs.spaces import MaskedDiscrete
 from schedgym.graphs.memmap import MemMapEncoder
 
@@ -69,17 +70,12 @@ class MemoryMappingEnv(gym.Env):
         max_buffers: int | None = None,
         max_edges: int | None = None,
     ) -> None:
-        if isinstance(instances, str):
-            instances = resolve_suite(instances)
-        if isinstance(instances, MemMapInstance):
-            instances = [instances]
-        self.generator = instances if isinstance(instances, TraceGenerator) else None
-        self.instances = None if self.generator else list(instances)
-        if self.generator:
-            buffers, edges = self.generator.max_buffers, self.generator.max_edges
+        self.source = InstanceSource(instances, instance_type=MemMapInstance, generator_type=TraceGenerator, load=resolve_suite)
+        if self.source.generator:
+            buffers, edges = self.source.generator.max_buffers, self.source.generator.max_edges
         else:
-            buffers = max(inst.n_buffers for inst in self.instances)
-            edges = max(sum(len(o) for o in inst.overlaps) for inst in self.instances)
+            buffers = self.source.largest(lambda inst: inst.n_buffers)
+            edges = self.source.largest(lambda inst: sum(len(o) for o in inst.overlaps))
         self.encoder = MemMapEncoder(max_buffers or buffers, candidates, max(1, max_edges or edges))
         self.observation_space = self.encoder.observation_space
         self.action_space = MaskedDiscrete(candidates + 1, self.action_masks)
@@ -88,12 +84,7 @@ class MemoryMappingEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        instance = (options or {}).get("instance")
-        if instance is None:
-            if self.generator is not None:
-                instance = self.generator(self.np_random)
-            else:
-                instance = self.instances[int(self.np_random.integers(len(self.instances)))]
+        instance = self.source.draw(self.np_random, options)
         self.instance = instance
         self.placement = Placement(instance)
         self.order = np.lexsort((instance.live_start, -instance.size_bytes)).tolist()

@@ -14,6 +14,7 @@ from schedgym.envs.socdag.render import gantt_rgb
 from schedgym.envs.socdag.simulator import DEFAULT_QUEUE_CAPACITY, SocDagSimulator
 from schedgym.envs.socdag.solution import objective
 from schedgym.envs.socdag.suites import resolve_suite
+from schedgym.envs.sources import InstanceSource
 from schedgym.envs.spaces import MaskedDiscrete
 from schedgym.graphs.socdag import SocDagEncoder
 
@@ -86,13 +87,8 @@ class SocDagEnv(gym.Env):
             raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
-        if isinstance(instances, str):
-            instances = resolve_suite(instances)
-        if isinstance(instances, SocDagInstance):
-            instances = [instances]
-        self.generator = instances if isinstance(instances, StreamGenerator) else None
-        self.instances = None if self.generator else list(instances)
-        pes = DEFAULT_SOC.n_pes if self.generator else max(inst.n_pes for inst in self.instances)
+        self.source = InstanceSource(instances, instance_type=SocDagInstance, generator_type=StreamGenerator, load=resolve_suite)
+        pes = DEFAULT_SOC.n_pes if self.source.generator else self.source.largest(lambda inst: inst.n_pes)
         self.encoder = SocDagEncoder(max_tasks, max_pes or pes)
         self.mode = mode
         self.queue_capacity = queue_capacity
@@ -106,12 +102,7 @@ class SocDagEnv(gym.Env):
     # ----------------------------------------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        instance = (options or {}).get("instance")
-        if instance is None:
-            if self.generator is not None:
-                instance = self.generator(self.np_random)
-            else:
-                instance = self.instances[int(self.np_random.integers(len(self.instances)))]
+        instance = self.source.draw(self.np_random, options)
         self.sim = SocDagSimulator(instance, self.queue_capacity)
         self.encoder.reset(self.sim)
         self._reward_scale = 1.0 / (instance.n_jobs * self.encoder.time_scale_us)
