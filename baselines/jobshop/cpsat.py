@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
+from schedgym.baselines.cpsat_solve import found_solution, solve_model
 from schedgym.baselines.jobshop.rules import DispatchingRule
 from schedgym.envs.jobshop import JobShopInstance, JobShopSolution
 
@@ -67,12 +68,9 @@ class CpSatJobShop:
                 for o in range(instance.n_ops):
                     model.add_hint(starts[j, o], int(hint.start_times[j, o]))
 
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = float(time_limit if time_limit is not None else self.default_time_limit_s)
-        solver.parameters.num_workers = self.num_workers
-        solver.parameters.random_seed = int(seed or 0)
-        status = solver.solve(model)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        limit_s = time_limit if time_limit is not None else self.default_time_limit_s
+        solver, status = solve_model(model, time_limit_s=limit_s, num_workers=self.num_workers, seed=seed)
+        if not found_solution(status):
             raise RuntimeError(f"CP-SAT found no schedule for {instance.name} in time (status {solver.status_name(status)}); raise --time-limit")
         start_times = np.vectorize(solver.value)(starts).astype(np.int64)
         return JobShopSolution(instance.name, start_times, downtime, lower_bound=int(solver.best_objective_bound))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
+from schedgym.baselines.cpsat_solve import found_solution, solve_model
 from schedgym.baselines.memmap.heuristics import GreedyPlacer
 from schedgym.envs.memmap import SLOW, MemMapInstance, MemMapSolution
 
@@ -64,12 +65,9 @@ class CpSatMemMap:
             model.add_hint(slots[b], min(int(hint.offset[b]) // align, max(0, (top - int(size[b])) // align)) if placed else 0)
             if not instance.packing:
                 model.add_hint(fast[b], int(placed))
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = float(time_limit if time_limit is not None else self.default_time_limit_s)
-        solver.parameters.num_workers = self.num_workers
-        solver.parameters.random_seed = int(seed or 0)
-        status = solver.solve(model)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        limit_s = time_limit if time_limit is not None else self.default_time_limit_s
+        solver, status = solve_model(model, time_limit_s=limit_s, num_workers=self.num_workers, seed=seed)
+        if not found_solution(status):
             return hint
         offset = np.array([solver.value(slots[b]) * align if solver.boolean_value(fast[b]) else SLOW for b in range(n)], dtype=np.int64)
         return MemMapSolution(offset)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
+from schedgym.baselines.cpsat_solve import found_solution, solve_model
 from schedgym.baselines.socdag.heft import heft_plan
 from schedgym.envs.socdag import SocDagInstance, SocDagSolution, execute_plan
 
@@ -83,12 +84,9 @@ class CpSatSocDag:
             for p in np.flatnonzero(supported[t]).tolist():
                 model.add_hint(chosen[t, p], int(hint.pe[t] == p))
 
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = float(time_limit if time_limit is not None else self.default_time_limit_s)
-        solver.parameters.num_workers = self.num_workers
-        solver.parameters.random_seed = int(seed or 0)
-        status = solver.solve(model)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        limit_s = time_limit if time_limit is not None else self.default_time_limit_s
+        solver, status = solve_model(model, time_limit_s=limit_s, num_workers=self.num_workers, seed=seed)
+        if not found_solution(status):
             raise RuntimeError(f"CP-SAT found no plan for {instance.name} in time (status {solver.status_name(status)}); raise --time-limit")
         pe = np.array([next(p for p in np.flatnonzero(supported[t]).tolist() if solver.boolean_value(chosen[t, p])) for t in range(instance.n_tasks)])
         planned_start_us = np.array([solver.value(s) for s in start], dtype=float) / NS_PER_US
