@@ -47,14 +47,11 @@ class RoutingInstance:
         return RoutingSolution(sim.replica.copy(), sim.first_token_s.copy(), sim.finish_s.copy(), self.n_replicas, min_decode_s)
 
 
+@lru_cache(maxsize=64)
 def measured_capacity_rps(workload: Workload, replicas: tuple[ReplicaSpec, ...], profile: LatencyProfile) -> float:
     """Requests per second the replicas sustain on this request mix: every request arrives at time 0, routed
-    round-robin, and the capacity is the number served divided by the time the last one finishes."""
-    return _capacity(workload, replicas, profile)
-
-
-@lru_cache(maxsize=64)
-def _capacity(workload: Workload, replicas: tuple[ReplicaSpec, ...], profile: LatencyProfile) -> float:
+    round-robin, and the capacity is the number served divided by the time the last one finishes (cached per
+    workload, replicas and profile object)."""
     burst = replace(workload, arrival_s=np.zeros(workload.n_requests))
     sim = ServingSimulator(burst, list(replicas), profile)
     for request in range(burst.n_requests):
