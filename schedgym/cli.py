@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 from typing import Optional
 
+import matplotlib.pyplot as plt
 import typer
 
-from schedgym.atomic import atomic_write_text
-from schedgym.bench import BenchRun, run_bench, to_markdown, write_json, write_plots
+from schedgym.atomic import atomic_save_png, atomic_write_text
+from schedgym.bench import BenchRun, run_bench, to_markdown, write_json
 from schedgym.envs.errors import InstanceFormatError
-from schedgym.registry import SOLVERS, get_problem, make_solver, problem_names, solver_names
+from schedgym.pictures import write_plots
+from schedgym.registry import PLUGIN_ERRORS, PLUGIN_PROBLEMS, SOLVERS, get_problem, make_solver, problem_names, solver_names
+from schedgym.report import write_report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scheduling environments, agents and baselines.")
 
@@ -39,16 +42,19 @@ def _split(text: str | None) -> list[str] | None:
 @app.command("list")
 @_one_line_errors
 def list_command() -> None:
-    """Problems, env ids, suites and solvers."""
+    """Problems, env ids, suites and solvers, including those of installed plugins."""
     for problem in map(get_problem, problem_names()):
-        typer.echo(f"problem {problem.name}  (env id {problem.env_id or 'none yet'})")
+        origin = f", plugin {PLUGIN_PROBLEMS[problem.name]}" if problem.name in PLUGIN_PROBLEMS else ""
+        typer.echo(f"problem {problem.name}  (env id {problem.env_id or 'none yet'}{origin})")
         typer.echo("  suites:")
         for suite, description in problem.suites.items():
             typer.echo(f"    {suite:<20} {description}")
         typer.echo("  solvers:")
         for (p, name), entry in SOLVERS.items():
             if p == problem.name:
-                typer.echo(f"    {name:<20} {entry.description}")
+                typer.echo(f"    {name:<20} {entry.description}" + (f" [plugin {entry.plugin}]" if entry.plugin else ""))
+    for plugin, error in PLUGIN_ERRORS.items():
+        typer.echo(f"plugin failed to load and was skipped: {plugin}: {error}", err=True)
 
 
 @app.command()
@@ -78,8 +84,10 @@ def solve(
         typer.echo(f"violation: {violation}", err=True)
     if out:
         atomic_write_text(out, solution.to_json())
-    if plot and spec.save_picture:
-        spec.save_picture(inst, solution, plot, None)
+    if plot and spec.picture:
+        figure = spec.picture(inst, solution, None)
+        atomic_save_png(figure, plot)
+        plt.close(figure)
     if violations:
         raise typer.Exit(2)
 
@@ -89,21 +97,29 @@ def solve(
 def bench(
     problem: Optional[str] = typer.Option(None, help="problem; without it the default leaderboard of every problem runs"),
     suite: Optional[str] = typer.Option(None, help="suite name, instance name or instance file path"),
-    solvers: Optional[str] = typer.Option(None, help="comma-separated solver names"),
+    solvers: Optional[str] = typer.Option(None, help="comma-separated solver names (ppo:<policy> picks a policy by name or path)"),
     time_limit: Optional[float] = typer.Option(None, help="time limit per (instance, solver) in seconds"),
     instances: Optional[str] = typer.Option(None, help="comma-separated instance names to keep from the suite"),
     seed: int = typer.Option(0, help="random seed given to every solver"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="write rows and summary as JSON"),
     markdown: Optional[Path] = typer.Option(None, help="write the ranking tables as Markdown"),
-    plots: Optional[Path] = typer.Option(None, help="write pictures (gap chart, Gantt of best schedules) into this folder"),
-    out: Path = typer.Option(Path("results"), help="folder for the bare leaderboard's leaderboard.json / .md / plots"),
+    plots: Optional[Path] = typer.Option(None, help="write pictures (rankings, quality vs time, best schedules) into this folder"),
+    report: Optional[Path] = typer.Option(None, help="write a self-contained HTML report (DIR/index.html)"),
+    out: Path = typer.Option(Path("results"), help="folder for the bare leaderboard's leaderboard.json / .md / rows / report"),
+    rows: Optional[Path] = typer.Option(None, help="append-only rows file, one JSON row per line (default: beside --json)"),
+    resume: bool = typer.Option(False, help="keep the rows already in the rows file and run only the missing ones"),
+    backend: str = typer.Option("local", help="local (this process) or ray"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)"),
     policy: Optional[str] = typer.Option(None, help="checkpoint path or shipped policy name for the ppo solvers"),
     samples: Optional[int] = typer.Option(None, help="rollouts per round for ppo-sample"),
     workers: Optional[int] = typer.Option(None, help="CP-SAT search workers (default 2)"),
     load: Optional[float] = typer.Option(None, help="llmrouting trace file: arrival rate as a fraction of measured capacity (default 0.9)"),
     replicas: Optional[int] = typer.Option(None, help="llmrouting trace file: number of replicas (default 4)"),
 ) -> None:
-    """Run a leaderboard. Bare `schedgym bench` runs the default leaderboard of every problem on shipped data."""
+    """Run a leaderboard. Bare `schedgym bench` runs the default leaderboard of every problem on shipped data.
+
+    Every row is appended to the rows file as soon as it is made; after an interruption, the same command with
+    --resume runs only what is missing. Exits with status 3 when some job made no solution (see the rows' error)."""
     if problem is None:
         if suite or solvers or instances:
             raise ValueError("--suite, --solvers and --instances need --problem")
@@ -112,6 +128,7 @@ def bench(
         json_path = json_path or out / "leaderboard.json"
         markdown = markdown or out / "leaderboard.md"
         plots = plots or out / "plots"
+        report = report or out / "report"
     else:
         spec = get_problem(problem)
         if suite is None:
@@ -119,19 +136,49 @@ def bench(
         chosen = _split(solvers) or [n for n in solver_names(problem) if n != "cpsat"]
         suite_options = {key: value for key, value in {"load": load, "n_replicas": replicas}.items() if value is not None}
         runs = [BenchRun(problem, suite, chosen, time_limit, _split(instances), suite_options)]
+    rows = rows or (json_path.with_suffix(".rows.jsonl") if json_path else None)
     options = {key: value for key, value in {"policy": policy, "samples": samples, "workers": workers}.items() if value is not None}
-    result = run_bench(runs, seed=seed, solver_options=options, keep_solutions=plots is not None)
+    result = run_bench(
+        runs, seed=seed, solver_options=options, keep_solutions=bool(plots or report), rows_path=rows, resume=resume,
+        backend=backend, backend_options={"address": address} if address else None,
+    )
     table = to_markdown(result)
     typer.echo(table)
+    written = []
     if json_path:
         write_json(result, json_path)
-        typer.echo(f"wrote {json_path}")
+        written.append(json_path)
     if markdown:
         atomic_write_text(markdown, table)
-        typer.echo(f"wrote {markdown}")
+        written.append(markdown)
     if plots:
-        for path in write_plots(result, plots):
-            typer.echo(f"wrote {path}")
+        written += write_plots(result, plots)
+    if report:
+        written.append(write_report(result, report))
+    for path in written:
+        typer.echo(f"wrote {path}")
+    failed = [row for row in result["rows"] if "error" in row]
+    for row in failed:
+        typer.echo(f"failed: {row['problem']} / {row['suite']} / {row['instance']} / {row['solver']}: {row['error']}", err=True)
+    if failed:
+        raise typer.Exit(3)
+
+
+@app.command()
+@_one_line_errors
+def policies() -> None:
+    """The shipped pretrained policies: problem, training set, steps, where trained, leaderboard figures."""
+    from schedgym.agents.zoo import figures_source, policy_zoo
+
+    for entry in policy_zoo():
+        typer.echo(f"{entry.name}  (problem {entry.problem}; use it as --solvers ppo:{entry.name})")
+        typer.echo(f"  trained on     {entry.trained_on}")
+        typer.echo(f"  steps          {entry.steps} PPO decisions")
+        typer.echo(f"  where trained  {entry.where_trained}")
+        for figure in entry.leaderboard:
+            quality = f"mean gap {figure['mean_gap_pct']:.2f}%" if figure["mean_gap_pct"] is not None else f"mean objective {figure['mean_objective']:.4g}"
+            typer.echo(f"  leaderboard    {figure['suite']}: {quality}, rank {figure['rank']} of {figure['of']}")
+    typer.echo(f"figures: {figures_source()}")
 
 
 @app.command()

@@ -9,13 +9,14 @@ from schedgym.baselines.llmrouting import ROUTERS, Router
 from schedgym.baselines.memmap import CpSatMemMap, GreedyPlacer
 from schedgym.baselines.socdag import ONLINE_RULES, CpSatSocDag, OnlineRule, StaticListScheduler
 from schedgym.envs import ENV_IDS, llmrouting, memmap, socdag
-from schedgym.envs.llmrouting.render import save_latency_cdf_png
+from schedgym.envs.llmrouting.render import latency_cdf_figure
+from schedgym.envs.memmap.render import offset_time_figure
 from schedgym.envs.jobshop import (
     SUITES,
     JobShopInstance,
     JobShopSolution,
     resolve_suite,
-    save_gantt_png,
+    gantt_figure,
     validate,
 )
 from schedgym.registry import Problem, register_problem, register_solver
@@ -44,7 +45,7 @@ register_problem(
         bounds=lambda inst: (inst.lower_bound, inst.best_bound),
         group=lambda inst: inst.size,
         solution_from_dict=JobShopSolution.from_dict,
-        save_picture=save_gantt_png,
+        picture=gantt_figure,
         default_leaderboard=[
             ("taillard", ["spt", "lpt", "fifo", "mor", "mwkr", "fdd-mwkr", "ppo"], None),
             ("taillard-15x15", ["cpsat"], 3.0),
@@ -81,13 +82,14 @@ def _ppo_factory(problem: str, samples_default: int):
 
 
 for _problem in ("jobshop", "socdag", "memmap"):
-    register_solver(_problem, "ppo", _ppo_factory(_problem, 0), f"trained GNN policy, greedy (shipped {_problem}-default unless --policy)")
+    register_solver(_problem, "ppo", _ppo_factory(_problem, 0), f"trained GNN policy, greedy (shipped {_problem}-default unless --policy or ppo:<policy>)", "policy")
     register_solver(
         _problem,
         "ppo-sample",
         _ppo_factory(_problem, 32),
         "trained GNN policy: greedy, then rounds of sampled rollouts (one batch each, up to --samples K, default 32) within --time-limit; best kept"
         + ("; on streams every rollout runs on the realised run times, so this is a hindsight figure, not an online scheduler" if _problem == "socdag" else ""),
+        "policy",
     )
 
 
@@ -110,7 +112,7 @@ register_problem(
         bounds=lambda inst: (inst.optimum_us, inst.optimum_us),
         group=lambda inst: inst.group,
         solution_from_dict=socdag.SocDagSolution.from_dict,
-        save_picture=socdag.save_gantt_png,
+        picture=socdag.gantt_figure,
         default_leaderboard=[
             ("socdag-static", ["heft", "cpop", "heft-online", "eft", "etf", "met", "random", "cpsat", "ppo"], 10.0),
             ("socdag-stream-high", ["heft", "cpop", "heft-online", "eft", "etf", "met", "random", "ppo"], None),
@@ -151,7 +153,7 @@ register_problem(
         bounds=lambda inst: (None, None),
         group=lambda inst: inst.group,
         solution_from_dict=llmrouting.RoutingSolution.from_dict,
-        save_comparison=save_latency_cdf_png,
+        comparison=latency_cdf_figure,
         default_leaderboard=[("azure-conv-high-4", list(ROUTERS), None), ("mooncake-conv-high-4", list(ROUTERS), None)],
         default_solver="least-outstanding",
         summary_metrics=("ttft_mean_s", "ttft_p99_s", "e2e_p99_s", "slo_attainment"),
@@ -177,6 +179,7 @@ register_problem(
         bounds=lambda inst: (inst.peak_live_bytes(), None) if inst.packing else (None, None),
         group=lambda inst: inst.group,
         solution_from_dict=memmap.MemMapSolution.from_dict,
+        picture=offset_time_figure,
         default_leaderboard=[("minimalloc", ["greedy-size", "msa", "first-fit"], None), ("traced-models", ["greedy-size", "msa", "first-fit", "cpsat", "ppo"], 5.0)],
         default_solver="greedy-size",
         summary_metrics=("improvement_pct", "fast_bytes_peak", "placed_fraction"),

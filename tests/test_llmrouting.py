@@ -188,7 +188,8 @@ def test_router_network_scores_any_number_of_replicas_and_checks_its_input():
 def test_bench_plots_write_a_latency_cdf_per_instance(tmp_path):
     from PIL import Image
 
-    from schedgym.bench import BenchRun, run_bench, write_plots
+    from schedgym.bench import BenchRun, run_bench
+    from schedgym.pictures import write_plots
 
     result = run_bench([BenchRun("llmrouting", "azure-conv-moderate-4", ["rr", "jsq-tokens"])], progress=False, keep_solutions=True)
     written = write_plots(result, tmp_path)

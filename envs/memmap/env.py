@@ -9,6 +9,7 @@ import numpy as np
 
 from schedgym.envs.memmap.instance import MemMapInstance
 from schedgym.envs.memmap.placement import Placement
+from schedgym.envs.memmap.render import offset_time_rgb
 from schedgym.envs.memmap.solution import benefit_s, metrics, op_times_s
 from schedgym.envs.memmap.suites import resolve_suite
 from schedgym.envs.memmap.tracer import TraceGenerator
@@ -60,7 +61,7 @@ class MemoryMappingEnv(gym.Env):
     v0: initial version.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -69,7 +70,11 @@ class MemoryMappingEnv(gym.Env):
         candidates: int = 8,
         max_buffers: int | None = None,
         max_edges: int | None = None,
+        render_mode: str | None = None,
     ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
+        self.render_mode = render_mode
         self.source = InstanceSource(instances, instance_type=MemMapInstance, generator_type=TraceGenerator, load=resolve_suite)
         if self.source.generator:
             buffers, edges = self.source.generator.max_buffers, self.source.generator.max_edges
@@ -95,6 +100,12 @@ class MemoryMappingEnv(gym.Env):
         self._peak = 0
         self.encoder.reset(self.placement, benefit_s(instance))
         return self._observe(), {"buffer": self.order[0]}
+
+    def render(self):
+        """The offset-time picture of the buffers placed so far (``rgb_array``), or None."""
+        if self.render_mode == "rgb_array" and self.placement is not None:
+            return offset_time_rgb(self.instance, self.placement.solution())
+        return None
 
     def step(self, action):
         if self.placement is None:
