@@ -63,28 +63,42 @@ def teacher_rollout(instance: JobShopInstance, expert: JobShopSolution, padding:
     return observations, actions, list(returns)
 
 
-def collect_demonstrations(
-    sizes: list[tuple[int, int]], n_instances: int, time_limit_s: float, seed: int, log_every: int = 20, first: int = 0
-) -> Demonstrations:
-    """Solve generated instances ``first .. n_instances - 1`` (sizes cycled, one seeded stream, so a collection can
-    be split into parts and concatenated) with CP-SAT and record the teacher's decisions."""
+def solve_with_teacher(instances: list[JobShopInstance], time_limit_s: float, seed: int, backend: str = "local") -> list[JobShopSolution]:
+    """CP-SAT schedules of ``instances``, each solve a leaderboard job on ``backend`` (``ray``: one instance per
+    CPU of the cluster, one CP-SAT worker each; ``local``: one after the other, two CP-SAT workers). Every schedule
+    is checked by the validator.
+
+    Raises:
+        RuntimeError: if a solve made no valid schedule (the message names the instance and why).
+    """
+    from schedgym.backends import BACKENDS
+    from schedgym.bench import BenchJob
+
+    jobs = [BenchJob(k, "jobshop", "demonstrations", inst, "cpsat", time_limit_s, seed, True) for k, inst in enumerate(instances)]
+    solver = CpSatJobShop(num_workers=1 if backend == "ray" else 2)
+    rows: dict[str, dict] = {}
+    BACKENDS[backend](jobs, {("jobshop", "cpsat"): solver}, lambda row: rows.__setitem__(row["instance"], row))
+    bad = [row for row in rows.values() if not row["valid"]]
+    if bad:
+        raise RuntimeError(f"CP-SAT made no valid schedule for {bad[0]['instance']}: {bad[0].get('error') or bad[0]['metrics'].get('violations')}")
+    return [JobShopSolution.from_dict(rows[inst.name]["solution"]) for inst in instances]
+
+
+def collect_demonstrations(sizes: list[tuple[int, int]], n_instances: int, time_limit_s: float, seed: int, backend: str = "local") -> Demonstrations:
+    """Generate ``n_instances`` instances (sizes cycled, one seeded stream), solve them with CP-SAT on ``backend``
+    (:func:`solve_with_teacher`) and record the teacher's decisions."""
     rng = np.random.default_rng(seed)
     padding = {"max_jobs": max(j for j, _ in sizes), "max_ops": max(m for _, m in sizes), "max_machines": max(m for _, m in sizes)}
-    solver = CpSatJobShop(num_workers=2)
-    observations, actions, returns = [], [], []
+    instances = [generate_taillard(*sizes[k % len(sizes)], rng, name=f"demo-{k}") for k in range(n_instances)]
     started = time.perf_counter()
-    for k in range(n_instances):
-        jobs, machines = sizes[k % len(sizes)]
-        instance = generate_taillard(jobs, machines, rng, name=f"demo-{k}")
-        if k < first:
-            continue
-        expert = solver.solve(instance, time_limit=time_limit_s, seed=seed)
+    experts = solve_with_teacher(instances, time_limit_s, seed, backend)
+    print(f"[demonstrations] {n_instances} instances solved by CP-SAT in {time.perf_counter() - started:.0f} s ({backend})", flush=True)
+    observations, actions, returns = [], [], []
+    for instance, expert in zip(instances, experts):
         obs, act, ret = teacher_rollout(instance, expert, padding)
         observations += obs
         actions += act
         returns += ret
-        if log_every and (k + 1) % log_every == 0:
-            print(f"[demonstrations] {k + 1 - first}/{n_instances - first} instances, {len(actions)} decisions, {time.perf_counter() - started:.0f} s", flush=True)
     stacked = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
     return Demonstrations(stacked, np.array(actions), np.array(returns, dtype=np.float32))
 

@@ -231,10 +231,11 @@ def make_training_env(config: TrainConfig):
     return make_vec_env(make_env, n_envs=config.n_envs, seed=config.seed)
 
 
-def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path | None) -> dict:
+def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path | None, backend: str = "local") -> dict:
     """Behaviour cloning of CP-SAT schedules (see :mod:`schedgym.agents.imitation`) before PPO.
 
-    ``demos_cache``: an ``.npz`` of demonstrations to reuse if it exists, else where to save the ones collected."""
+    ``demos_cache``: an ``.npz`` of demonstrations to reuse if it exists, else where to save the ones collected.
+    ``backend``: where the jobshop CP-SAT teacher solves run (``ray``: fanned out, see :mod:`schedgym.backends`)."""
     if demos_cache is not None and Path(demos_cache).exists():
         demos = load_demonstrations(str(demos_cache))
     else:
@@ -243,7 +244,7 @@ def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path 
         elif config.problem == "llmrouting":
             demos = collect_router_demonstrations(RoutingGenerator(), config.bc_instances, config.bc_seed)
         else:
-            demos = collect_demonstrations(parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed)
+            demos = collect_demonstrations(parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed, backend)
         if demos_cache is not None:
             save_demonstrations(demos, str(demos_cache))
     accuracy = behaviour_cloning(
@@ -260,8 +261,10 @@ def train(
     log_dir: str | Path | None = "runs",
     progress_bar: bool = True,
     demos_cache: str | Path | None = None,
+    backend: str = "local",
 ) -> Path:
     """Train (or continue training from ``resume``) until ``config.total_steps`` decisions; returns ``out``.
+    ``backend``: where the warm start's CP-SAT teacher solves run (``local`` or ``ray``).
 
     Raises:
         CheckpointError / FileNotFoundError: if ``resume`` is missing or unreadable.
@@ -296,7 +299,7 @@ def train(
         )
     warm_start_figures = {}
     if resume is None and config.bc_instances > 0:
-        warm_start_figures = warm_start(model, config, demos_cache)
+        warm_start_figures = warm_start(model, config, demos_cache, backend)
     validation = ValidationCallback(config, out, where)
     checkpoints = CheckpointCallback(
         save_freq=max(1, config.checkpoint_every_steps // config.n_envs),

@@ -127,7 +127,6 @@ def bench(
         runs = [BenchRun(r.problem, r.suite, r.solvers, time_limit or r.time_limit) for r in runs]
         json_path = json_path or out / "leaderboard.json"
         markdown = markdown or out / "leaderboard.md"
-        plots = plots or out / "plots"
         report = report or out / "report"
     else:
         spec = get_problem(problem)
@@ -195,6 +194,7 @@ def train(
     demos_cache: Optional[Path] = typer.Option(None, help="reuse (or save) the behaviour-cloning demonstrations in this .npz"),
     log_dir: Path = typer.Option(Path("runs"), help="TensorBoard log folder"),
     config: Optional[Path] = typer.Option(None, help="a JSON TrainConfig to start from (the options above override it)"),
+    backend: str = typer.Option("local", help="where the jobshop warm start's CP-SAT solves run: local or ray"),
 ) -> None:
     """Train a GNN dispatching policy (behaviour-cloning warm start, then MaskablePPO) on generated instances.
     Unset options take TrainConfig.for_problem(PROBLEM) (schedgym.agents.train), the recipe of the shipped policy."""
@@ -205,7 +205,7 @@ def train(
     train_config = TrainConfig.from_dict(json.loads(config.read_text())) if config else TrainConfig.for_problem(problem)
     overrides = {"problem": problem, "sizes": sizes, "total_steps": steps, "learning_rate": learning_rate, "bc_instances": bc_instances, "seed": seed}
     train_config = replace(train_config, **{k: v for k, v in overrides.items() if v is not None})
-    run_training(train_config, out, resume=resume, log_dir=log_dir, demos_cache=demos_cache)
+    run_training(train_config, out, resume=resume, log_dir=log_dir, demos_cache=demos_cache, backend=backend)
 
 
 @app.command("export")

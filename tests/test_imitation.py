@@ -23,7 +23,7 @@ def test_teacher_replays_an_optimal_schedule_exactly():
 
 
 def test_behaviour_cloning_fits_the_teacher(tmp_path):
-    demos = collect_demonstrations([(6, 5)], 3, 1.0, seed=0, log_every=0)
+    demos = collect_demonstrations([(6, 5)], 3, 1.0, seed=0)
     save_demonstrations(demos, str(tmp_path / "d.npz"))
     demos = load_demonstrations(str(tmp_path / "d.npz"))
     torch.manual_seed(0)
