@@ -13,8 +13,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
 from schedgym.baselines.llmrouting import ROUTERS, Router
 from schedgym.envs.llmrouting import make_instance, metrics, validate
 from schedgym.envs.llmrouting.suites import base_workload

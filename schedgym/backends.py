@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from schedgym.bench import BenchJob, failed_row, run_job
@@ -47,6 +49,15 @@ class _JobRunner:
         return run_job(job, solver)
 
 
+@dataclass
+class _Runner:
+    """A ready runner actor and its queued jobs ``(object ref, job, attempt)``; the first one is running."""
+
+    actor: Any
+    queue: deque = field(default_factory=deque)
+    head_started: float = 0.0  # when the first queued job started (the one before it returned)
+
+
 def run_on_ray(
     jobs: list[BenchJob],
     solvers: dict[tuple[str, str], Solver],
@@ -57,14 +68,16 @@ def run_on_ray(
     kill_grace_s: float = KILL_GRACE_S,
     **_: Any,
 ) -> None:
-    """Fan the jobs out on Ray: one runner actor per CPU of the cluster, one job at a time each.
+    """Fan the jobs out on Ray: one runner actor per CPU of the cluster, each running one job at a time with the
+    next one already queued (so no runner waits for a round trip to this process between two jobs).
 
     Joins the cluster at ``address`` (``auto``, ``ray://host:10001``...) or, without one, the Ray runtime already
     started in this process, else starts a local one on this machine's cores. Each solver is put in the object
     store once. A job whose runner dies (killed, out of memory, a crash in native code) runs again on a fresh
     runner, up to ``max_attempts`` tries in all; its row then has ``attempts``, and after the last try an
-    ``error``. A job with a time limit still running ``KILL_FACTOR * time_limit + kill_grace_s`` seconds after it
-    started on a ready runner is stopped by killing its runner, and its row says so.
+    ``error``; the job queued behind it runs elsewhere without losing a try. A job with a time limit still
+    running ``KILL_FACTOR * time_limit + kill_grace_s`` seconds after it started is stopped by killing its runner,
+    and its row says so.
 
     Raises:
         ImportError: Ray is not installed (``pip install "schedgym[ray]"``).
@@ -78,13 +91,21 @@ def run_on_ray(
     runner_class = ray.remote(num_cpus=1, max_restarts=0)(_JobRunner)
     solver_refs = {key: ray.put(solvers[key]) for key in {job.solver_key for job in jobs}}
     waiting = [(job, 1) for job in reversed(jobs)]  # popped from the end: leaderboard order
-    starting: dict[Any, Any] = {}  # ready() ref -> runner not ready yet
-    idle: list[Any] = []
-    running: dict[Any, tuple[Any, BenchJob, int, float]] = {}  # run() ref -> (runner, job, attempt, started at)
+    starting: dict[Any, Any] = {}  # ready() ref -> actor not ready yet
+    runners: list[_Runner] = []
+    owner: dict[Any, _Runner] = {}  # run() ref -> the runner it is queued on
 
     def start_runner() -> None:
-        runner = runner_class.remote()
-        starting[runner.ready.remote()] = runner
+        actor = runner_class.remote()
+        starting[actor.ready.remote()] = actor
+
+    def retire(runner: _Runner) -> None:
+        """Drop a dead (or killed) runner: its queued jobs go back to the waiting list, a fresh runner starts."""
+        runners.remove(runner)
+        for ref, job, attempt in runner.queue:
+            del owner[ref]
+            waiting.append((job, attempt))
+        start_runner()
 
     def finish(row: dict, attempt: int) -> None:
         if attempt > 1:
@@ -93,41 +114,61 @@ def run_on_ray(
 
     for _ in range(min(len(jobs), max(1, int(ray.cluster_resources().get("CPU", 1))))):
         start_runner()
-    while waiting or running:
-        while waiting and idle:
-            job, attempt = waiting.pop()
-            runner = idle.pop()
-            running[runner.run.remote(job, solver_refs[job.solver_key])] = (runner, job, attempt, time.monotonic())
-        done, _ = ray.wait([*starting, *running], num_returns=1, timeout=0.2)
+    while waiting or owner:
+        now = time.monotonic()
+        for runner in [r for depth in (1, 2) for r in runners if len(r.queue) < depth]:  # one job each, then a second
+            if waiting:
+                job, attempt = waiting.pop()
+                ref = runner.actor.run.remote(job, solver_refs[job.solver_key])
+                if not runner.queue:
+                    runner.head_started = now
+                runner.queue.append((ref, job, attempt))
+                owner[ref] = runner
+        done, _ = ray.wait([*starting, *owner], num_returns=1, timeout=0.2)
         for ref in done:
             if ref in starting:
-                idle.append(starting.pop(ref))
+                runners.append(_Runner(starting.pop(ref)))
                 continue
-            runner, job, attempt, started = running.pop(ref)
+            if ref not in owner:  # queued on a runner retired since
+                continue
+            runner = owner[ref]
+            error = None
             try:
                 row = ray.get(ref)
-                idle.append(runner)
-            except ray.exceptions.RayActorError as exc:  # the runner's process died under the job
-                start_runner()
+            except ray.exceptions.RayActorError as exc:  # the runner's process died, under the job it was running
+                head_ref, job, attempt = runner.queue.popleft()
+                del owner[head_ref]
+                retire(runner)
                 if attempt < max_attempts:
                     log.warning("job %s: its runner died (%s); running it again (try %d of %d)", job.key, type(exc).__name__, attempt + 1, max_attempts)
                     waiting.append((job, attempt + 1))
-                    continue
-                row = failed_row(job, f"its worker died on all {attempt} tries: {type(exc).__name__}", time.monotonic() - started)
+                else:
+                    finish(failed_row(job, f"its worker died on all {attempt} tries: {type(exc).__name__}", time.monotonic() - runner.head_started), attempt)
+                continue
             except ray.exceptions.RayError as exc:  # the job could not be run (e.g. its solver does not unpickle)
-                idle.append(runner)
-                row = failed_row(job, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
+                error = exc
+            entry = next(e for e in runner.queue if e[0] == ref)
+            runner.queue.remove(entry)
+            del owner[ref]
+            _, job, attempt = entry
+            started, runner.head_started = runner.head_started, time.monotonic()
+            if error is not None:
+                row = failed_row(job, f"{type(error).__name__}: {error}", time.monotonic() - started)
             finish(row, attempt)
         now = time.monotonic()
-        for ref, (runner, job, attempt, started) in list(running.items()):
-            if job.time_limit is None or now - started <= KILL_FACTOR * job.time_limit + kill_grace_s:
+        for runner in list(runners):
+            if not runner.queue:
                 continue
-            ray.kill(runner)
-            del running[ref]
-            start_runner()
-            finish(failed_row(job, f"killed after {now - started:.1f} s: over its time limit of {job.time_limit:g} s", now - started), attempt)
-    for runner in [*idle, *starting.values()]:
-        ray.kill(runner)
+            ref, job, attempt = runner.queue[0]
+            if job.time_limit is None or now - runner.head_started <= KILL_FACTOR * job.time_limit + kill_grace_s:
+                continue
+            ray.kill(runner.actor)
+            runner.queue.popleft()
+            del owner[ref]
+            retire(runner)
+            finish(failed_row(job, f"killed after {now - runner.head_started:.1f} s: over its time limit of {job.time_limit:g} s", now - runner.head_started), attempt)
+    for actor in [*(r.actor for r in runners), *starting.values()]:
+        ray.kill(actor)
 
 
 BACKENDS: dict[str, Callable[..., None]] = {"local": run_in_process, "ray": run_on_ray}
