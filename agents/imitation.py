@@ -77,7 +77,11 @@ def solve_with_teacher(instances: list[JobShopInstance], time_limit_s: float, se
     jobs = [BenchJob(k, "jobshop", "demonstrations", inst, "cpsat", time_limit_s, seed, True) for k, inst in enumerate(instances)]
     solver = CpSatJobShop(num_workers=1 if backend == "ray" else 2)
     rows: dict[str, dict] = {}
-    BACKENDS[backend](jobs, {("jobshop", "cpsat"): solver}, lambda row: rows.__setitem__(row["instance"], row))
+    runner = BACKENDS[backend]()
+    try:
+        runner.run(jobs, {("jobshop", "cpsat"): solver}, lambda row: rows.__setitem__(row["instance"], row))
+    finally:
+        runner.close()
     bad = [row for row in rows.values() if not row["valid"]]
     if bad:
         raise RuntimeError(f"CP-SAT made no valid schedule for {bad[0]['instance']}: {bad[0].get('error') or bad[0]['metrics'].get('violations')}")

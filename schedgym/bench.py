@@ -166,7 +166,7 @@ def run_bench(
     Args:
         rows_path: the append-only rows file (one JSON row per line, written as each row is made).
         resume: keep the rows already in ``rows_path`` and run only the jobs they do not cover.
-        backend: ``local`` (this process, one job at a time) or ``ray`` (:func:`schedgym.backends.run_on_ray`).
+        backend: ``local`` (this process, one job at a time) or ``ray`` (:class:`schedgym.backends.OnRay`).
         backend_options: for the backend; ray: ``address`` of the cluster to join, ``max_attempts``,
             ``kill_grace_s``.
     """
@@ -176,27 +176,31 @@ def run_bench(
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if resume and rows_path is None:
         raise ValueError("--resume needs the rows file of the interrupted run (--rows, or the bare leaderboard's)")
-    jobs, solvers = plan_jobs(runs, seed=seed, solver_options=solver_options, keep_solutions=keep_solutions)
-    rows_file = RowsFile(rows_path) if rows_path is not None else None
-    index_of = {job.key: job.index for job in jobs}
-    rows: dict[int, dict] = {}
-    if rows_file is not None and resume:
-        for row in rows_file.read():
-            if row_key(row) in index_of and (not keep_solutions or "solution" in row or "error" in row):
-                rows[index_of[row_key(row)]] = row
-    elif rows_file is not None:
-        rows_file.start_fresh()
-    todo = [job for job in jobs if job.index not in rows]
-    bar = tqdm(total=len(todo), desc="bench", unit="run", disable=not progress)
+    runner = BACKENDS[backend](**(backend_options or {}))  # first: Ray's workers start while the suites load
+    try:
+        jobs, solvers = plan_jobs(runs, seed=seed, solver_options=solver_options, keep_solutions=keep_solutions)
+        rows_file = RowsFile(rows_path) if rows_path is not None else None
+        index_of = {job.key: job.index for job in jobs}
+        rows: dict[int, dict] = {}
+        if rows_file is not None and resume:
+            for row in rows_file.read():
+                if row_key(row) in index_of and (not keep_solutions or "solution" in row or "error" in row):
+                    rows[index_of[row_key(row)]] = row
+        elif rows_file is not None:
+            rows_file.start_fresh()
+        todo = [job for job in jobs if job.index not in rows]
+        bar = tqdm(total=len(todo), desc="bench", unit="run", disable=not progress)
 
-    def on_row(row: dict) -> None:
-        if rows_file is not None:
-            rows_file.append(row)
-        rows[index_of[row_key(row)]] = row
-        bar.update(1)
+        def on_row(row: dict) -> None:
+            if rows_file is not None:
+                rows_file.append(row)
+            rows[index_of[row_key(row)]] = row
+            bar.update(1)
 
-    BACKENDS[backend](todo, solvers, on_row, **(backend_options or {}))
-    bar.close()
+        runner.run(todo, solvers, on_row)
+        bar.close()
+    finally:
+        runner.close()
     ordered = [rows[i] for i in sorted(rows)]
     return {"rows": ordered, "summary": summarize(ordered)}
 
