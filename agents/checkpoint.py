@@ -17,8 +17,13 @@ from schedgym.agents.networks import build_network
 
 METADATA_ENTRY = "schedgym.json"
 #: Pretrained policies shipped inside the package: name -> file in ``schedgym/agents/policies``.
-SHIPPED_POLICIES = {"jobshop-default": "jobshop-default.zip", "socdag-default": "socdag-default.zip", "memmap-default": "memmap-default.zip"}
-DEFAULT_POLICY = {"jobshop": "jobshop-default", "socdag": "socdag-default", "memmap": "memmap-default"}
+SHIPPED_POLICIES = {
+    "jobshop-default": "jobshop-default.zip",
+    "socdag-default": "socdag-default.zip",
+    "llmrouting-default": "llmrouting-default.zip",
+    "memmap-default": "memmap-default.zip",
+}
+DEFAULT_POLICY = {"jobshop": "jobshop-default", "socdag": "socdag-default", "llmrouting": "llmrouting-default", "memmap": "memmap-default"}
 
 
 class CheckpointError(ValueError):

@@ -16,7 +16,7 @@ class PpoSolver:
     """Schedules with a trained GNN policy.
 
     Attributes:
-        problem: ``jobshop`` or ``socdag``.
+        problem: ``jobshop``, ``socdag``, ``llmrouting`` or ``memmap``.
         policy: a shipped policy name or a checkpoint path.
         samples: 0 for one greedy rollout; K > 0 adds rounds of at most K sampled rollouts, each run as one batch
             (see :meth:`solve`); the best schedule wins.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from schedgym.agents.checkpoint import SHIPPED_POLICIES, read_metadata, resolve_policy_path
+from schedgym.envs.llmrouting import RoutingGenerator
 from schedgym.envs.memmap.tracer import TraceGenerator
 
 #: The file of leaderboard figures beside the shipped checkpoints (written by benchmarks/policy_zoo_figures.py).
@@ -34,9 +35,15 @@ def _trained_on(problem: str, train: dict) -> str:
     if problem == "socdag":
         rate, noise = (train[key].replace(",", "-") for key in ("stream_rate_per_ms", "stream_noise"))
         return f"generated streams of {train['stream_jobs']} jobs at {rate} jobs/ms, run-time noise std {noise}"
+    if problem == "llmrouting":
+        generator = RoutingGenerator()
+        return (
+            f"generated workloads of {generator.n_requests} requests (ShareGPT lengths, gamma arrivals, shared prefixes) "
+            f"at {generator.load[0]:g}-{generator.load[1]:g} of capacity on {', '.join(map(str, generator.replica_counts))} replicas"
+        )
     if problem == "memmap":
         return f"traced generated {' and '.join(TraceGenerator.families)} models (other families held out)"
-    return "generated instances"
+    raise ValueError(f"no training description for problem {problem!r}")
 
 
 def figures_source() -> str:

@@ -11,11 +11,13 @@ from schedgym.envs.llmrouting import (
     RoutingInstance,
     RoutingSolution,
     ServingSimulator,
+    generated_instance,
     Workload,
     load_azure_csv,
     load_mooncake_jsonl,
     load_sharegpt_lengths,
     metrics,
+    resolve_suite,
     validate,
 )
 
@@ -230,3 +232,16 @@ def test_router_demonstrations_replay_to_the_heuristic_routing():
     expected = Router("llumnix").solve(env.instance)
     assert np.array_equal(info["solution"].replica, expected.replica)
     assert demos.returns[0] == pytest.approx(-info["metrics"]["e2e_mean_s"], rel=1e-6)
+
+
+def test_shipped_router_policy_routes_validly_and_deterministically():
+    from schedgym.agents.checkpoint import read_metadata, resolve_policy_path
+    from schedgym.registry import make_solver
+
+    assert read_metadata(resolve_policy_path("llmrouting-default")).problem == "llmrouting"
+    solver = make_solver("llmrouting", "ppo")
+    for instance in (generated_instance(7, n_requests=120, n_replicas=3), resolve_suite("azure-conv-moderate-4")[0]):
+        first, second = solver.solve(instance), solver.solve(instance)
+        assert validate(instance.workload, first) == []
+        assert np.array_equal(first.replica, second.replica)
+        assert len(set(first.replica.tolist())) > 1  # it spreads the load
