@@ -16,6 +16,7 @@ import time
 import ray
 
 from schedgym.atomic import atomic_write_text
+from schedgym.backends import init_ray
 from schedgym.bench import BenchRun, run_bench
 
 SOLVERS = ["spt", "lpt", "fifo", "mor", "mwkr", "fdd-mwkr", "ppo"]
@@ -34,7 +35,7 @@ def main() -> None:
     local_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+    init_ray(num_cpus=args.cpus)
     ray_init_s = time.perf_counter() - started
     distributed = run_bench(runs, progress=False, backend="ray")["rows"]
     ray_s = time.perf_counter() - started

@@ -9,10 +9,13 @@ completion order; :func:`schedgym.bench.run_bench` puts them in leaderboard orde
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from schedgym.bench import BenchJob, failed_row, run_job
@@ -69,13 +72,34 @@ class _Runner:
     head_started: float = 0.0  # when the first queued job started (the one before it returned)
 
 
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Start a local Ray runtime (``num_cpus``: default all cores) or join the cluster at ``address``.
+
+    Ray puts the driver's working directory on its workers' ``sys.path``; started from a source checkout of
+    schedgym, that would make the workers import the unmapped source folder ``schedgym/`` instead of the installed
+    package. So Ray is started from an empty directory of its own, ``<tmp>/schedgym-ray``, which stays (the local
+    Ray's processes keep it as their working directory); this process's working directory is restored at once.
+    """
+    import ray
+
+    neutral = Path(tempfile.gettempdir()) / "schedgym-ray"
+    neutral.mkdir(exist_ok=True)
+    previous = os.getcwd()
+    os.chdir(neutral)
+    try:
+        ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    finally:
+        os.chdir(previous)
+
+
 class OnRay:
     """Fan the jobs out on Ray: one runner actor per CPU of the cluster, each running one job at a time with the
     next one already queued (so no runner waits for a round trip to this process between two jobs).
 
     Made before the jobs are planned, so the runners start (and import torch and schedgym) while this process
     loads the suites. Joins the cluster at ``address`` (``auto``, ``ray://host:10001``...) or, without one, the
-    Ray runtime already started in this process, else starts a local one on this machine's cores. Each solver is
+    Ray runtime already started in this process (start it with :func:`init_ray`), else starts a local one on
+    this machine's cores. Each solver is
     put in the object store once. A job whose runner dies (killed, out of memory, a crash in native code) runs
     again on a fresh runner, up to ``max_attempts`` tries in all; its row then has ``attempts``, and after the last
     try an ``error``; the job queued behind it runs elsewhere without losing a try. A job with a time limit still
@@ -92,7 +116,7 @@ class OnRay:
         except ImportError:
             raise ImportError('the ray backend needs Ray: pip install "schedgym[ray]" (or use --backend local)') from None
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            init_ray(address)
         self.ray = ray
         self.max_attempts = max_attempts
         self.kill_grace_s = kill_grace_s

@@ -11,6 +11,7 @@ import pytest
 ray = pytest.importorskip("ray", reason='the Ray backend is an extra: pip install "schedgym[ray]"')
 
 from schedgym import registry  # noqa: E402
+from schedgym.backends import init_ray  # noqa: E402
 from schedgym.bench import BenchRun, run_bench  # noqa: E402
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test solvers below travel to the workers
@@ -18,7 +19,7 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test solv
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init_ray(num_cpus=2)
     yield
     ray.shutdown()
 
@@ -58,6 +59,21 @@ class Sleeper:
 
 def strip(rows):
     return [{k: v for k, v in row.items() if k != "wall_s"} for row in rows]
+
+
+def test_the_cli_runs_on_ray_from_a_source_checkout(tmp_path):
+    """Ray puts the driver's working directory on its workers' path: from the repository root, the workers must
+    still import the installed package, not the source folder schedgym/ (which lacks the mapped subpackages)."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    command = [str(Path(sys.executable).parent / "schedgym"), "bench", "--problem", "jobshop", "--suite", "ft06", "--solvers", "mwkr,ppo", "--backend", "ray", "--json", str(tmp_path / "o.json")]
+    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((tmp_path / "o.json").read_text())["rows"]
+    assert [r["solver"] for r in rows] == ["mwkr", "ppo"] and all(r["valid"] for r in rows)
 
 
 def test_ray_gives_the_rows_of_the_local_backend(local_ray, tmp_path):
