@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import tempfile
 import time
 from collections import deque
@@ -72,6 +73,24 @@ class _Runner:
     head_started: float = 0.0  # when the first queued job started (the one before it returned)
 
 
+def _check_reachable(address: str | None) -> None:
+    """Fail fast on a cluster address nothing answers at (Ray itself retries for minutes).
+
+    Raises:
+        ConnectionError: naming the address and what to do.
+    """
+    if not address or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        raise ConnectionError(
+            f"no Ray cluster answers at {address!r} ({exc}); start one there with `ray start --head`, "
+            "or leave out --address to start a local Ray"
+        ) from None
+
+
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Start a local Ray runtime (``num_cpus``: default all cores) or join the cluster at ``address``.
 
@@ -82,6 +101,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """
     import ray
 
+    _check_reachable(address)
     neutral = Path(tempfile.gettempdir()) / "schedgym-ray"
     neutral.mkdir(exist_ok=True)
     previous = os.getcwd()
@@ -97,17 +117,19 @@ class OnRay:
     next one already queued (so no runner waits for a round trip to this process between two jobs).
 
     Made before the jobs are planned, so the runners start (and import torch and schedgym) while this process
-    loads the suites. Joins the cluster at ``address`` (``auto``, ``ray://host:10001``...) or, without one, the
-    Ray runtime already started in this process (start it with :func:`init_ray`), else starts a local one on
-    this machine's cores. Each solver is
-    put in the object store once. A job whose runner dies (killed, out of memory, a crash in native code) runs
-    again on a fresh runner, up to ``max_attempts`` tries in all; its row then has ``attempts``, and after the last
-    try an ``error``; the job queued behind it runs elsewhere without losing a try. A job with a time limit still
-    running ``KILL_FACTOR * time_limit + kill_grace_s`` seconds after it started is stopped by killing its runner,
-    and its row says so.
+    loads the suites. Uses the Ray runtime already started in this process (start it with :func:`init_ray`) if
+    there is one; else joins the cluster at ``address`` (``auto``, ``host:6379``, ``ray://host:10001``) or,
+    without one, starts a local Ray on this machine's cores. Each solver is put in the object store once.
+
+    A job whose runner dies (killed, out of memory, a crash in native code) runs again on a fresh runner, up to
+    ``max_attempts`` tries in all; its row then has ``attempts``, and after the last try an ``error``; the job
+    queued behind it runs elsewhere without losing a try. A job with a time limit still running
+    ``KILL_FACTOR * time_limit + kill_grace_s`` seconds after it started is stopped by killing its runner, and its
+    row says so.
 
     Raises:
         ImportError: Ray is not installed (``pip install "schedgym[ray]"``).
+        ConnectionError: nothing answers at ``address``.
     """
 
     def __init__(self, address: str | None = None, max_attempts: int = MAX_ATTEMPTS, kill_grace_s: float = KILL_GRACE_S) -> None:
@@ -115,6 +137,7 @@ class OnRay:
             import ray
         except ImportError:
             raise ImportError('the ray backend needs Ray: pip install "schedgym[ray]" (or use --backend local)') from None
+        _check_reachable(address)
         if not ray.is_initialized():
             init_ray(address)
         self.ray = ray

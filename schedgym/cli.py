@@ -27,7 +27,7 @@ def _one_line_errors(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (InstanceFormatError, KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:  # CheckpointError is a ValueError
+        except (InstanceFormatError, KeyError, ValueError, FileNotFoundError, RuntimeError, ConnectionError, ImportError) as exc:  # CheckpointError is a ValueError
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(1) from None

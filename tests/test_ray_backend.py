@@ -124,3 +124,13 @@ def test_the_warm_start_teacher_solves_on_ray(local_ray):
     for instance, a, b in zip(instances, on_ray, local):
         assert validate(instance, a) == []
         assert a.makespan(instance) == b.makespan(instance)
+
+
+def test_an_address_where_no_cluster_answers_fails_fast_with_a_clear_message(tmp_path):
+    from typer.testing import CliRunner
+
+    from schedgym.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "--problem", "jobshop", "--suite", "ft06", "--solvers", "mwkr", "--backend", "ray", "--address", "127.0.0.1:1"])
+    assert result.exit_code == 1
+    assert "no Ray cluster answers at '127.0.0.1:1'" in result.output and "ray start --head" in result.output
