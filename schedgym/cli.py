@@ -221,6 +221,56 @@ def export_command(
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 
 
+@app.command("replay")
+@_one_line_errors
+def replay_command(
+    solution_path: Path = typer.Argument(..., help="a solution JSON written by `schedgym solve --out`"),
+    problem: str = typer.Option("jobshop", help="jobshop or socdag"),
+    instance: Optional[str] = typer.Option(None, help="instance name or file (jobshop: default, the one named in the JSON)"),
+    device: str = typer.Option("cpu", help="cpu (threads running numpy kernels) or cuda"),
+    profile: Optional[Path] = typer.Option(None, help="kernel profile from `schedgym calibrate` (default: calibrate now)"),
+    time_scale: float = typer.Option(100.0, help="wall us per simulated time unit (jobshop: instance unit; socdag: us)"),
+    out: Optional[Path] = typer.Option(None, help="write the fidelity report and the measured schedule as JSON"),
+) -> None:
+    """Run a solution on real hardware and report simulated against measured times."""
+    from schedgym.replay.fidelity import replay
+    from schedgym.replay.kernels import KernelProfile
+
+    if not solution_path.exists():
+        raise FileNotFoundError(f"solution file {solution_path} not found; write one with `schedgym solve ... --out {solution_path}`")
+    try:
+        data = json.loads(solution_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{solution_path} is not JSON ({exc}); pass a file written by `schedgym solve --out`") from None
+    spec = get_problem(problem)
+    name = instance or data.get("instance")
+    if not name:
+        raise ValueError(f"{solution_path} does not name its instance; pass --instance")
+    inst = spec.load_suite(name)[0]
+    report, measured = replay(problem, inst, spec.solution_from_dict(data), device=device, profile=KernelProfile.load(profile) if profile else None, time_scale=time_scale)
+    typer.echo(json.dumps(report.to_dict(), indent=1))
+    if out:
+        atomic_write_text(out, json.dumps({"report": report.to_dict(), "measured": measured}))
+        typer.echo(f"wrote {out}")
+
+
+@app.command()
+@_one_line_errors
+def calibrate(
+    device: str = typer.Option("cpu", help="cpu"),
+    out: Path = typer.Option(Path("profiles/kernels-cpu.json"), help="kernel profile JSON to write"),
+) -> None:
+    """Measure the replay kernels' unit times on a device and write them as a kernel profile."""
+    from schedgym.replay.kernels import calibrate_cpu
+
+    if device != "cpu":
+        raise ValueError(f"calibration on {device!r} is not in this release; use --device cpu")
+    profile = calibrate_cpu()
+    profile.save(out)
+    typer.echo(json.dumps(profile.unit_us))
+    typer.echo(f"wrote {out}")
+
+
 def main() -> None:
     app()
 

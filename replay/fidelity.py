@@ -1,0 +1,95 @@
+"""Replay a solution on a device and compare what was measured with what the simulator said."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from schedgym.replay.cpu import replay_on_cpu
+from schedgym.replay.kernels import KernelProfile, calibrate_cpu
+from schedgym.replay.plan import ReplayPlan, jobshop_plan, socdag_plan
+
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass
+class FidelityReport:
+    """Simulated against measured, all times in microseconds; errors in % of the simulated value.
+
+    ``task_error_pct_*``: per task, |measured run time - simulated run time| / simulated run time (tasks with a
+    simulated run time of 0 left out)."""
+
+    problem: str
+    instance: str
+    device: str
+    n_tasks: int
+    simulated_makespan_us: float
+    measured_makespan_us: float
+    makespan_error_pct: float
+    simulated_mean_job_us: float
+    measured_mean_job_us: float
+    mean_job_error_pct: float
+    task_error_pct_mean: float
+    task_error_pct_p95: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _mean_job_us(plan: ReplayPlan, end_us: np.ndarray) -> float:
+    """Mean over jobs of (last task end - job release)."""
+    last_end = np.full(plan.job.max() + 1, -np.inf)
+    np.maximum.at(last_end, plan.job, end_us)
+    release = np.full(plan.job.max() + 1, np.inf)
+    np.minimum.at(release, plan.job, plan.release_us)
+    return float(np.mean(last_end - release))
+
+
+def fidelity_report(plan: ReplayPlan, instance_name: str, device: str, start_us: np.ndarray, end_us: np.ndarray) -> FidelityReport:
+    simulated_makespan = float(plan.simulated_end_us.max())
+    measured_makespan = float(end_us.max())
+    simulated_jobs, measured_jobs = _mean_job_us(plan, plan.simulated_end_us), _mean_job_us(plan, end_us)
+    positive = plan.duration_us > 0
+    task_error = 100.0 * np.abs((end_us - start_us)[positive] - plan.duration_us[positive]) / plan.duration_us[positive]
+    return FidelityReport(
+        plan.problem, instance_name, device, plan.n_tasks, simulated_makespan, measured_makespan,
+        100.0 * (measured_makespan - simulated_makespan) / simulated_makespan, simulated_jobs, measured_jobs,
+        100.0 * (measured_jobs - simulated_jobs) / simulated_jobs, float(task_error.mean()), float(np.percentile(task_error, 95)),
+    )
+
+
+def replay(problem: str, instance: Any, solution: Any, *, device: str = "cpu", profile: KernelProfile | None = None, time_scale: float = 100.0) -> tuple[FidelityReport, dict]:
+    """Replay a valid jobshop or socdag ``solution`` on ``device``; returns the fidelity report and the measured
+    schedule ``{"resource", "start_us", "end_us"}`` (lists, one entry per task; socdag tasks in instance order,
+    jobshop operation ``(j, o)`` at ``j * n_ops + o``).
+
+    Args:
+        profile: kernel unit times of this device (default: calibrated now, about a second).
+        time_scale: wall microseconds per simulated time unit (jobshop: per unit of the instance; socdag: per
+            simulated microsecond). The report's times are wall times, simulated ones stretched by it.
+
+    Raises:
+        ValueError: an unknown problem or device, or a solution the validator rejects (the violations are named).
+        RuntimeError: ``cuda`` asked for (the CUDA backend needs a GPU session to be built and measured).
+    """
+    from schedgym.registry import get_problem
+
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("no CUDA device here (torch.cuda.is_available() is False); replay with --device cpu")
+        raise RuntimeError("the CUDA replay backend is not in this release (it is built and measured on a GPU machine); replay with --device cpu")
+    if problem not in ("jobshop", "socdag"):
+        raise ValueError(f"replay covers jobshop and socdag solutions, not {problem!r}")
+    violations = get_problem(problem).validate(instance, solution)
+    if violations:
+        raise ValueError(f"the solution is not valid for {instance.name}, so it cannot be replayed: {violations[0]}")
+    plan = jobshop_plan(instance, solution, time_scale) if problem == "jobshop" else socdag_plan(instance, solution, time_scale)
+    start_us, end_us = replay_on_cpu(plan, profile or calibrate_cpu())
+    measured = {"resource": plan.resource.tolist(), "start_us": start_us.tolist(), "end_us": end_us.tolist()}
+    return fidelity_report(plan, instance.name, device, start_us, end_us), measured
