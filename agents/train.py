@@ -120,11 +120,12 @@ def _stream_generator(config: TrainConfig) -> StreamGenerator:
 
 
 def validation_instances(config: TrainConfig) -> list:
-    """The fixed validation set: generated job shops of ``val_sizes``, or socdag streams (60 jobs, noise 0.2) at
-    the two ends of the training rate range."""
+    """The fixed validation set: generated job shops of ``val_sizes``, socdag streams (60 jobs, noise 0.2) at the
+    two ends of the training rate range, llmrouting workloads at 0.9 load with short and 4x prompts, or traced
+    models."""
     rng = np.random.default_rng(config.val_seed)
     if config.problem == "llmrouting":
-        return [generated_instance(config.val_seed + k, load=0.9, n_replicas=4) for k in range(config.val_instances_per_size)]
+        return [generated_instance(config.val_seed + k, load=0.9, n_replicas=4, prompt_scale=(1, 4)[k % 2]) for k in range(config.val_instances_per_size)]
     if config.problem == "memmap":
         return [TraceGenerator()(rng) for _ in range(config.val_instances_per_size)]
     if config.problem == "socdag":

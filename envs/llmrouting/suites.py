@@ -73,14 +73,15 @@ def resolve_suite(spec: str, load: float = 0.9, n_replicas: int = 4) -> list[Rou
     raise KeyError(f"unknown llmrouting suite {spec!r}; choose one of {', '.join(SUITES)} or an Azure .csv / Mooncake .jsonl trace")
 
 
-def generated_instance(seed: int, *, n_requests: int = 300, load: float = 0.9, n_replicas: int = 4) -> RoutingInstance:
+def generated_instance(seed: int, *, n_requests: int = 300, load: float = 0.9, n_replicas: int = 4, prompt_scale: int = 1) -> RoutingInstance:
     """A generated workload for training and validation (never a benchmark trace): ShareGPT lengths, gamma
     arrivals with a coefficient of variation drawn from [1, 3], and conversation sessions sharing prefixes (each
     request joins one of ``n_requests // 8`` sessions, Zipf-like popularity; a prompt's leading 512-token blocks are
     its session's), at ``load`` x the measured capacity of ``n_replicas`` replicas on the seed-0 mix (measured
-    once per replica count, so drawing an instance costs no simulation)."""
+    once per replica count and prompt scale, so drawing an instance costs no simulation). ``prompt_scale``
+    multiplies every prompt length (long-context workloads)."""
     rng = np.random.default_rng(seed)
-    base = load_sharegpt_lengths(n_requests, rate_rps=1.0, seed=seed, arrivals="gamma", cv=float(rng.uniform(1.0, 3.0)))
+    base = _scaled(load_sharegpt_lengths(n_requests, rate_rps=1.0, seed=seed, arrivals="gamma", cv=float(rng.uniform(1.0, 3.0))), prompt_scale)
     n_sessions = max(1, n_requests // 8)
     popularity = 1.0 / np.arange(1, n_sessions + 1)
     sessions = rng.choice(n_sessions, size=n_requests, p=popularity / popularity.sum())
@@ -89,14 +90,18 @@ def generated_instance(seed: int, *, n_requests: int = 300, load: float = 0.9, n
     )
     workload = dataclasses.replace(base, prefix_ids=prefixes, name=f"generated-{seed}")
     replicas = (ReplicaSpec(),) * n_replicas
-    rate = load * _generated_capacity_rps(n_replicas, n_requests)
-    name = f"generated-{seed}"
+    rate = load * _generated_capacity_rps(n_replicas, n_requests, prompt_scale)
+    name = f"generated-{seed}" + (f"-x{prompt_scale}" if prompt_scale != 1 else "")
     return RoutingInstance(name, workload.at_rate(rate, name=name, group=name), replicas, shipped_profile(), group=name)
 
 
-@lru_cache(maxsize=16)
-def _generated_capacity_rps(n_replicas: int, n_requests: int) -> float:
-    reference = load_sharegpt_lengths(n_requests, rate_rps=1.0, seed=0)
+def _scaled(workload: Workload, prompt_scale: int) -> Workload:
+    return dataclasses.replace(workload, prompt_tokens=workload.prompt_tokens * prompt_scale) if prompt_scale != 1 else workload
+
+
+@lru_cache(maxsize=64)
+def _generated_capacity_rps(n_replicas: int, n_requests: int, prompt_scale: int = 1) -> float:
+    reference = _scaled(load_sharegpt_lengths(n_requests, rate_rps=1.0, seed=0), prompt_scale)
     return measured_capacity_rps(reference, (ReplicaSpec(),) * n_replicas, shipped_profile())
 
 
@@ -108,9 +113,10 @@ class RoutingGenerator:
     load: tuple[float, float] = (0.75, 1.0)
     replica_counts: tuple[int, ...] = (2, 4, 6, 8)
     n_requests: int = 300
+    prompt_scales: tuple[int, ...] = (1, 2, 4, 8)
 
     def __call__(self, rng: np.random.Generator) -> RoutingInstance:
         return generated_instance(
             int(rng.integers(2**31)), n_requests=self.n_requests, load=float(rng.uniform(*self.load)),
-            n_replicas=int(rng.choice(self.replica_counts)),
+            n_replicas=int(rng.choice(self.replica_counts)), prompt_scale=int(rng.choice(self.prompt_scales)),
         )
