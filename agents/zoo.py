@@ -38,8 +38,9 @@ def _trained_on(problem: str, train: dict) -> str:
     if problem == "llmrouting":
         generator = RoutingGenerator()
         return (
-            f"generated workloads of {generator.n_requests} requests (ShareGPT lengths, gamma arrivals, shared prefixes) "
-            f"at {generator.load[0]:g}-{generator.load[1]:g} of capacity on {', '.join(map(str, generator.replica_counts))} replicas"
+            f"generated workloads of {generator.n_requests} requests (ShareGPT lengths with prompts x{'/'.join(map(str, generator.prompt_scales))}, "
+            f"gamma arrivals, shared prefixes) at {generator.load[0]:g}-{generator.load[1]:g} of capacity on "
+            f"{', '.join(map(str, generator.replica_counts))} replicas"
         )
     if problem == "memmap":
         return f"traced generated {' and '.join(TraceGenerator.families)} models (other families held out)"
