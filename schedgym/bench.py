@@ -155,7 +155,8 @@ def run_bench(
     backend: str = "local",
     backend_options: dict[str, Any] | None = None,
 ) -> dict[str, list[dict]]:
-    """Solve every (instance, solver) pair of ``runs``; returns ``{"rows": [...], "summary": [...]}``.
+    """Solve every (instance, solver) pair of ``runs``; returns ``{"rows": [...], "summary": [...], "instances":
+    {(problem, suite, instance name): instance}}`` (the instances as loaded, for pictures).
 
     A row: ``{problem, suite, instance, group, solver, objective, lower_bound, upper_bound, gap_pct, wall_s, valid,
     metrics}``; ``gap_pct`` = 100 * (objective - upper_bound) / upper_bound, None without a bound. Every row's
@@ -202,7 +203,12 @@ def run_bench(
     finally:
         runner.close()
     ordered = [rows[i] for i in sorted(rows)]
-    return {"rows": ordered, "summary": summarize(ordered)}
+    return {"rows": ordered, "summary": summarize(ordered), "instances": {(job.problem, job.suite, job.instance.name): job.instance for job in jobs}}
+
+
+def without_wall_time(rows: list[dict]) -> list[dict]:
+    """``rows`` without ``wall_s``, the one field in which two runs of the same leaderboard may differ."""
+    return [{k: v for k, v in row.items() if k != "wall_s"} for row in rows]
 
 
 def _mean(values: list[float]) -> float | None:

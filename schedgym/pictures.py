@@ -78,7 +78,7 @@ def _quality_vs_time(title: str, summary: list[dict]) -> bytes:
 def suite_pictures(result: dict[str, list[dict]], max_instances: int = 2) -> dict[SuiteKey, list[Picture]]:
     """Per suite: ranking bars and quality against time; on up to ``max_instances`` instances the picture of the
     best valid solution and the comparison of all solvers, where the problem has them and the rows carry their
-    solutions (``run_bench(keep_solutions=True)``)."""
+    solutions (``result`` from ``run_bench(keep_solutions=True)``, whose ``instances`` the pictures are drawn on)."""
     by_suite: dict[SuiteKey, list[dict]] = defaultdict(list)
     for row in result["summary"]:
         by_suite[(row["problem"], row["suite"])].append(row)
@@ -94,17 +94,17 @@ def suite_pictures(result: dict[str, list[dict]], max_instances: int = 2) -> dic
         rows = [r for r in result["rows"] if r["problem"] == problem_name and r["suite"] == suite and "solution" in r and r["valid"]]
         if (problem.picture is None and problem.comparison is None) or not rows:
             continue
-        instances = {inst.name: inst for inst in problem.load_suite(suite)}
         for name in list(dict.fromkeys(r["instance"] for r in rows))[:max_instances]:
+            instance = result["instances"][(problem_name, suite, name)]
             on_instance = [r for r in rows if r["instance"] == name]
             solutions = {r["solver"]: problem.solution_from_dict(r["solution"]) for r in on_instance}
             if problem.picture is not None:
                 best = min(on_instance, key=lambda r: r["objective"])
                 caption = f"{name}: best schedule ({best['solver']}, objective {best['objective']:g})"
-                fig = problem.picture(instances[name], solutions[best["solver"]], caption)
+                fig = problem.picture(instance, solutions[best["solver"]], caption)
                 mine.append(Picture(f"{stem}_{name}_{best['solver']}", caption, figure_png(fig)))
             if problem.comparison is not None:
-                fig = problem.comparison(instances[name], solutions)
+                fig = problem.comparison(instance, solutions)
                 mine.append(Picture(f"{stem}_{name}_comparison", f"{name}: the solvers compared", figure_png(fig)))
     return pictures
 

@@ -210,12 +210,13 @@ def test_a_trace_file_runs_as_a_suite_at_the_given_load_and_replicas(tmp_path):
     trace = tmp_path / "mini.csv"
     trace.write_text("\n".join(lines) + "\n")
     out = tmp_path / "rows.json"
-    result = CliRunner().invoke(app, ["bench", "--problem", "llmrouting", "--suite", str(trace), "--solvers", "rr,llumnix", "--load", "0.5", "--replicas", "3", "--json", str(out)])
+    result = CliRunner().invoke(app, ["bench", "--problem", "llmrouting", "--suite", str(trace), "--solvers", "rr,llumnix", "--load", "0.5", "--replicas", "3", "--json", str(out), "--plots", str(tmp_path / "plots")])
     assert result.exit_code == 0, result.output
     import json
 
     rows = json.loads(out.read_text())["rows"]
     assert [r["instance"] for r in rows] == ["mini-0.5-3", "mini-0.5-3"] and all(r["valid"] for r in rows)
+    assert (tmp_path / "plots" / f"llmrouting_{str(trace).replace('/', '_')}_mini-0.5-3_comparison.png").exists()  # drawn on the instance that ran
 
 
 def test_router_demonstrations_replay_to_the_heuristic_routing():
