@@ -47,14 +47,18 @@ def _trained_on(problem: str, train: dict) -> str:
     raise ValueError(f"no training description for problem {problem!r}")
 
 
+def _figures_file() -> dict:
+    return json.loads((resources.files("schedgym.agents") / "policies" / FIGURES_FILE).read_text())
+
+
 def figures_source() -> str:
     """Where the leaderboard figures come from (the run that measured them)."""
-    return json.loads((resources.files("schedgym.agents") / "policies" / FIGURES_FILE).read_text())["source"]
+    return _figures_file()["source"]
 
 
 def policy_zoo() -> list[ZooEntry]:
     """Every shipped policy, read from its checkpoint's metadata and the shipped figures file."""
-    figures = json.loads((resources.files("schedgym.agents") / "policies" / FIGURES_FILE).read_text())["policies"]
+    figures = _figures_file()["policies"]
     zoo = []
     for name in SHIPPED_POLICIES:
         metadata = read_metadata(resolve_policy_path(name))

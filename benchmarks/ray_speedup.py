@@ -17,7 +17,7 @@ import ray
 
 from schedgym.atomic import atomic_write_text
 from schedgym.backends import init_ray
-from schedgym.bench import BenchRun, run_bench
+from schedgym.bench import BenchRun, run_bench, without_wall_time
 
 SOLVERS = ["spt", "lpt", "fifo", "mor", "mwkr", "fdd-mwkr", "ppo"]
 
@@ -41,10 +41,7 @@ def main() -> None:
     ray_s = time.perf_counter() - started
     ray.shutdown()
 
-    def strip(rows):
-        return [{k: v for k, v in row.items() if k != "wall_s"} for row in rows]
-
-    differing = [a["instance"] + "/" + a["solver"] for a, b in zip(strip(local), strip(distributed)) if a != b]
+    differing = [a["instance"] + "/" + a["solver"] for a, b in zip(without_wall_time(local), without_wall_time(distributed)) if a != b]
     figures = {
         "suites": args.suites, "solvers": SOLVERS, "rows": len(local), "ray_cpus": args.cpus,
         "local_s": round(local_s, 1), "ray_s_including_start": round(ray_s, 1), "ray_start_s": round(ray_init_s, 1),

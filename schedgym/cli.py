@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 from typing import Optional
 
-import matplotlib.pyplot as plt
 import typer
 
-from schedgym.atomic import atomic_save_png, atomic_write_text
+from schedgym.atomic import atomic_write_bytes, atomic_write_text
 from schedgym.bench import BenchRun, run_bench, to_markdown, write_json
 from schedgym.envs.errors import InstanceFormatError
-from schedgym.pictures import write_plots
+from schedgym.pictures import figure_png, write_plots
 from schedgym.registry import PLUGIN_ERRORS, PLUGIN_PROBLEMS, SOLVERS, get_problem, make_solver, problem_names, solver_names
 from schedgym.report import write_report
 
@@ -85,9 +84,7 @@ def solve(
     if out:
         atomic_write_text(out, solution.to_json())
     if plot and spec.picture:
-        figure = spec.picture(inst, solution, None)
-        atomic_save_png(figure, plot)
-        plt.close(figure)
+        atomic_write_bytes(plot, figure_png(spec.picture(inst, solution, None)))
     if violations:
         raise typer.Exit(2)
 

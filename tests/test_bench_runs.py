@@ -11,7 +11,7 @@ import time
 import pytest
 
 from schedgym import registry
-from schedgym.bench import BenchRun, run_bench
+from schedgym.bench import BenchRun, run_bench, without_wall_time
 from schedgym.rows_file import RowsFile, row_key
 
 RUNS = [BenchRun("jobshop", "la01", ["mwkr", "spt", "flaky"]), BenchRun("jobshop", "ft06", ["mwkr", "spt", "flaky"])]
@@ -42,10 +42,6 @@ def flaky_solver():
 
     yield register
     registry.SOLVERS.pop(("jobshop", "flaky"), None)
-
-
-def without_wall_time(rows):
-    return [{k: v for k, v in row.items() if k != "wall_s"} for row in rows]
 
 
 def test_every_row_is_in_the_rows_file(tmp_path, flaky_solver):

@@ -12,7 +12,7 @@ ray = pytest.importorskip("ray", reason='the Ray backend is an extra: pip instal
 
 from schedgym import registry  # noqa: E402
 from schedgym.backends import init_ray  # noqa: E402
-from schedgym.bench import BenchRun, run_bench  # noqa: E402
+from schedgym.bench import BenchRun, run_bench, without_wall_time  # noqa: E402
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test solvers below travel to the workers
 
@@ -57,10 +57,6 @@ class Sleeper:
         time.sleep(600)
 
 
-def strip(rows):
-    return [{k: v for k, v in row.items() if k != "wall_s"} for row in rows]
-
-
 def test_the_cli_runs_on_ray_from_a_source_checkout(tmp_path):
     """Ray puts the driver's working directory on its workers' path: from the repository root, the workers must
     still import the installed package, not the source folder schedgym/ (which lacks the mapped subpackages)."""
@@ -80,7 +76,7 @@ def test_ray_gives_the_rows_of_the_local_backend(local_ray, tmp_path):
     runs = [BenchRun("jobshop", "ft06", ["mwkr", "spt", "ppo"]), BenchRun("jobshop", "la01", ["mwkr", "fdd-mwkr", "ppo"])]
     local = run_bench(runs, progress=False)
     distributed = run_bench(runs, progress=False, backend="ray", rows_path=tmp_path / "rows.jsonl")
-    assert strip(distributed["rows"]) == strip(local["rows"])
+    assert without_wall_time(distributed["rows"]) == without_wall_time(local["rows"])
     assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 6
 
 
