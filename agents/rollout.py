@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any, NamedTuple
+
 import numpy as np
 import torch
 
+from schedgym.agents.heap import keep_freed_heap_memory
 from schedgym.envs import jobshop, llmrouting, memmap, socdag
 
 #: The env settings every jobshop policy is trained and run with.
@@ -50,7 +54,13 @@ def stack_observations(observations: list[dict[str, np.ndarray]]) -> dict[str, t
     return {key: torch.from_numpy(np.stack([obs[key] for obs in observations])) for key in observations[0]}
 
 
-@torch.inference_mode()
+class Rollout(NamedTuple):
+    """One episode: the problem's solution (None if the episode was abandoned) and the env actions taken, in order."""
+
+    solution: Any
+    actions: list[int]
+
+
 def run_policy(
     net: torch.nn.Module,
     instances: list,
@@ -59,36 +69,62 @@ def run_policy(
     generator: torch.Generator | None = None,
     problem: str = "jobshop",
 ) -> list:
-    """Build one solution per entry of ``instances`` (repeat an instance to sample it several times).
+    """The solutions of :func:`run_rollouts` (same arguments, no prefixes), in the order of ``instances``."""
+    return [rollout.solution for rollout in run_rollouts(net, instances, greedy=greedy, generator=generator, problem=problem)]
+
+
+@torch.inference_mode()
+def run_rollouts(
+    net: torch.nn.Module,
+    instances: list,
+    *,
+    greedy: list[bool] | bool = True,
+    generator: torch.Generator | None = None,
+    problem: str = "jobshop",
+    prefixes: list[list[int]] | None = None,
+    deadline: float | None = None,
+) -> list[Rollout]:
+    """Run one episode per entry of ``instances`` (repeat an instance to sample it several times), all envs in
+    lockstep with one batched forward pass per decision.
 
     Args:
         net: maps a batched observation dict to ``(logits [B, A], values [B])``.
         greedy: per rollout (or for all): take the arg-max action, else sample from the masked softmax.
         generator: torch random generator for sampling (seed it for reproducible samples).
+        prefixes: per rollout, env actions replayed before the policy takes over (e.g. the first decisions of an
+            earlier rollout's ``actions``); they cost env steps only, no forward pass.
+        deadline: a ``time.perf_counter()`` value; episodes still running then are abandoned.
     Returns:
-        the finished schedules, in the order of ``instances``.
+        the episodes, in the order of ``instances``; each one's ``actions`` start with its prefix. An abandoned
+        episode's ``solution`` is None.
     """
+    keep_freed_heap_memory()
     greedy_flags = [greedy] * len(instances) if isinstance(greedy, bool) else list(greedy)
     envs = policy_envs(problem, instances, net)
     observations = [env.reset(seed=0)[0] for env in envs]
+    actions: list[list[int]] = [[] for _ in envs]
     solutions: list = [None] * len(envs)
-    active = list(range(len(envs)))
-    while active:
+
+    def step(i: int, action: int) -> bool:
+        """Take ``action`` in env ``i``; True while its episode goes on."""
+        actions[i].append(action)
+        observations[i], _, terminated, _, info = envs[i].step(action)
+        if terminated:
+            solutions[i] = info["solution"]
+        return not terminated
+
+    active = []
+    for i, prefix in enumerate(prefixes or [[]] * len(envs)):
+        if all(step(i, int(action)) for action in prefix):
+            active.append(i)
+    while active and (deadline is None or time.perf_counter() < deadline):
         logits, _ = net(stack_observations([observations[i] for i in active]))
         masks = torch.from_numpy(np.stack([envs[i].action_masks() for i in active]))
         logits = logits.masked_fill(~masks, float("-inf"))
         flags = torch.tensor([greedy_flags[i] for i in active])
-        actions = logits.argmax(dim=-1)
+        chosen = logits.argmax(dim=-1)
         if not flags.all():  # draw samples only when some rollout samples
             sampled = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
-            actions = torch.where(flags, actions, sampled)
-        actions = actions.tolist()
-        still_active = []
-        for i, action in zip(active, actions):
-            observations[i], _, terminated, _, info = envs[i].step(action)
-            if terminated:
-                solutions[i] = info["solution"]
-            else:
-                still_active.append(i)
-        active = still_active
-    return solutions
+            chosen = torch.where(flags, chosen, sampled)
+        active = [i for i, action in zip(active, chosen.tolist()) if step(i, action)]
+    return [Rollout(solution, taken) for solution, taken in zip(solutions, actions)]

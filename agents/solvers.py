@@ -1,14 +1,15 @@
-"""Trained policies as leaderboard solvers: ``ppo`` (greedy) and ``ppo-sample`` (best of K sampled rollouts)."""
+"""Trained policies as leaderboard solvers: ``ppo`` (greedy) and ``ppo-sample`` (greedy, then sampled rollouts around the\nbest schedule so far, best kept)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from schedgym.agents.checkpoint import DEFAULT_POLICY, PolicyMetadata, load_network
-from schedgym.agents.rollout import policy_objective, run_policy
+from schedgym.agents.rollout import policy_objective, run_rollouts
 
 
 @dataclass
@@ -18,8 +19,8 @@ class PpoSolver:
     Attributes:
         problem: ``jobshop``, ``socdag``, ``llmrouting`` or ``memmap``.
         policy: a shipped policy name or a checkpoint path.
-        samples: 0 for one greedy rollout; K > 0 adds rounds of at most K sampled rollouts, each run as one batch
-            (see :meth:`solve`); the best schedule wins.
+        samples: 0 for one greedy rollout; K > 0 adds rounds of at most K sampled rollouts, each round run as one
+            batch (see :meth:`solve`); the best schedule wins.
         torch_threads: CPU threads for inference (one is fastest for graphs of a few thousand nodes, and leaves
             the other core to a second worker).
     """
@@ -37,33 +38,39 @@ class PpoSolver:
         self.net, self.metadata = load_network(self.policy, self.problem)
 
     def solve(self, instance, *, time_limit: float | None = None, seed: int | None = None):
-        """Greedy rollout; with ``samples`` > 0 also rounds of sampled rollouts (each round one batch), best kept.
+        """Greedy rollout; with ``samples`` > 0 also rounds of sampled rollouts around the best schedule so far.
 
-        Without a time limit: the greedy rollout and one round of ``samples`` sampled rollouts. With one: rounds
-        start at 4 rollouts and double up to ``samples``, each cut to what the remaining time allows at the last
-        measured cost per rollout; sampling stops when not even one more rollout fits.
+        Every sampled rollout replays the first decisions of the best rollout so far (a number drawn uniformly from
+        half of its decisions up to all but the last) and samples the rest from the policy. Each round is one batch
+        of ``samples`` rollouts; the best one found replaces the incumbent. Sampling only the tail makes a rollout
+        cheaper and keeps the search near the best schedule (``benchmarks/sampling_search.py`` compares it with
+        whole sampled rollouts in the same time).
+
+        Without a time limit: one round. With one: rounds until the limit; the rollouts still running at the limit
+        are abandoned, so the solver overruns it by about one batched decision (the greedy rollout always finishes,
+        whatever the limit).
         """
         torch.set_num_threads(self.torch_threads)
-        started = time.perf_counter()
-        best = run_policy(self.net, [instance], greedy=True, problem=self.problem)[0]
-        best_value = policy_objective(self.problem, instance, best)
+        deadline = None if time_limit is None else time.perf_counter() + time_limit
+        best = run_rollouts(self.net, [instance], greedy=True, problem=self.problem)[0]
+        best_value = policy_objective(self.problem, instance, best.solution)
         if self.samples <= 0:
-            return best
+            return best.solution
         generator = torch.Generator().manual_seed(int(seed or 0))
-        batch = self.samples if time_limit is None else min(4, self.samples)
-        rollout_s = time.perf_counter() - started  # wall time of one rollout, re-estimated after every round
-        while True:
-            if time_limit is not None:
-                remaining_s = time_limit - (time.perf_counter() - started)
-                batch = min(batch, int(remaining_s / rollout_s))
-                if batch < 1:
-                    return best
-            round_started = time.perf_counter()
-            for solution in run_policy(self.net, [instance] * batch, greedy=False, generator=generator, problem=self.problem):
-                value = policy_objective(self.problem, instance, solution)
+        cut_rng = np.random.default_rng(int(seed or 0))
+        while deadline is None or time.perf_counter() < deadline:
+            n_decisions = len(best.actions)
+            cuts = cut_rng.integers(n_decisions // 2, n_decisions, size=self.samples)
+            rollouts = run_rollouts(
+                self.net, [instance] * self.samples, greedy=False, generator=generator, problem=self.problem,
+                prefixes=[best.actions[:cut] for cut in cuts], deadline=deadline,
+            )
+            for rollout in rollouts:
+                if rollout.solution is None:
+                    continue
+                value = policy_objective(self.problem, instance, rollout.solution)
                 if value < best_value:
-                    best, best_value = solution, value
-            rollout_s = (time.perf_counter() - round_started) / batch
-            if time_limit is None:
-                return best
-            batch = min(2 * batch, self.samples)
+                    best, best_value = rollout, value
+            if deadline is None:
+                return best.solution
+        return best.solution

@@ -27,6 +27,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from schedgym.agents.checkpoint import PolicyMetadata, add_metadata, read_metadata, resolve_policy_path
 from schedgym.agents.gnn import GnnConfig
+from schedgym.agents.heap import keep_freed_heap_memory
 from schedgym.agents.imitation import (
     behaviour_cloning,
     collect_demonstrations,
@@ -274,6 +275,7 @@ def train(
         raise ValueError(f"no policy for problem {config.problem!r}; train one of {', '.join(POLICY_PROBLEMS)}")
     out = Path(out)
     torch.set_num_threads(config.torch_threads)
+    keep_freed_heap_memory()
     where = f"{platform.node() or 'host'} ({platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__})"
     env = make_training_env(config)
     if resume is not None:

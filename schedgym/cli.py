@@ -109,7 +109,7 @@ def bench(
     address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)"),
     policy: Optional[str] = typer.Option(None, help="checkpoint path or shipped policy name for the ppo solvers"),
     samples: Optional[int] = typer.Option(None, help="rollouts per round for ppo-sample"),
-    workers: Optional[int] = typer.Option(None, help="CP-SAT search workers (default 2)"),
+    workers: Optional[int] = typer.Option(None, help="CPU workers per solver: CP-SAT search workers (default 2), torch threads of ppo / ppo-sample (default 1)"),
     load: Optional[float] = typer.Option(None, help="llmrouting trace file: arrival rate as a fraction of measured capacity (default 0.9)"),
     replicas: Optional[int] = typer.Option(None, help="llmrouting trace file: number of replicas (default 4)"),
 ) -> None:

@@ -72,11 +72,12 @@ register_solver(
 
 
 def _ppo_factory(problem: str, samples_default: int):
-    def factory(policy: str = "", samples: int | None = None, **_: Any):
+    def factory(policy: str = "", samples: int | None = None, workers: int | None = None, **_: Any):
         from schedgym.agents.solvers import PpoSolver
 
         k = samples_default if samples is None else samples
-        return PpoSolver(name="ppo" if k == 0 else "ppo-sample", problem=problem, policy=policy, samples=k)
+        name = "ppo" if k == 0 else "ppo-sample"
+        return PpoSolver(name=name, problem=problem, policy=policy, samples=k, torch_threads=workers or 1)
 
     return factory
 
@@ -90,8 +91,9 @@ for _problem in ("jobshop", "socdag", "llmrouting", "memmap"):
     register_solver(
         _problem,
         "ppo-sample",
-        _ppo_factory(_problem, 32),
-        "trained GNN policy: greedy, then rounds of sampled rollouts (one batch each, up to --samples K, default 32) within --time-limit; best kept"
+        _ppo_factory(_problem, 8),
+        "trained GNN policy: greedy, then rounds of --samples K (default 8) rollouts as one batch, each replaying the first"
+        " half or more of the best rollout so far and sampling the rest; rounds go on within --time-limit, best kept"
         + _HINDSIGHT.get(_problem, ""),
         "policy",
     )

@@ -6,7 +6,7 @@ import torch
 
 from schedgym.agents.checkpoint import CheckpointError, PolicyMetadata, add_metadata, load_network, read_metadata
 from schedgym.agents.gnn import GnnConfig, JobShopGnn
-from schedgym.agents.rollout import POLICY_ENV_OPTIONS, run_policy, stack_observations
+from schedgym.agents.rollout import POLICY_ENV_OPTIONS, run_policy, run_rollouts, stack_observations
 from schedgym.agents.solvers import PpoSolver
 from schedgym.agents.train import TrainConfig, train
 from schedgym.envs.jobshop import JobShopEnv, generate_taillard, load_benchmark, validate
@@ -102,6 +102,21 @@ def test_sampled_rollouts_differ_from_greedy(tiny_policy):
     inst = load_benchmark("la01")
     solutions = run_policy(net, [inst] * 6, greedy=False, generator=torch.Generator().manual_seed(0))
     assert len({s.makespan(inst) for s in solutions}) > 1
+
+
+def test_a_replayed_prefix_is_followed_and_the_policy_takes_over_after_it(tiny_policy):
+    net, _ = load_network(tiny_policy)
+    inst = load_benchmark("la01")
+    greedy = run_rollouts(net, [inst])[0]
+    replayed = run_rollouts(net, [inst], prefixes=[greedy.actions])[0]
+    assert replayed.actions == greedy.actions
+    assert np.array_equal(replayed.solution.start_times, greedy.solution.start_times)
+    cut = len(greedy.actions) // 2
+    generator = torch.Generator().manual_seed(3)
+    tails = run_rollouts(net, [inst] * 6, greedy=False, generator=generator, prefixes=[greedy.actions[:cut]] * 6)
+    for tail in tails:
+        assert tail.actions[:cut] == greedy.actions[:cut] and validate(inst, tail.solution) == []
+    assert len({tuple(tail.actions[cut:]) for tail in tails}) > 1
 
 
 def test_checkpoint_errors_say_what_to_do(tiny_policy, tmp_path):
