@@ -9,6 +9,9 @@ the greedy policy schedules a fixed set of generated validation instances; the m
 rule on each is logged to TensorBoard, and the best policy so far is written to ``--out``. Periodic checkpoints
 (``<out>_checkpoints/``) and the last state (``<out stem>.last.zip``) can be resumed with ``--resume`` without
 losing optimizer state or the step count.
+
+The same loop trains every problem's policy; what differs per problem (training env, validation set, reference
+rules, warm-start teacher, the shipped recipe's settings) is in :mod:`schedgym.agents.recipes`.
 """
 
 from __future__ import annotations
@@ -28,26 +31,11 @@ from stable_baselines3.common.env_util import make_vec_env
 from schedgym.agents.checkpoint import PolicyMetadata, add_metadata, read_metadata, resolve_policy_path
 from schedgym.agents.gnn import GnnConfig
 from schedgym.agents.heap import keep_freed_heap_memory
-from schedgym.agents.imitation import (
-    behaviour_cloning,
-    collect_demonstrations,
-    collect_router_demonstrations,
-    collect_rule_demonstrations,
-    load_demonstrations,
-    save_demonstrations,
-)
+from schedgym.agents.imitation import behaviour_cloning, load_demonstrations, save_demonstrations
 from schedgym.agents.networks import POLICY_PROBLEMS
 from schedgym.agents.policy import GnnMaskablePolicy
-from schedgym.agents.rollout import POLICY_ENV_OPTIONS, policy_objective, run_policy
-from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
-from schedgym.baselines.llmrouting import Router
-from schedgym.baselines.memmap import GreedyPlacer
-from schedgym.baselines.socdag import OnlineRule, StaticListScheduler
-from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, generate_taillard, parse_sizes
-from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator, generated_instance
-from schedgym.envs.memmap import MemoryMappingEnv
-from schedgym.envs.memmap.tracer import TraceGenerator
-from schedgym.envs.socdag import SocDagEnv, StreamGenerator, stream_instance
+from schedgym.agents.recipes import RECIPES
+from schedgym.agents.rollout import policy_objective, run_policy
 
 
 @dataclass
@@ -89,20 +77,10 @@ class TrainConfig:
 
     @classmethod
     def for_problem(cls, problem: str) -> "TrainConfig":
-        """The recipe of the shipped policy of ``problem`` (socdag: pure PPO from scratch, larger steps)."""
-        if problem == "socdag":
-            return cls(
-                problem="socdag", mode="pair", total_steps=60_000, learning_rate=3e-5, eval_every_steps=10_000,
-                val_instances_per_size=3, bc_instances=24, bc_epochs=8,
-            )
-        if problem == "llmrouting":
-            return cls(
-                problem="llmrouting", total_steps=100_000, learning_rate=3e-5, gamma=0.99, n_steps=256,
-                eval_every_steps=10_000, val_instances_per_size=4, bc_instances=32, bc_epochs=10,
-            )
-        if problem == "memmap":
-            return cls(problem="memmap", total_steps=50_000, learning_rate=3e-4, ent_coef=0.01, eval_every_steps=10_000, val_instances_per_size=12, bc_instances=0)
-        return cls(problem=problem)
+        """The recipe of the shipped policy of ``problem`` (its settings are in :data:`schedgym.agents.recipes.RECIPES`)."""
+        if problem not in RECIPES:
+            raise ValueError(f"no training recipe for problem {problem!r}; policies exist for {', '.join(RECIPES)}")
+        return cls(problem=problem, **RECIPES[problem].settings)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -111,49 +89,9 @@ class TrainConfig:
         return cls(**data)
 
 
-def _range(text: str) -> tuple[float, float]:
-    low, high = (float(v) for v in text.split(","))
-    return low, high
-
-
-def _stream_generator(config: TrainConfig) -> StreamGenerator:
-    return StreamGenerator(_range(config.stream_rate_per_ms), _range(config.stream_noise), config.stream_jobs)
-
-
-def validation_instances(config: TrainConfig) -> list:
-    """The fixed validation set: generated job shops of ``val_sizes``, socdag streams (60 jobs, noise 0.2) at the
-    two ends of the training rate range, llmrouting workloads at 0.9 load with short and 4x prompts, or traced
-    models."""
-    rng = np.random.default_rng(config.val_seed)
-    if config.problem == "llmrouting":
-        return [generated_instance(config.val_seed + k, load=0.9, n_replicas=4, prompt_scale=(1, 4)[k % 2]) for k in range(config.val_instances_per_size)]
-    if config.problem == "memmap":
-        return [TraceGenerator()(rng) for _ in range(config.val_instances_per_size)]
-    if config.problem == "socdag":
-        return [
-            stream_instance(rate, 60, 0.2, config.val_seed + k, name=f"val-rate{rate:g}-{k}")
-            for rate in _range(config.stream_rate_per_ms)
-            for k in range(config.val_instances_per_size)
-        ]
-    return [
-        generate_taillard(jobs, machines, rng, name=f"val-{jobs}x{machines}-{k}")
-        for jobs, machines in parse_sizes(config.val_sizes)
-        for k in range(config.val_instances_per_size)
-    ]
-
-
 def best_rule_objectives(problem: str, instances: list) -> np.ndarray:
-    """Per instance, the best objective of the problem's deterministic rules (jobshop: every dispatching rule;
-    socdag: static HEFT, online HEFT and EFT; llmrouting: least-outstanding, JSQ by tokens, Llumnix, prefix-aware;
-    memmap: the three greedy placers)."""
-    if problem == "llmrouting":
-        rules = [Router(name) for name in ("least-outstanding", "jsq-tokens", "llumnix", "prefix-aware")]
-    elif problem == "memmap":
-        rules = [GreedyPlacer(name) for name in ("greedy-size", "msa", "first-fit")]
-    elif problem == "socdag":
-        rules = [StaticListScheduler("heft"), OnlineRule("heft-online"), OnlineRule("eft")]
-    else:
-        rules = [DispatchingRule(name) for name in RULE_SCORES if name != "random"]
+    """Per instance, the best objective of the problem's reference rules (see :class:`schedgym.agents.recipes.Recipe`)."""
+    rules = RECIPES[problem].reference_rules()
     return np.array([min(policy_objective(problem, inst, rule.solve(inst)) for rule in rules) for inst in instances], dtype=float)
 
 
@@ -166,7 +104,7 @@ class ValidationCallback(BaseCallback):
         self.config = config
         self.out = out
         self.where_trained = where_trained
-        self.instances = validation_instances(config)
+        self.instances = RECIPES[config.problem].validation_instances(config)
         self.reference = best_rule_objectives(config.problem, self.instances)
         self.best_gap = float("inf")
         self.last_eval = -1
@@ -219,34 +157,18 @@ def save_with_metadata(model: MaskablePPO, path: Path, config: TrainConfig, wher
     tmp.replace(path)
 
 
-def make_training_env(config: TrainConfig):
-    """``n_envs`` envs on freshly generated instances: Taillard-style job shops of ``sizes``, or socdag streams."""
-    if config.problem == "llmrouting":
-        make_env = lambda: LlmRoutingEnv(RoutingGenerator())  # noqa: E731
-    elif config.problem == "memmap":
-        make_env = lambda: MemoryMappingEnv(TraceGenerator())  # noqa: E731
-    elif config.problem == "socdag":
-        make_env = lambda: SocDagEnv(_stream_generator(config), mode=config.mode)  # noqa: E731
-    else:
-        generator = TaillardGenerator(parse_sizes(config.sizes))
-        make_env = lambda: JobShopEnv(generator, normalize_reward=True, **POLICY_ENV_OPTIONS)  # noqa: E731
-    return make_vec_env(make_env, n_envs=config.n_envs, seed=config.seed)
-
-
 def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path | None, backend: str = "local") -> dict:
-    """Behaviour cloning of CP-SAT schedules (see :mod:`schedgym.agents.imitation`) before PPO.
+    """Behaviour cloning of the problem's teacher (see :mod:`schedgym.agents.imitation`) before PPO.
 
     ``demos_cache``: an ``.npz`` of demonstrations to reuse if it exists, else where to save the ones collected.
     ``backend``: where the jobshop CP-SAT teacher solves run (``ray``: fanned out, see :mod:`schedgym.backends`)."""
     if demos_cache is not None and Path(demos_cache).exists():
         demos = load_demonstrations(str(demos_cache))
     else:
-        if config.problem == "socdag":
-            demos = collect_rule_demonstrations(_stream_generator(config), config.bc_instances, config.bc_seed)
-        elif config.problem == "llmrouting":
-            demos = collect_router_demonstrations(RoutingGenerator(), config.bc_instances, config.bc_seed)
-        else:
-            demos = collect_demonstrations(parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed, backend)
+        collect = RECIPES[config.problem].demonstrations
+        if collect is None:
+            raise ValueError(f"{config.problem} has no warm-start teacher; set bc_instances to 0 (pure PPO)")
+        demos = collect(config, backend)
         if demos_cache is not None:
             save_demonstrations(demos, str(demos_cache))
     accuracy = behaviour_cloning(
@@ -277,7 +199,7 @@ def train(
     torch.set_num_threads(config.torch_threads)
     keep_freed_heap_memory()
     where = f"{platform.node() or 'host'} ({platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__})"
-    env = make_training_env(config)
+    env = make_vec_env(lambda: RECIPES[config.problem].make_env(config), n_envs=config.n_envs, seed=config.seed)
     if resume is not None:
         model = MaskablePPO.load(resolve_policy_path(resume), env=env, device="cpu", tensorboard_log=str(log_dir) if log_dir else None)
     else:

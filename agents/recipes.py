@@ -1,0 +1,127 @@
+"""What training a policy draws on, per problem: the settings of the shipped policy's recipe, the training env, the
+fixed validation set, the rules the validation compares with, and the teacher of the warm start.
+
+:mod:`schedgym.agents.train` runs the same loop for every problem and looks all of these up in :data:`RECIPES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+
+from schedgym.agents.imitation import Demonstrations, collect_demonstrations, collect_router_demonstrations, collect_rule_demonstrations
+from schedgym.agents.rollout import POLICY_ENV_OPTIONS
+from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
+from schedgym.baselines.llmrouting import Router
+from schedgym.baselines.memmap import GreedyPlacer
+from schedgym.baselines.socdag import OnlineRule, StaticListScheduler
+from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, generate_taillard, parse_sizes
+from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator, generated_instance
+from schedgym.envs.memmap import MemoryMappingEnv
+from schedgym.envs.memmap.tracer import TraceGenerator
+from schedgym.envs.socdag import SocDagEnv, StreamGenerator, stream_instance
+
+if TYPE_CHECKING:
+    from schedgym.agents.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The problem-specific parts of training.
+
+    Attributes:
+        settings: the ``TrainConfig`` fields of the shipped policy's recipe that differ from the defaults.
+        make_env: config -> one training env (drawing a fresh generated instance per episode).
+        validation_instances: config -> the fixed validation set (generated from ``config.val_seed``).
+        reference_rules: the deterministic rules whose best objective per validation instance is the reference.
+        demonstrations: (config, backend) -> the warm start's teacher decisions; None: the problem has no teacher.
+    """
+
+    settings: dict[str, Any]
+    make_env: Callable[["TrainConfig"], gym.Env]
+    validation_instances: Callable[["TrainConfig"], list]
+    reference_rules: Callable[[], list]
+    demonstrations: Callable[["TrainConfig", str], Demonstrations] | None = field(default=None)
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """``"40,90"`` -> ``(40.0, 90.0)``."""
+    low, high = (float(v) for v in text.split(","))
+    return low, high
+
+
+def _stream_generator(config: TrainConfig) -> StreamGenerator:
+    return StreamGenerator(parse_range(config.stream_rate_per_ms), parse_range(config.stream_noise), config.stream_jobs)
+
+
+def _jobshop_validation(config: TrainConfig) -> list:
+    rng = np.random.default_rng(config.val_seed)
+    return [
+        generate_taillard(jobs, machines, rng, name=f"val-{jobs}x{machines}-{k}")
+        for jobs, machines in parse_sizes(config.val_sizes)
+        for k in range(config.val_instances_per_size)
+    ]
+
+
+def _socdag_validation(config: TrainConfig) -> list:
+    """60-job streams with noise 0.2 at the two ends of the training rate range."""
+    return [
+        stream_instance(rate, 60, 0.2, config.val_seed + k, name=f"val-rate{rate:g}-{k}")
+        for rate in parse_range(config.stream_rate_per_ms)
+        for k in range(config.val_instances_per_size)
+    ]
+
+
+def _llmrouting_validation(config: TrainConfig) -> list:
+    """Workloads at 0.9 load on 4 replicas, with short and 4x prompts in turn."""
+    return [generated_instance(config.val_seed + k, load=0.9, n_replicas=4, prompt_scale=(1, 4)[k % 2]) for k in range(config.val_instances_per_size)]
+
+
+def _memmap_validation(config: TrainConfig) -> list:
+    rng = np.random.default_rng(config.val_seed)
+    return [TraceGenerator()(rng) for _ in range(config.val_instances_per_size)]
+
+
+def _jobshop_env(config: TrainConfig) -> gym.Env:
+    return JobShopEnv(TaillardGenerator(parse_sizes(config.sizes)), normalize_reward=True, **POLICY_ENV_OPTIONS)
+
+
+RECIPES: dict[str, Recipe] = {
+    # Behaviour cloning of CP-SAT schedules of generated instances, then PPO at a small learning rate.
+    "jobshop": Recipe(
+        settings={},
+        make_env=_jobshop_env,
+        validation_instances=_jobshop_validation,
+        reference_rules=lambda: [DispatchingRule(name) for name in RULE_SCORES if name != "random"],
+        demonstrations=lambda config, backend: collect_demonstrations(
+            parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed, backend
+        ),
+    ),
+    # Cloning online HEFT on generated streams (pair mode), then PPO.
+    "socdag": Recipe(
+        settings=dict(mode="pair", total_steps=60_000, learning_rate=3e-5, eval_every_steps=10_000, val_instances_per_size=3, bc_instances=24, bc_epochs=8),
+        make_env=lambda config: SocDagEnv(_stream_generator(config), mode=config.mode),
+        validation_instances=_socdag_validation,
+        reference_rules=lambda: [StaticListScheduler("heft"), OnlineRule("heft-online"), OnlineRule("eft")],
+        demonstrations=lambda config, backend: collect_rule_demonstrations(_stream_generator(config), config.bc_instances, config.bc_seed),
+    ),
+    # Cloning JSQ by pending tokens on generated workloads, then PPO with a discounted return.
+    "llmrouting": Recipe(
+        settings=dict(total_steps=100_000, learning_rate=3e-5, gamma=0.99, n_steps=256, eval_every_steps=10_000, val_instances_per_size=4, bc_instances=32, bc_epochs=10),
+        make_env=lambda config: LlmRoutingEnv(RoutingGenerator()),
+        validation_instances=_llmrouting_validation,
+        reference_rules=lambda: [Router(name) for name in ("least-outstanding", "jsq-tokens", "llumnix", "prefix-aware")],
+        demonstrations=lambda config, backend: collect_router_demonstrations(RoutingGenerator(), config.bc_instances, config.bc_seed),
+    ),
+    # Pure PPO on traces of generated MLPs and ResNets (transformers held out).
+    "memmap": Recipe(
+        settings=dict(total_steps=50_000, learning_rate=3e-4, ent_coef=0.01, eval_every_steps=10_000, val_instances_per_size=12, bc_instances=0),
+        make_env=lambda config: MemoryMappingEnv(TraceGenerator()),
+        validation_instances=_memmap_validation,
+        reference_rules=lambda: [GreedyPlacer(name) for name in ("greedy-size", "msa", "first-fit")],
+    ),
+}
