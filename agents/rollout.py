@@ -93,7 +93,8 @@ def run_rollouts(
         generator: torch random generator for sampling (seed it for reproducible samples).
         prefixes: per rollout, env actions replayed before the policy takes over (e.g. the first decisions of an
             earlier rollout's ``actions``); they cost env steps only, no forward pass.
-        deadline: a ``time.perf_counter()`` value; episodes still running then are abandoned.
+        deadline: a ``time.perf_counter()`` value; episodes still running then (or whose prefix is not replayed
+            yet) are abandoned.
     Returns:
         the episodes, in the order of ``instances``; each one's ``actions`` start with its prefix. An abandoned
         episode's ``solution`` is None.
@@ -105,6 +106,9 @@ def run_rollouts(
     actions: list[list[int]] = [[] for _ in envs]
     solutions: list = [None] * len(envs)
 
+    def in_time() -> bool:
+        return deadline is None or time.perf_counter() < deadline
+
     def step(i: int, action: int) -> bool:
         """Take ``action`` in env ``i``; True while its episode goes on."""
         actions[i].append(action)
@@ -113,11 +117,8 @@ def run_rollouts(
             solutions[i] = info["solution"]
         return not terminated
 
-    active = []
-    for i, prefix in enumerate(prefixes or [[]] * len(envs)):
-        if all(step(i, int(action)) for action in prefix):
-            active.append(i)
-    while active and (deadline is None or time.perf_counter() < deadline):
+    active = [i for i, prefix in enumerate(prefixes or [[]] * len(envs)) if all(in_time() and step(i, int(a)) for a in prefix)]
+    while active and in_time():
         logits, _ = net(stack_observations([observations[i] for i in active]))
         masks = torch.from_numpy(np.stack([envs[i].action_masks() for i in active]))
         logits = logits.masked_fill(~masks, float("-inf"))

@@ -47,8 +47,8 @@ class PpoSolver:
         whole sampled rollouts in the same time).
 
         Without a time limit: one round. With one: rounds until the limit; the rollouts still running at the limit
-        are abandoned, so the solver overruns it by about one batched decision (the greedy rollout always finishes,
-        whatever the limit).
+        are abandoned, so the solver overruns it by about one batched decision or one prefix replay (the greedy rollout
+        always finishes, whatever the limit).
         """
         torch.set_num_threads(self.torch_threads)
         deadline = None if time_limit is None else time.perf_counter() + time_limit
