@@ -3,10 +3,10 @@
 A forward pass over a large graph (a 100x20 job shop has 2,020 nodes and about 10,000 edges) allocates and frees
 tensors of a few MB at every decision. glibc's ``malloc`` hands the free top of the heap back to the operating
 system as soon as it exceeds its trim threshold, so the next decision page-faults the same memory back in. That
-made a greedy ta71 rollout 1.7x slower on one CPU thread (18.1 s against 10.7 s with the memory kept) and 1.5x slower
-on two, side by side in ``benchmarks/agent_speed.py``. :func:`keep_freed_heap_memory` raises glibc's top pad once per process, so up to
-``TOP_PAD_BYTES`` of freed memory stays mapped. It touches only the allocator's settings, and does nothing where the C
-library is not glibc.
+made a greedy ta71 rollout 1.7x slower on one CPU thread (18.1 s against 10.7 s with the memory kept) and 1.5x
+slower on two, side by side in ``benchmarks/agent_speed.py``. :func:`keep_freed_heap_memory` raises glibc's top pad
+once per process, so up to ``TOP_PAD_BYTES`` of freed memory stays mapped. It touches only the allocator's settings,
+and does nothing where the C library is not glibc.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ fixed validation set, the rules the validation compares with, and the teacher of
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -45,7 +45,7 @@ class Recipe:
     make_env: Callable[["TrainConfig"], gym.Env]
     validation_instances: Callable[["TrainConfig"], list]
     reference_rules: Callable[[], list]
-    demonstrations: Callable[["TrainConfig", str], Demonstrations] | None = field(default=None)
+    demonstrations: Callable[["TrainConfig", str], Demonstrations] | None = None
 
 
 def parse_range(text: str) -> tuple[float, float]:

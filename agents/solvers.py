@@ -1,4 +1,5 @@
-"""Trained policies as leaderboard solvers: ``ppo`` (greedy) and ``ppo-sample`` (greedy, then sampled rollouts around the\nbest schedule so far, best kept)."""
+"""Trained policies as leaderboard solvers: ``ppo`` (greedy) and ``ppo-sample`` (greedy, then sampled rollouts around
+the best schedule so far, best kept)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ class PpoSolver:
     Attributes:
         problem: ``jobshop``, ``socdag``, ``llmrouting`` or ``memmap``.
         policy: a shipped policy name or a checkpoint path.
-        samples: 0 for one greedy rollout; K > 0 adds rounds of at most K sampled rollouts, each round run as one
-            batch (see :meth:`solve`); the best schedule wins.
+        samples: 0 for one greedy rollout; K > 0 adds rounds of K sampled rollouts, each round run as one batch
+            (see :meth:`solve`); the best schedule wins.
         torch_threads: CPU threads for inference (one is fastest for graphs of a few thousand nodes, and leaves
             the other core to a second worker).
     """
@@ -47,8 +48,8 @@ class PpoSolver:
         whole sampled rollouts in the same time).
 
         Without a time limit: one round. With one: rounds until the limit; the rollouts still running at the limit
-        are abandoned, so the solver overruns it by about one batched decision or one prefix replay (the greedy rollout
-        always finishes, whatever the limit).
+        are abandoned, so the solver overruns it by about one batched decision or one replayed action (the greedy
+        rollout always finishes, whatever the limit).
         """
         torch.set_num_threads(self.torch_threads)
         deadline = None if time_limit is None else time.perf_counter() + time_limit
