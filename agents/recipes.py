@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
-from schedgym.agents.imitation import Demonstrations, collect_demonstrations, collect_router_demonstrations, collect_rule_demonstrations
+from schedgym.agents.imitation import (
+    Demonstrations,
+    collect_demonstrations,
+    collect_placement_demonstrations,
+    collect_router_demonstrations,
+    collect_rule_demonstrations,
+)
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS
 from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
 from schedgym.baselines.llmrouting import Router
@@ -81,9 +87,15 @@ def _llmrouting_validation(config: TrainConfig) -> list:
     return [generated_instance(config.val_seed + k, load=0.9, n_replicas=4, prompt_scale=(1, 4)[k % 2]) for k in range(config.val_instances_per_size)]
 
 
+def _trace_generator(config: TrainConfig) -> TraceGenerator:
+    return TraceGenerator(families=tuple(config.trace_families.split(",")))
+
+
 def _memmap_validation(config: TrainConfig) -> list:
+    """Traces of the training families only: the held-out families are never looked at during training."""
     rng = np.random.default_rng(config.val_seed)
-    return [TraceGenerator()(rng) for _ in range(config.val_instances_per_size)]
+    generator = _trace_generator(config)
+    return [generator(rng) for _ in range(config.val_instances_per_size)]
 
 
 def _jobshop_env(config: TrainConfig) -> gym.Env:
@@ -117,11 +129,17 @@ RECIPES: dict[str, Recipe] = {
         reference_rules=lambda: [Router(name) for name in ("least-outstanding", "jsq-tokens", "llumnix", "prefix-aware")],
         demonstrations=lambda config, backend: collect_router_demonstrations(RoutingGenerator(), config.bc_instances, config.bc_seed),
     ),
-    # Pure PPO on traces of generated MLPs and ResNets (transformers held out).
+    # Cloning CP-SAT's maps of traces of generated models of the training families, then PPO.
     "memmap": Recipe(
-        settings=dict(total_steps=50_000, learning_rate=3e-4, ent_coef=0.01, eval_every_steps=10_000, val_instances_per_size=12, bc_instances=0),
-        make_env=lambda config: MemoryMappingEnv(TraceGenerator()),
+        settings=dict(
+            total_steps=30_000, learning_rate=3e-5, eval_every_steps=5_000, val_instances_per_size=12,
+            bc_instances=240, bc_time_limit_s=1.0, bc_epochs=10,
+        ),
+        make_env=lambda config: MemoryMappingEnv(_trace_generator(config)),
         validation_instances=_memmap_validation,
         reference_rules=lambda: [GreedyPlacer(name) for name in ("greedy-size", "msa", "first-fit")],
+        demonstrations=lambda config, backend: collect_placement_demonstrations(
+            _trace_generator(config), config.bc_instances, config.bc_seed, config.bc_time_limit_s
+        ),
     ),
 }

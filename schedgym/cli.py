@@ -192,6 +192,7 @@ def train(
     log_dir: Path = typer.Option(Path("runs"), help="TensorBoard log folder"),
     config: Optional[Path] = typer.Option(None, help="a JSON TrainConfig to start from (the options above override it)"),
     backend: str = typer.Option("local", help="where the jobshop warm start's CP-SAT solves run: local or ray"),
+    trace_families: Optional[str] = typer.Option(None, help="memmap: model families of the training traces, e.g. mlp,transformer (the others stay held out)"),
 ) -> None:
     """Train a GNN dispatching policy (behaviour-cloning warm start, then MaskablePPO) on generated instances.
     Unset options take TrainConfig.for_problem(PROBLEM) (schedgym.agents.train), the recipe of the shipped policy."""
@@ -200,7 +201,7 @@ def train(
     from schedgym.agents.train import TrainConfig, train as run_training
 
     train_config = TrainConfig.from_dict(json.loads(config.read_text())) if config else TrainConfig.for_problem(problem)
-    overrides = {"problem": problem, "sizes": sizes, "total_steps": steps, "learning_rate": learning_rate, "bc_instances": bc_instances, "seed": seed}
+    overrides = {"problem": problem, "sizes": sizes, "total_steps": steps, "learning_rate": learning_rate, "bc_instances": bc_instances, "seed": seed, "trace_families": trace_families}
     train_config = replace(train_config, **{k: v for k, v in overrides.items() if v is not None})
     run_training(train_config, out, resume=resume, log_dir=log_dir, demos_cache=demos_cache, backend=backend)
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from schedgym.agents.gnn import GnnConfig, JobShopGnn
@@ -43,3 +44,32 @@ def test_training_with_a_warm_start(tmp_path):
     figures = read_metadata(out).figures
     assert figures["bc_decisions"] > 0 and len(figures["bc_accuracy"]) == 2
     assert (tmp_path / "demos.npz").exists()
+
+
+def test_placement_teacher_replays_cp_sat_maps_of_the_training_families_only():
+    from schedgym.agents.imitation import collect_placement_demonstrations
+    from schedgym.agents.recipes import RECIPES
+    from schedgym.baselines.memmap import CpSatMemMap
+    from schedgym.envs.memmap import MemoryMappingEnv, metrics, validate
+    from schedgym.envs.memmap.tracer import TraceGenerator
+
+    generator = TraceGenerator(families=("resnet",))
+    demos = collect_placement_demonstrations(generator, 2, seed=3, time_limit_s=2.0)
+    masks = demos.observations["action_mask"]
+    assert np.all(masks[np.arange(len(demos)), demos.actions] == 1)
+    # replay the recorded actions of the first trace in a fresh env: the same map quality as CP-SAT's own map
+    env = MemoryMappingEnv(generator)
+    env.reset(seed=3)
+    instance = env.instance
+    assert instance.group.startswith("resnet-")
+    terminated, step = False, 0
+    while not terminated:
+        _, _, terminated, _, info = env.step(int(demos.actions[step]))
+        step += 1
+    assert validate(instance, info["solution"]) == []
+    expert = metrics(instance, CpSatMemMap().solve(instance, time_limit=2.0, seed=3))["improvement_pct"]
+    assert info["metrics"]["improvement_pct"] == pytest.approx(expert, abs=0.5)
+    assert demos.returns[0] == pytest.approx(info["metrics"]["improvement_pct"] / 100.0, rel=1e-4)
+
+    config = TrainConfig(problem="memmap", trace_families="mlp", val_instances_per_size=4)
+    assert all(inst.group.startswith("mlp-") for inst in RECIPES["memmap"].validation_instances(config))

@@ -187,3 +187,23 @@ def test_placer_network_scores_slow_and_each_candidate_and_checks_its_input():
         bad = stack_observations(observations)
         bad["candidate_features"] = bad["candidate_features"][..., :1]
         net(bad)
+
+
+def test_tiny_memmap_training_run_with_the_cp_sat_teacher(tmp_path):
+    from dataclasses import replace
+
+    from schedgym.agents.checkpoint import read_metadata
+    from schedgym.agents.gnn import GnnConfig
+    from schedgym.agents.solvers import PpoSolver
+    from schedgym.agents.train import TrainConfig, train
+
+    config = replace(
+        TrainConfig.for_problem("memmap"), trace_families="mlp", total_steps=64, n_envs=2, n_steps=32, batch_size=32,
+        n_epochs=1, eval_every_steps=64, val_instances_per_size=2, torch_threads=1, bc_instances=2, bc_time_limit_s=0.5,
+        bc_epochs=1, gnn=GnnConfig(hidden_dim=16, head_hidden_dim=16),
+    )
+    out = train(config, tmp_path / "m.zip", log_dir=None, progress_bar=False)
+    meta = read_metadata(out)
+    assert meta.problem == "memmap" and meta.train["trace_families"] == "mlp" and meta.figures["bc_decisions"] > 0
+    inst = _mapping_instance()
+    assert validate(inst, PpoSolver(problem="memmap", policy=str(out)).solve(inst)) == []

@@ -48,7 +48,8 @@ class MemoryMappingEnv(gym.Env):
     Terminates when every buffer is decided; never truncates.
 
     ## Information
-    ``buffer`` (the next to decide); at termination ``solution`` and ``metrics``.
+    ``buffer`` (the next to decide); at termination ``solution`` and ``metrics``. The env's ``current_candidates``
+    lists the (offset, bytes left in its gap) that action ``k + 1`` stands for.
 
     ## Arguments
     ``gym.make("schedgym/MemoryMapping-v0", instances="minimalloc")``, ``candidates`` (default 8).
@@ -85,6 +86,7 @@ class MemoryMappingEnv(gym.Env):
         self.observation_space = self.encoder.observation_space
         self.action_space = MaskedDiscrete(candidates + 1, self.action_masks)
         self.placement: Placement | None = None
+        self.current_candidates: list[tuple[int, int]] = []
         self._obs: dict[str, np.ndarray] = {}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -117,7 +119,7 @@ class MemoryMappingEnv(gym.Env):
         inst = self.instance
         buffer = self.order[self.step_index]
         if action > 0:
-            offset = self._candidates[action - 1][0]
+            offset = self.current_candidates[action - 1][0]
             self.placement.place(buffer, offset)
         self.decided[buffer] = 1.0
         if inst.packing:
@@ -145,6 +147,6 @@ class MemoryMappingEnv(gym.Env):
 
     def _observe(self) -> dict[str, np.ndarray]:
         buffer = self.order[self.step_index]
-        self._candidates = self.placement.candidates(buffer)[: self.encoder.candidates]
-        self._obs = self.encoder.encode(self.placement, buffer, self.decided, self._candidates)
+        self.current_candidates = self.placement.candidates(buffer)[: self.encoder.candidates]
+        self._obs = self.encoder.encode(self.placement, buffer, self.decided, self.current_candidates)
         return self._obs
