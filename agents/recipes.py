@@ -44,14 +44,14 @@ class Recipe:
         make_env: config -> one training env (drawing a fresh generated instance per episode).
         validation_instances: config -> the fixed validation set (generated from ``config.val_seed``).
         reference_rules: the deterministic rules whose best objective per validation instance is the reference.
-        demonstrations: (config, backend) -> the warm start's teacher decisions; None: the problem has no teacher.
+        demonstrations: (config, backend) -> the warm start's teacher decisions.
     """
 
     settings: dict[str, Any]
     make_env: Callable[["TrainConfig"], gym.Env]
     validation_instances: Callable[["TrainConfig"], list]
     reference_rules: Callable[[], list]
-    demonstrations: Callable[["TrainConfig", str], Demonstrations] | None = None
+    demonstrations: Callable[["TrainConfig", str], Demonstrations]
 
 
 def parse_range(text: str) -> tuple[float, float]:

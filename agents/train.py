@@ -63,9 +63,9 @@ class TrainConfig:
     val_instances_per_size: int = 5
     val_seed: int = 12345  # validation instances are generated from this seed (fixed across runs)
     torch_threads: int = 2
-    bc_instances: int = 480  # warm start: generated instances solved by CP-SAT (socdag: streams run by online HEFT; llmrouting: workloads routed by JSQ-tokens) and imitated (0: pure PPO)
+    bc_instances: int = 480  # warm start: generated instances solved by CP-SAT (socdag: streams run by online HEFT; llmrouting: workloads routed by JSQ-tokens; memmap: traces mapped by CP-SAT) and imitated (0: pure PPO)
     bc_sizes: str = "10x10,15x10,15x15,20x15,20x20"
-    bc_time_limit_s: float = 2.5  # CP-SAT time per demonstration instance
+    bc_time_limit_s: float = 2.5  # CP-SAT time per demonstration instance (jobshop, memmap)
     bc_epochs: int = 10
     bc_learning_rate: float = 1e-3
     bc_seed: int = 1
@@ -166,10 +166,7 @@ def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path 
     if demos_cache is not None and Path(demos_cache).exists():
         demos = load_demonstrations(str(demos_cache))
     else:
-        collect = RECIPES[config.problem].demonstrations
-        if collect is None:
-            raise ValueError(f"{config.problem} has no warm-start teacher; set bc_instances to 0 (pure PPO)")
-        demos = collect(config, backend)
+        demos = RECIPES[config.problem].demonstrations(config, backend)
         if demos_cache is not None:
             save_demonstrations(demos, str(demos_cache))
     accuracy = behaviour_cloning(

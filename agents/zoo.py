@@ -43,7 +43,8 @@ def _trained_on(problem: str, train: dict) -> str:
             f"{', '.join(map(str, generator.replica_counts))} replicas"
         )
     if problem == "memmap":
-        return f"traced generated {' and '.join(TraceGenerator.families)} models (other families held out)"
+        families = train.get("trace_families", ",".join(TraceGenerator.families)).split(",")
+        return f"traced generated {' and '.join(families)} models (other families held out)"
     raise ValueError(f"no training description for problem {problem!r}")
 
 
