@@ -36,6 +36,7 @@ from schedgym.agents.networks import POLICY_PROBLEMS
 from schedgym.agents.policy import GnnMaskablePolicy
 from schedgym.agents.recipes import RECIPES
 from schedgym.agents.rollout import policy_objective, run_policy
+from schedgym.envs.memmap.tracer import TraceGenerator
 
 
 @dataclass
@@ -73,7 +74,7 @@ class TrainConfig:
     stream_rate_per_ms: str = "40,90"  # socdag: range of job arrival rates of the training streams
     stream_noise: str = "0,0.3"  # socdag: range of the run-time noise (relative std)
     stream_jobs: int = 60  # socdag: jobs per training stream
-    trace_families: str = "mlp,resnet"  # memmap: model families of the training traces (the others stay held out)
+    trace_families: str = ",".join(TraceGenerator.families)  # memmap: model families of the training traces (the others stay held out)
     gnn: GnnConfig = field(default_factory=GnnConfig)
 
     @classmethod
