@@ -12,23 +12,15 @@ import argparse
 import json
 import os
 
-import numpy as np
-
 from schedgym.atomic import atomic_write_text
 from schedgym.registry import get_problem, make_solver
-from schedgym.replay.fidelity import replay
+from schedgym.replay.fidelity import rank_correlation, replay
 from schedgym.replay.kernels import calibrate_cpu
 
 CASES = [
     ("jobshop", "la01", ["spt", "lpt", "fifo", "mor", "mwkr", "fdd-mwkr"], 200.0),  # 10 jobs x 5 machines
     ("socdag", "stream-rate40-noise0.2-s0", ["heft", "cpop", "heft-online", "eft", "etf", "met"], 50.0),
 ]
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    """Rank correlation (ties broken by position)."""
-    ranks_a, ranks_b = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
 
 
 def main() -> None:
@@ -49,7 +41,7 @@ def main() -> None:
     for problem, name, _, _ in CASES:
         mine = [r for r in rows if r["instance"] == name]
         key = "makespan_us" if problem == "jobshop" else "mean_job_us"
-        ranks[name] = spearman([r[f"simulated_{key}"] for r in mine], [r[f"measured_{key}"] for r in mine])
+        ranks[name] = rank_correlation([r[f"simulated_{key}"] for r in mine], [r[f"measured_{key}"] for r in mine])
         print(f"{name}: Spearman rank correlation simulated vs measured {key}: {ranks[name]:.2f}")
     payload = {"profile": profile.unit_us, "machine": profile.machine, "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), "rank_correlation": ranks, "rows": rows}
     atomic_write_text(args.out, json.dumps(payload, indent=1) + "\n")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from schedgym.replay.cpu import replay_on_cpu
-from schedgym.replay.kernels import KernelProfile, calibrate_cpu
+from schedgym.replay.kernels import calibrate_cpu
 from schedgym.replay.plan import ReplayPlan, jobshop_plan, socdag_plan
 
 DEVICES = ("cpu", "cuda")
@@ -38,6 +38,21 @@ class FidelityReport:
         return asdict(self)
 
 
+def rank_correlation(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float:
+    """Spearman's rank correlation of two equally long sequences (tied values share their mean rank)."""
+
+    def ranks(values: np.ndarray) -> np.ndarray:
+        order = np.argsort(values, kind="stable")
+        rank = np.empty(len(values))
+        rank[order] = np.arange(len(values), dtype=float)
+        for value in np.unique(values):  # ties: the mean of their ranks
+            tied = values == value
+            rank[tied] = rank[tied].mean()
+        return rank
+
+    return float(np.corrcoef(ranks(np.asarray(a, dtype=float)), ranks(np.asarray(b, dtype=float)))[0, 1])
+
+
 def _mean_job_us(plan: ReplayPlan, end_us: np.ndarray) -> float:
     """Mean over jobs of (last task end - job release)."""
     last_end = np.full(plan.job.max() + 1, -np.inf)
@@ -60,19 +75,20 @@ def fidelity_report(plan: ReplayPlan, instance_name: str, device: str, start_us:
     )
 
 
-def replay(problem: str, instance: Any, solution: Any, *, device: str = "cpu", profile: KernelProfile | None = None, time_scale: float = 100.0) -> tuple[FidelityReport, dict]:
+def replay(problem: str, instance: Any, solution: Any, *, device: str = "cpu", profile: Any = None, time_scale: float = 100.0) -> tuple[FidelityReport, dict]:
     """Replay a valid jobshop or socdag ``solution`` on ``device``; returns the fidelity report and the measured
     schedule ``{"resource", "start_us", "end_us"}`` (lists, one entry per task; socdag tasks in instance order,
     jobshop operation ``(j, o)`` at ``j * n_ops + o``).
 
     Args:
-        profile: kernel unit times of this device (default: calibrated now, about a second).
+        profile: kernel times of this device: a :class:`KernelProfile` on ``cpu``, a
+            :class:`~schedgym.replay.cuda.CudaKernelProfile` on ``cuda`` (default: calibrated now, seconds).
         time_scale: wall microseconds per simulated time unit (jobshop: per unit of the instance; socdag: per
             simulated microsecond). The report's times are wall times, simulated ones stretched by it.
 
     Raises:
         ValueError: an unknown problem or device, or a solution the validator rejects (the violations are named).
-        RuntimeError: ``cuda`` asked for (the CUDA backend needs a GPU session to be built and measured).
+        RuntimeError: ``cuda`` asked for where there is no CUDA device.
     """
     from schedgym.registry import get_problem
 
@@ -83,13 +99,18 @@ def replay(problem: str, instance: Any, solution: Any, *, device: str = "cpu", p
 
         if not torch.cuda.is_available():
             raise RuntimeError("no CUDA device here (torch.cuda.is_available() is False); replay with --device cpu")
-        raise RuntimeError("the CUDA replay backend is not in this release (it is built and measured on a GPU machine); replay with --device cpu")
     if problem not in ("jobshop", "socdag"):
         raise ValueError(f"replay covers jobshop and socdag solutions, not {problem!r}")
     violations = get_problem(problem).validate(instance, solution)
     if violations:
         raise ValueError(f"the solution is not valid for {instance.name}, so it cannot be replayed: {violations[0]}")
     plan = jobshop_plan(instance, solution, time_scale) if problem == "jobshop" else socdag_plan(instance, solution, time_scale)
-    start_us, end_us = replay_on_cpu(plan, profile or calibrate_cpu())
+    if device == "cuda":
+        from schedgym.replay import cuda
+
+        layout = cuda.JOBSHOP_LAYOUT if problem == "jobshop" else cuda.SOCDAG_LAYOUT
+        start_us, end_us = cuda.replay_on_cuda(plan, profile or cuda.calibrate_cuda(list(layout.values())), layout)
+    else:
+        start_us, end_us = replay_on_cpu(plan, profile or calibrate_cpu())
     measured = {"resource": plan.resource.tolist(), "start_us": start_us.tolist(), "end_us": end_us.tolist()}
     return fidelity_report(plan, instance.name, device, start_us, end_us), measured

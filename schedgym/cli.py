@@ -225,12 +225,13 @@ def replay_command(
     solution_path: Path = typer.Argument(..., help="a solution JSON written by `schedgym solve --out`"),
     problem: str = typer.Option("jobshop", help="jobshop or socdag"),
     instance: Optional[str] = typer.Option(None, help="instance name or file (jobshop: default, the one named in the JSON)"),
-    device: str = typer.Option("cpu", help="cpu (threads running numpy kernels) or cuda"),
-    profile: Optional[Path] = typer.Option(None, help="kernel profile from `schedgym calibrate` (default: calibrate now)"),
+    device: str = typer.Option("cpu", help="cpu (threads running numpy kernels) or cuda (SM partitions of one GPU)"),
+    profile: Optional[Path] = typer.Option(None, help="kernel profile from `schedgym calibrate` on the same device (default: calibrate now)"),
     time_scale: float = typer.Option(100.0, help="wall us per simulated time unit (jobshop: instance unit; socdag: us)"),
     out: Optional[Path] = typer.Option(None, help="write the fidelity report and the measured schedule as JSON"),
 ) -> None:
     """Run a solution on real hardware and report simulated against measured times."""
+    from schedgym.replay.cuda import CudaKernelProfile
     from schedgym.replay.fidelity import replay
     from schedgym.replay.kernels import KernelProfile
 
@@ -245,7 +246,7 @@ def replay_command(
     if not name:
         raise ValueError(f"{solution_path} does not name its instance; pass --instance")
     inst = spec.load_suite(name)[0]
-    report, measured = replay(problem, inst, spec.solution_from_dict(data), device=device, profile=KernelProfile.load(profile) if profile else None, time_scale=time_scale)
+    report, measured = replay(problem, inst, spec.solution_from_dict(data), device=device, profile=(CudaKernelProfile if device == "cuda" else KernelProfile).load(profile) if profile else None, time_scale=time_scale)
     typer.echo(json.dumps(report.to_dict(), indent=1))
     if out:
         atomic_write_text(out, json.dumps({"report": report.to_dict(), "measured": measured}))
@@ -255,17 +256,29 @@ def replay_command(
 @app.command()
 @_one_line_errors
 def calibrate(
-    device: str = typer.Option("cpu", help="cpu"),
-    out: Path = typer.Option(Path("profiles/kernels-cpu.json"), help="kernel profile JSON to write"),
+    device: str = typer.Option("cpu", help="cpu or cuda"),
+    problem: str = typer.Option("jobshop", help="cuda: jobshop (kernel fits per machine partition) or socdag (a measured latency table)"),
+    out: Path = typer.Option(Path("profiles/kernels.json"), help="profile JSON to write"),
 ) -> None:
-    """Measure the replay kernels' unit times on a device and write them as a kernel profile."""
-    from schedgym.replay.kernels import calibrate_cpu
+    """Measure the replay kernels on a device and write a profile: kernel unit times (cpu), kernel fits on SM
+    partitions (cuda, jobshop), or the socdag latency table the simulator runs on with `SUITE@FILE` (cuda, socdag)."""
+    if device == "cpu":
+        from schedgym.replay.kernels import calibrate_cpu
 
-    if device != "cpu":
-        raise ValueError(f"calibration on {device!r} is not in this release; use --device cpu")
-    profile = calibrate_cpu()
-    profile.save(out)
-    typer.echo(json.dumps(profile.unit_us))
+        profile = calibrate_cpu()
+        profile.save(out)
+        typer.echo(json.dumps(profile.unit_us))
+    elif device == "cuda":
+        from schedgym.replay.calibration import calibrate_jobshop, calibrate_socdag
+
+        if problem not in ("jobshop", "socdag"):
+            raise ValueError(f"calibration covers jobshop and socdag, not {problem!r}")
+        if problem == "jobshop":
+            typer.echo(json.dumps(calibrate_jobshop(out).fits))
+        else:
+            typer.echo(json.dumps(calibrate_socdag(out)["latency_us"]))
+    else:
+        raise ValueError(f"unknown device {device!r}; choose cpu or cuda")
     typer.echo(f"wrote {out}")
 
 

@@ -9,6 +9,9 @@
   duration is 3-4x the isolated one and still climbing with the rate), with noise 0, 0.2 and 0.3.
 
 Stream instances are named ``stream-rate<R>-noise<S>-s<seed>``; any such name resolves, as does an ``.stg`` path.
+A suite or instance name followed by ``@FILE`` runs on the measured latency table in FILE
+(:mod:`schedgym.envs.socdag.latency_profile`); in a suite, instances of other task types (``topcuoglu2002``) keep
+their own table.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 from schedgym.envs.socdag.catalog import APPLICATIONS, application_instance, topcuoglu2002
 from schedgym.envs.socdag.generator import random_dag_instance, stream_instance
 from schedgym.envs.socdag.instance import SocDagInstance
+from schedgym.envs.socdag.latency_profile import load_latency_table, with_latency_table
 from schedgym.envs.socdag.loaders import load_stg
 
 STREAM_JOBS = 100
@@ -74,7 +78,15 @@ def _build(name: str) -> SocDagInstance:
 
 
 def resolve_suite(spec: str) -> list[SocDagInstance]:
-    """Instances of a suite name, or the one instance a name or STG path gives."""
+    """Instances of a suite name, or the one instance a name or STG path gives; ``SPEC@FILE``: on FILE's table."""
+    if "@" in spec:  # a suite keeps the instances of other task types (topcuoglu2002) on their own tables
+        spec, table_path = spec.rsplit("@", 1)
+        instances = resolve_suite(spec)
+        names = load_latency_table(table_path)[:2]
+        return [
+            with_latency_table(i, table_path) if spec not in SUITES or (i.task_type_names, i.soc.pe_type_names) == names else i
+            for i in instances
+        ]
     if spec in SUITES:
         return [load_instance(name) for name in SUITES[spec]]
     try:
