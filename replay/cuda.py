@@ -4,8 +4,9 @@ real kernel sized to its duration, every dependency a CUDA event, every start an
 How a plan runs:
 
 * Each resource gets a partition (:mod:`schedgym.replay.partitions`) of the SM count and *implementation* its type
-  asks for (:class:`PartitionSpec`): ``core`` kernels compute in float32 on CUDA cores (a general-purpose core),
-  ``accel`` kernels use the fast path of their kind (bfloat16 tensor-core GEMM, cuFFT), as an accelerator does.
+  asks for (:class:`PartitionSpec`): ``core`` kernels compute in float32 on CUDA cores (a general-purpose core:
+  GEMM without tensor cores, the FFT as a dense DFT product), ``accel`` kernels use the fast path of their kind
+  (TF32 tensor-core GEMM, cuFFT), as an accelerator does. (bfloat16 GEMMs failed in cuBLAS on some partitions.)
 * A task runs ``items`` items of its kernel kind (:class:`CudaKernels`), at most ``CHUNK_ITEMS[kind]`` per launch;
   ``items`` comes from the duration and the partition's fitted launch and item times (:class:`CudaKernelProfile`).
   Elementwise and reduction inputs are one 1 MiB row repeated (a stride-0 view), so they stay in L2: partitions
@@ -19,6 +20,9 @@ How a plan runs:
   different ones.
 * Start and end of a task are events on its stream: start fires when the stream reaches the task (its
   predecessors done), end when its kernels are done; both are read relative to the gate.
+* More streams than the GPU's hardware work queues make a stream that waits block the others that share its
+  queue; importing this module raises ``CUDA_DEVICE_MAX_CONNECTIONS`` to 32 (if CUDA is not initialised yet and
+  the variable is unset), and link streams are capped at :data:`MAX_LINK_STREAMS`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ from schedgym.replay.kernels import KERNEL_KINDS
 from schedgym.replay.partitions import Partition, partitions_for
 from schedgym.replay.plan import ReplayPlan
 
+os.environ.setdefault("CUDA_DEVICE_MAX_CONNECTIONS", "32")
+
 IMPLEMENTATIONS = ("core", "accel")
+MAX_LINK_STREAMS = 12
 #: Most items of a kind one launch runs (sets the size of the preallocated buffers).
 CHUNK_ITEMS = {"gemm": 64, "fft": 16, "elementwise": 16, "reduction": 16}
 GEMM_SIZE = 256  # one gemm item: a 256 x 256 by 256 x 256 product
@@ -144,8 +151,7 @@ class CudaKernels:
 
         g, c = GEMM_SIZE, CHUNK_ITEMS
         self.device = device
-        self.gemm_in = {"core": (rand(c["gemm"], g, g), rand(c["gemm"], g, g)),
-                        "accel": (rand(c["gemm"], g, g, dtype=torch.bfloat16), rand(c["gemm"], g, g, dtype=torch.bfloat16))}
+        self.gemm_in = (rand(c["gemm"], g, g), rand(c["gemm"], g, g))
         rows = c["fft"] * FFT_SIGNALS
         self.fft_real = rand(rows, FFT_POINTS)
         angle = 2 * math.pi * torch.outer(torch.arange(FFT_POINTS, device=device), torch.arange(FFT_POINTS, device=device)).float() / FFT_POINTS
@@ -160,7 +166,7 @@ class CudaKernels:
         if stream_id not in self._outputs:
             g, c, d = GEMM_SIZE, CHUNK_ITEMS, self.device
             self._outputs[stream_id] = {
-                "gemm/core": torch.empty(c["gemm"], g, g, device=d), "gemm/accel": torch.empty(c["gemm"], g, g, device=d, dtype=torch.bfloat16),
+                "gemm": torch.empty(c["gemm"], g, g, device=d),
                 "fft/core": torch.empty(c["fft"] * FFT_SIGNALS, 2 * FFT_POINTS, device=d),
                 "fft/accel": torch.empty(c["fft"] * FFT_SIGNALS, FFT_POINTS, device=d, dtype=torch.complex64),
                 "elementwise": torch.empty(c["elementwise"] * ELEMENTWISE_ROWS, ROW_VALUES, device=d), "reduction": torch.empty((), device=d),
@@ -172,9 +178,12 @@ class CudaKernels:
         chunk = CHUNK_ITEMS[kind]
         while items > 0:
             n, items = min(items, chunk), items - min(items, chunk)
-            if kind == "gemm":
-                a, b = self.gemm_in[implementation]
-                torch.bmm(a[:n], b[:n], out=out[f"gemm/{implementation}"][:n])
+            if kind == "gemm":  # accel: TF32 tensor cores; core: float32 on CUDA cores
+                a, b = self.gemm_in
+                tf32 = torch.backends.cuda.matmul.allow_tf32
+                torch.backends.cuda.matmul.allow_tf32 = implementation == "accel"
+                torch.bmm(a[:n], b[:n], out=out["gemm"][:n])
+                torch.backends.cuda.matmul.allow_tf32 = tf32
             elif kind == "fft" and implementation == "core":  # a dense DFT as a float32 matrix product
                 torch.matmul(self.fft_real[: n * FFT_SIGNALS], self.dft_matrix, out=out["fft/core"][: n * FFT_SIGNALS])
             elif kind == "fft":
@@ -244,7 +253,8 @@ def time_launch_us(kernels: CudaKernels, partition: Partition, kind: str, implem
 
 def _link_assignment(plan: ReplayPlan) -> dict[tuple[int, int], int]:
     """Link stream of each delayed dependency ``(pred, task)``: overlapping transfers (in simulated time) get
-    different streams, so none waits behind another."""
+    different streams, so none waits behind another, up to :data:`MAX_LINK_STREAMS`; past that a transfer takes
+    the stream that frees first."""
     transfers = sorted(
         (float(plan.simulated_end_us[p]), float(plan.simulated_end_us[p] + delay), p, t)
         for t in range(plan.n_tasks) for p, delay in plan.predecessors[t] if delay > 0
@@ -253,9 +263,11 @@ def _link_assignment(plan: ReplayPlan) -> dict[tuple[int, int], int]:
     link: dict[tuple[int, int], int] = {}
     for begin, end, p, t in transfers:
         stream = next((i for i, f in enumerate(free_at) if f <= begin), len(free_at))
+        if stream == MAX_LINK_STREAMS:
+            stream = int(np.argmin(free_at))
         if stream == len(free_at):
             free_at.append(end)
-        free_at[stream] = end
+        free_at[stream] = max(free_at[stream], begin) + (end - begin)
         link[p, t] = stream
     return link
 

@@ -22,10 +22,13 @@ What runs:
   of two to 32, then multiples of 32) and its block-count bucket (multiples of 16 blocks, then eight buckets per
   doubling); the batch is padded to the bucket (padding rows and blocks are masked). Its time therefore depends
   on the batch-size bucket and on the bucketed sum over the decodes of ``ceil((context + 1) / block_tokens)``,
-  i.e. on the batch size and the mean context, the two axes of the latency profile. Iterations with prefill
-  chunks run eagerly (their shapes vary every iteration).
-* Timing: on CUDA an iteration is timed from before its input upload to after its last kernel with
-  ``torch.cuda.Event(enable_timing=True)``; on the CPU (no graphs) with ``time.perf_counter``.
+  i.e. on the batch size and the mean context, the two axes of the latency profile. An iteration with prefill
+  chunks has shapes of its own (chunk lengths and contexts), so it is captured into a graph of its own and
+  replayed once, unpadded: on CUDA no iteration's time includes the host's kernel launches, which on a slow host
+  would outlast the GPU work of a prefill.
+* Timing: on CUDA an iteration is timed with ``torch.cuda.Event(enable_timing=True)`` around its graph replay (a
+  decode's also around its input upload); on the CPU (eager, no graphs) with ``time.perf_counter`` around input
+  upload and forward.
 
 The tokens are arbitrary (a hash of request and position) and the sampled token is not fed back: with random
 weights only the shapes matter. A prefix-cache hit's tokens get blocks of their own whose content is not copied.
@@ -35,17 +38,21 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.attention.bias import causal_lower_right
 
 from schedgym.envs.llmrouting.simulator import ReplicaSpec
 
 DEVICES = ("cpu", "cuda")
+#: Attention kernels a prefill chunk may use: not cuDNN's, which allocates its workspace on first use (a CUDA-graph
+#: capture forbids that).
+SDPA_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,6 @@ class LlamaConfig:
         per_layer = self.hidden * (self.heads + 2 * self.kv_heads) * self.head_dim + self.heads * self.head_dim * self.hidden
         per_layer += 3 * self.hidden * self.mlp + 2 * self.hidden
         return self.vocab * self.hidden + self.layers * per_layer + self.hidden
-
-    @property
-    def kv_bytes_per_token(self) -> int:
-        return 2 * self.layers * self.kv_heads * self.head_dim * torch.tensor([], dtype=self.torch_dtype).element_size()
 
     def describe(self) -> str:
         return (f"Llama-style, hidden {self.hidden}, {self.layers} layers, {self.heads} heads, {self.kv_heads} KV heads, head {self.head_dim}, "
@@ -213,11 +216,11 @@ class LlamaModel:
         invalid = torch.arange(cache.block_tokens, device=x.device) >= batch.page_tokens[:, None]  # [n_pages, block_tokens]
         for index, layer in enumerate(self.layers):
             h = F.rms_norm(x, (c.hidden,), layer.attn_norm, c.norm_eps)
-            q, k, v = (h @ layer.wqkv).split([c.heads * c.head_dim, c.kv_heads * c.head_dim, c.kv_heads * c.head_dim], dim=-1)
-            q = _rotate(q.view(n, c.heads, c.head_dim), cos, sin)
-            k = _rotate(k.view(n, c.kv_heads, c.head_dim), cos, sin)
+            qkv = h @ layer.wqkv  # [n, (heads + 2 kv_heads) head_dim]
+            qk = _rotate(qkv[:, : (c.heads + c.kv_heads) * c.head_dim].view(n, c.heads + c.kv_heads, c.head_dim), cos, sin)
+            q, k = qk[:, : c.heads], qk[:, c.heads:]
             cache.k[index][batch.write_blocks, :, batch.write_offsets] = k
-            cache.v[index][batch.write_blocks, :, batch.write_offsets] = v.view(n, c.kv_heads, c.head_dim)
+            cache.v[index][batch.write_blocks, :, batch.write_offsets] = qkv[:, (c.heads + c.kv_heads) * c.head_dim:].view(n, c.kv_heads, c.head_dim)
             x = x + self._attention(q, batch, cache.k[index], cache.v[index], invalid) @ layer.wo
             h = F.rms_norm(x, (c.hidden,), layer.mlp_norm, c.norm_eps)
             gate, up = (h @ layer.w_gate_up).chunk(2, dim=-1)
@@ -233,7 +236,8 @@ class LlamaModel:
         for first, tokens, context, blocks in batch.chunks:
             keys, values = (_contiguous_heads(pool.index_select(0, blocks), group, context) for pool in (k_pool, v_pool))  # [heads, context, head_dim]
             query = q[first:first + tokens].transpose(0, 1)  # [heads, tokens, head_dim]
-            out = F.scaled_dot_product_attention(query[None], keys[None], values[None], attn_mask=causal_lower_right(tokens, context))
+            with sdpa_kernel(SDPA_BACKENDS):
+                out = F.scaled_dot_product_attention(query[None], keys[None], values[None], attn_mask=causal_lower_right(tokens, context))
             outputs.append(out[0].transpose(0, 1).reshape(tokens, c.heads * c.head_dim))
         if batch.n_decodes:
             b = batch.n_decodes
@@ -330,8 +334,8 @@ class _ReplicaKv:
 
 class LlmEngine:
     """Replicas of one :class:`LlamaModel` serving the iterations a :class:`ServingSimulator` decides (its
-    :class:`IterationExecutor`): per replica a range of the static KV pool, CUDA-graph decode per bucket, eager
-    chunked prefill, each iteration measured.
+    :class:`IterationExecutor`): per replica a range of the static KV pool; on CUDA decode-only iterations from a
+    graph per bucket and iterations with prefill chunks from a graph of their own; each iteration measured.
 
     Attributes:
         busy_s: measured seconds of every iteration run so far.
@@ -359,7 +363,10 @@ class LlmEngine:
             self._staging = torch.empty(4 * max_rows + 3 * max_pages, dtype=torch.int64, pin_memory=True)
             self._inputs = torch.empty_like(self._staging, device=self.device)
             self._next_tokens = torch.empty(max_rows, dtype=torch.int64, device=self.device)
-            self._pool = torch.cuda.graph_pool_handle()
+            self._pool, self._once_pool = torch.cuda.graph_pool_handle(), torch.cuda.graph_pool_handle()
+            self._capture_stream = torch.cuda.Stream(self.device)
+            self._last_once: torch.cuda.CUDAGraph | None = None
+            self.model.forward(self._decode_batch(1, 1), self.cache)  # lazy CUDA state (cuBLAS) made outside any capture
             self._start, self._end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
 
     # ------------------------------------------------------------------------------------------------ executor
@@ -372,9 +379,7 @@ class LlmEngine:
             self.model.forward(self._upload(arrays, chunks, chunk_blocks, len(decodes)), self.cache)
             duration_s = time.perf_counter() - started
         elif len(chunks):
-            self._start.record()
-            self.model.forward(self._upload(arrays, chunks, chunk_blocks, len(decodes)), self.cache).argmax(-1)
-            duration_s = self._finish_timing()
+            duration_s = self._replay_once(self._upload(arrays, chunks, chunk_blocks, len(decodes)))
         else:
             duration_s = self._replay_decode(arrays)
         self.busy_s += duration_s
@@ -404,6 +409,7 @@ class LlmEngine:
 
     @property
     def n_graphs(self) -> int:
+        """Decode graphs captured so far (one per batch-size and block-count bucket met)."""
         return len(self._graphs)
 
     def reset(self) -> None:
@@ -490,20 +496,40 @@ class LlmEngine:
             start += length
         return self._staging[: len(host)]
 
-    def _capture(self, rows: int, pages: int) -> tuple[torch.cuda.CUDAGraph, Batch]:
-        """Capture the decode step of a bucket on its views of the static input buffer (warmed up first, on a
-        side stream, with padding inputs)."""
+    def _decode_batch(self, rows: int, pages: int) -> Batch:
+        """A decode batch on the views of the static input buffer for ``rows`` decodes and ``pages`` pages,
+        filled with padding."""
         views = self._inputs[: 4 * rows + 3 * pages].split([rows] * 4 + [pages] * 3)
-        batch = Batch(*views[:4], [], rows, *views[4:], torch.arange(rows, device=self.device))
         self._inputs[: 4 * rows + 3 * pages].copy_(self._padded(rows, pages))
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(2):
-                self._next_tokens[:rows].copy_(self.model.forward(batch, self.cache).argmax(-1))
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
-            self._next_tokens[:rows].copy_(self.model.forward(batch, self.cache).argmax(-1))
+        return Batch(*views[:4], [], rows, *views[4:], torch.arange(rows, device=self.device))
+
+    def _capture(self, rows: int, pages: int) -> tuple[torch.cuda.CUDAGraph, Batch]:
+        """Capture the decode step of a bucket on its views of the static input buffer."""
+        batch = self._decode_batch(rows, pages)
+        graph = self._graph_of(lambda: self._next_tokens[:rows].copy_(self.model.forward(batch, self.cache).argmax(-1)), self._pool)
         self._graphs[rows, pages] = graph, batch
         return graph, batch
+
+    def _replay_once(self, batch: Batch) -> float:
+        """An iteration with prefill chunks: its shapes are new nearly every time, so it is captured into a graph of
+        its own and replayed once. As for the decode graphs, the host's kernel launches are not timed, only the
+        device running the iteration's kernels back to back."""
+        graph = self._graph_of(lambda: self.model.forward(batch, self.cache).argmax(-1), self._once_pool)
+        self._start.record()
+        graph.replay()
+        duration_s = self._finish_timing()
+        self._last_once = graph  # kept until the next one is captured, so the pool's memory stays reserved for it
+        return duration_s
+
+    def _graph_of(self, step: Callable[[], object], pool: tuple[int, int]) -> torch.cuda.CUDAGraph:
+        """``step`` captured into a CUDA graph on the capture stream, its memory from ``pool``."""
+        graph = torch.cuda.CUDAGraph()
+        self._capture_stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self._capture_stream):
+            graph.capture_begin(pool=pool)
+            try:
+                step()
+            finally:
+                graph.capture_end()
+        torch.cuda.current_stream().wait_stream(self._capture_stream)
+        return graph

@@ -141,7 +141,7 @@ def calibrate_llm_profile(device: str, config: LlamaConfig, out_path: str | Path
         if progress:
             progress(f"decode_ms at context {context}: {[decode_ms[f'{b}x{context}'] for b in decode_batches]}")
     cuda = engine.device.type == "cuda"
-    timing = ("CUDA events around input upload and forward; decode replayed from CUDA graphs per batch/block bucket, prefill eager"
+    timing = ("CUDA events around CUDA-graph replays: decode from a graph per batch/block bucket, prefill from a graph of its own"
               if cuda else "time.perf_counter around input upload and forward, eager")
     profile = {
         "model": config.describe(),

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from schedgym.envs.memmap import MemMapInstance, MemMapSolution
-from schedgym.envs.memmap.solution import SLOW, validate
+from schedgym.envs.memmap.solution import SLOW, op_times_s, validate
 from schedgym.envs.memmap.tracer import PEAK_FLOPS
 
 GEMM_INNER = 1024  # the compute GEMM is [rows, 1024] @ [1024, 1024]
@@ -176,11 +176,21 @@ def _replay_cuda(instance: MemMapInstance, solution: MemMapSolution, program: Op
 @dataclass(frozen=True)
 class MemoryRates:
     """Rates measured on the replay's own kernels: ``fast_bw`` / ``slow_bw`` (bytes/s of a float32 sum over 64 MiB
-    in the arena / in zero-copy host memory) and ``gemm_flops`` (FLOP/s of the compute GEMM at 1,024 rows)."""
+    in the arena / in zero-copy host memory), ``gemm_flops`` (FLOP/s of the compute GEMM at 1,024 rows) and
+    ``kernel_overhead_s`` (time per kernel of a CUDA graph of 256 sums over 16 bytes: the launch cost)."""
 
     fast_bw_bytes_per_s: float
     slow_bw_bytes_per_s: float
     gemm_flops_per_s: float
+    kernel_overhead_s: float
+
+    def runtime_s(self, instance: MemMapInstance, solution: MemMapSolution) -> float:
+        """The roofline runtime under these rates plus the launch cost of every kernel the replay runs (one per read
+        and one GEMM per op that computes): the cost model calibrated to this GPU."""
+        program = OpProgram.of(instance)
+        kernels = sum(times for reads in program.reads for _, _, times in reads) + int((program.gemm_rows > 0).sum())
+        fast = np.asarray(solution.offset) != SLOW
+        return float(op_times_s(self.apply(instance), fast).sum()) + kernels * self.kernel_overhead_s
 
     def apply(self, instance: MemMapInstance) -> MemMapInstance:
         """``instance`` with the cost model's bandwidths and compute times set from these rates."""
@@ -219,4 +229,14 @@ def measure_memory_rates(repeats: int = 10) -> MemoryRates:
     fast_s = seconds(lambda: arena.view(torch.float32).sum())
     slow_s = seconds(lambda: slow.view(torch.float32).sum())
     gemm_s = seconds(lambda: torch.mm(activations, weights))
-    return MemoryRates(n_bytes / fast_s, n_bytes / slow_s, 2.0 * GEMM_INNER**3 / gemm_s)
+    tiny, sums, n_kernels = arena[:16].view(torch.float32), torch.empty(256, device="cuda"), 256
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        torch.sum(tiny, dim=0, out=sums[0])
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for k in range(n_kernels):
+            torch.sum(tiny, dim=0, out=sums[k])
+    overhead_s = seconds(graph.replay) / n_kernels
+    return MemoryRates(n_bytes / fast_s, n_bytes / slow_s, 2.0 * GEMM_INNER**3 / gemm_s, overhead_s)

@@ -12,8 +12,9 @@ Per replica, every iteration:
    head of the queue, to prefill prompt + generated tokens anew). The rest of the per-iteration token budget
    (``token_budget``) goes to prefill chunks of the admitted requests in admission order (chunked prefill).
 3. *Time*: :class:`LatencyProfile` gives the duration for (prefill tokens, decode batch, mean context), divided by
-   the replica's ``speed``. At its end a request whose prefill completes emits its first token, decodes emit one,
-   and finished requests free their blocks (their prefix blocks stay cached).
+   the replica's ``speed``; or an :class:`IterationExecutor` runs the batch (on a model, say) and says how long it
+   took. At its end a request whose prefill completes emits its first token, decodes emit one, and finished
+   requests free their blocks (their prefix blocks stay cached).
 
 Routing happens at arrivals: :meth:`ServingSimulator.advance_to` runs every replica's iterations that start before
 the arrival (an iteration in flight is run to its end, and a request is only admitted by iterations that start
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -52,11 +54,32 @@ class ReplicaSpec:
     prefix_cache: bool = True
 
 
+class IterationExecutor(Protocol):
+    """Runs the iterations the simulator decides and measures them: the simulator keeps every decision (admission,
+    chunks, decodes, preemption, prefix hits) and only asks for each iteration's duration."""
+
+    def run_iteration(self, replica: int, chunks: np.ndarray, decodes: np.ndarray) -> float:
+        """Run one iteration of ``replica``; returns its duration in seconds.
+
+        Args:
+            chunks: int ``[n_chunks, 3]``: (request, first token position, tokens) of each prefill chunk; the chunk
+                attends to the request's first ``position`` cached tokens and causally to itself.
+            decodes: int ``[n_decodes, 2]``: (request, context tokens) of each decode; the new token is at
+                position ``context``.
+        """
+        ...
+
+    def release(self, replica: int, request: int) -> None:
+        """``request`` finished or was preempted at ``replica``: its KV cache is freed."""
+        ...
+
+
 class Replica:
     """The state of one replica; request data lives in the simulator's arrays."""
 
-    def __init__(self, spec: ReplicaSpec) -> None:
+    def __init__(self, spec: ReplicaSpec, index: int) -> None:
         self.spec = spec
+        self.index = index
         self.clock_s = 0.0  # end of the last iteration
         self.waiting: deque[int] = deque()
         self.running: list[int] = []  # admission order
@@ -72,14 +95,21 @@ class ServingSimulator:
     the prompt, plus generated tokens after a preemption), ``prefilled``, ``generated``, ``kv_tokens`` (tokens in
     its KV cache), ``blocks``,
     ``prefix_hit_tokens``, ``first_token_s`` and ``finish_s`` (NaN until known), ``preemptions``.
+
+    With an ``executor`` each iteration lasts what the executor measured for it (the profile is not used for
+    time), so a replica's ``clock_s`` is advanced by the measured time of its own iterations; such replicas must
+    have speed 1.0.
     """
 
-    def __init__(self, workload: Workload, replicas: list[ReplicaSpec], profile: LatencyProfile) -> None:
+    def __init__(self, workload: Workload, replicas: list[ReplicaSpec], profile: LatencyProfile, executor: IterationExecutor | None = None) -> None:
         if not replicas:
             raise ValueError("need at least one replica")
+        if executor is not None and any(spec.speed != 1.0 for spec in replicas):
+            raise ValueError(f"an iteration executor measures real iterations, so every replica needs speed 1.0 (got {[spec.speed for spec in replicas]})")
         self.workload = workload
         self.profile = profile
-        self.replicas = [Replica(spec) for spec in replicas]
+        self.executor = executor
+        self.replicas = [Replica(spec, index) for index, spec in enumerate(replicas)]
         n = workload.n_requests
         too_big = [r for r, spec in enumerate(replicas) if self._blocks_for(int(workload.prompt_tokens.max() + workload.output_tokens.max()), spec) > spec.kv_blocks]
         if too_big:
@@ -190,6 +220,8 @@ class ServingSimulator:
         self.kv_tokens[victim] = 0
         self.preemptions[victim] += 1
         replica.waiting.appendleft(victim)
+        if self.executor is not None:
+            self.executor.release(replica.index, victim)
 
     def _iterate(self, replica: Replica) -> None:
         """Run one iteration of ``replica`` from its clock (or the first waiting arrival, if later)."""
@@ -208,8 +240,12 @@ class ServingSimulator:
         if not len(decodes) and not len(prefilling):
             replica.clock_s = start_s
             return
-        mean_context = float(self.kv_tokens[decodes].mean()) if len(decodes) else 0.0
-        end_s = start_s + self.profile.iteration_time_s(int(chunks.sum()), len(decodes), mean_context) / spec.speed
+        if self.executor is None:
+            mean_context = float(self.kv_tokens[decodes].mean()) if len(decodes) else 0.0
+            end_s = start_s + self.profile.iteration_time_s(int(chunks.sum()), len(decodes), mean_context) / spec.speed
+        else:
+            batch_chunks = np.stack((prefilling, self.prefilled[prefilling], chunks), axis=1)
+            end_s = start_s + self.executor.run_iteration(replica.index, batch_chunks, np.stack((decodes, self.kv_tokens[decodes]), axis=1))
         replica.iterations += 1
         self.prefilled[prefilling] += chunks
         self.kv_tokens[prefilling] += chunks
@@ -221,13 +257,7 @@ class ServingSimulator:
         output = self.workload.output_tokens
         finished = first[output[first] <= 1].tolist() + decodes[self.generated[decodes] >= output[decodes]].tolist()
         for request in finished:
-            self.finish_s[request] = end_s
-            replica.running.remove(request)
-            replica.free_blocks += int(self.blocks[request])
-            self.blocks[request] = 0
-            self.n_finished += 1
-            if spec.prefix_cache and self.workload.prefix_ids is not None:
-                self._cache_prefix(replica, request)
+            self._finish(replica, request, end_s)
         replica.clock_s = end_s
 
     def _reserve_decode_blocks(self, replica: Replica) -> np.ndarray:
@@ -259,10 +289,11 @@ class ServingSimulator:
     def _decode_run(self, replica: Replica, until_s: float) -> bool:
         """Fast-forward a run of identical decode-only iterations (nothing to admit or prefill, enough free blocks,
         no request finishing before the last) that start before ``until_s``; False if the next iteration is not
-        such a one (run it with :meth:`_iterate`). The result equals iterating one by one."""
+        such a one (run it with :meth:`_iterate`). The result equals iterating one by one. With an executor every
+        iteration is run on its own."""
         spec = replica.spec
         running = replica.running
-        if not running or (replica.waiting and self.workload.arrival_s[replica.waiting[0]] <= replica.clock_s and len(running) < spec.max_batch):
+        if self.executor is not None or not running or (replica.waiting and self.workload.arrival_s[replica.waiting[0]] <= replica.clock_s and len(running) < spec.max_batch):
             return False
         batch = np.array(running)
         if (self.prefilled[batch] < self.prefill_target[batch]).any():
@@ -290,14 +321,20 @@ class ServingSimulator:
         replica.clock_s = float(ends[steps - 1])
         replica.iterations += steps
         for request in batch[self.generated[batch] >= self.workload.output_tokens[batch]].tolist():
-            self.finish_s[request] = replica.clock_s
-            running.remove(request)
-            replica.free_blocks += int(self.blocks[request])
-            self.blocks[request] = 0
-            self.n_finished += 1
-            if spec.prefix_cache and self.workload.prefix_ids is not None:
-                self._cache_prefix(replica, request)
+            self._finish(replica, request, replica.clock_s)
         return True
+
+    def _finish(self, replica: Replica, request: int, end_s: float) -> None:
+        """``request`` produced its last token at ``end_s``: it leaves the batch and frees its blocks."""
+        self.finish_s[request] = end_s
+        replica.running.remove(request)
+        replica.free_blocks += int(self.blocks[request])
+        self.blocks[request] = 0
+        self.n_finished += 1
+        if replica.spec.prefix_cache and self.workload.prefix_ids is not None:
+            self._cache_prefix(replica, request)
+        if self.executor is not None:
+            self.executor.release(replica.index, request)
 
     def _cache_prefix(self, replica: Replica, request: int) -> None:
         """Remember the request's prefix blocks (most recent last), keeping at most ``kv_blocks`` of them (LRU)."""
