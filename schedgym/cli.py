@@ -223,7 +223,7 @@ def export_command(
 @_one_line_errors
 def replay_command(
     solution_path: Path = typer.Argument(..., help="a solution JSON written by `schedgym solve --out`"),
-    problem: str = typer.Option("jobshop", help="jobshop or socdag"),
+    problem: str = typer.Option("jobshop", help="jobshop, socdag (schedules on resources), memmap (a map, timed on its program) or llmrouting (a routing log, served by the LLM engine)"),
     instance: Optional[str] = typer.Option(None, help="instance name or file (jobshop: default, the one named in the JSON)"),
     device: str = typer.Option("cpu", help="cpu (threads running numpy kernels) or cuda (SM partitions of one GPU)"),
     profile: Optional[Path] = typer.Option(None, help="kernel profile from `schedgym calibrate` on the same device (default: calibrate now)"),
@@ -246,10 +246,25 @@ def replay_command(
     if not name:
         raise ValueError(f"{solution_path} does not name its instance; pass --instance")
     inst = spec.load_suite(name)[0]
-    report, measured = replay(problem, inst, spec.solution_from_dict(data), device=device, profile=(CudaKernelProfile if device == "cuda" else KernelProfile).load(profile) if profile else None, time_scale=time_scale)
-    typer.echo(json.dumps(report.to_dict(), indent=1))
+    solution = spec.solution_from_dict(data)
+    if problem == "memmap":
+        from schedgym.replay.memory import replay_mapping
+
+        report = {"instance": inst.name, "device": device, "modelled_runtime_s": spec.evaluate(inst, solution)[1]["runtime_s"],
+                  "measured_runtime_s": replay_mapping(inst, solution, device=device)}
+        measured = None
+    elif problem == "llmrouting":
+        from schedgym.replay.llm_engine import LlamaConfig
+        from schedgym.replay.llm_replay import replay_routing
+
+        llm_report, measured_log = replay_routing(inst, solution, device=device, config=LlamaConfig.llama_1b() if device == "cuda" else LlamaConfig.tiny())
+        report, measured = llm_report.to_dict(), measured_log.to_dict()
+    else:
+        fidelity, measured = replay(problem, inst, solution, device=device, profile=(CudaKernelProfile if device == "cuda" else KernelProfile).load(profile) if profile else None, time_scale=time_scale)
+        report = fidelity.to_dict()
+    typer.echo(json.dumps(report, indent=1))
     if out:
-        atomic_write_text(out, json.dumps({"report": report.to_dict(), "measured": measured}))
+        atomic_write_text(out, json.dumps({"report": report, "measured": measured}))
         typer.echo(f"wrote {out}")
 
 
@@ -257,12 +272,18 @@ def replay_command(
 @_one_line_errors
 def calibrate(
     device: str = typer.Option("cpu", help="cpu or cuda"),
-    problem: str = typer.Option("jobshop", help="cuda: jobshop (kernel fits per machine partition) or socdag (a measured latency table)"),
+    problem: str = typer.Option("jobshop", help="jobshop (kernel fits per machine partition), socdag (a measured latency table) or llmrouting (the LLM engine's latency profile)"),
     out: Path = typer.Option(Path("profiles/kernels.json"), help="profile JSON to write"),
 ) -> None:
     """Measure the replay kernels on a device and write a profile: kernel unit times (cpu), kernel fits on SM
-    partitions (cuda, jobshop), or the socdag latency table the simulator runs on with `SUITE@FILE` (cuda, socdag)."""
-    if device == "cpu":
+    partitions (cuda, jobshop), the socdag latency table the simulator runs on with `SUITE@FILE` (cuda, socdag), or
+    the llmrouting latency profile of the LLM engine (1B model on cuda, a tiny one on cpu)."""
+    if problem == "llmrouting":
+        from schedgym.replay.llm_engine import LlamaConfig
+        from schedgym.replay.llm_replay import calibrate_llm_profile
+
+        calibrate_llm_profile(device, LlamaConfig.llama_1b() if device == "cuda" else LlamaConfig.tiny(), out)
+    elif device == "cpu":
         from schedgym.replay.kernels import calibrate_cpu
 
         profile = calibrate_cpu()

@@ -184,3 +184,13 @@ def test_cuda_replay_keeps_order_and_precedence():
     assert abs(report.makespan_error_pct) < 50
     instance = resolve_memmap("traced-models")[0]
     assert replay_mapping(instance, make_solver("memmap", "first-fit").solve(instance), device="cuda", repeats=2) > 0
+
+
+def test_cli_replays_a_memory_map(tmp_path):
+    runner = CliRunner()
+    name = resolve_memmap("traced-models")[0].name
+    assert runner.invoke(app, ["solve", "memmap", name, "--solver", "msa", "--out", str(tmp_path / "m.json")]).exit_code == 0
+    result = runner.invoke(app, ["replay", str(tmp_path / "m.json"), "--problem", "memmap", "--instance", name, "--out", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())["report"]
+    assert report["instance"] == name and report["measured_runtime_s"] > 0 and report["modelled_runtime_s"] > 0

@@ -19,13 +19,18 @@ SUITES: dict[str, str] = {
 
 
 def resolve_suite(spec: str) -> list[MemMapInstance]:
-    """Instances of a suite, one shipped instance by name (``minimalloc_A``) or a MiniMalloc CSV path."""
+    """Instances of a suite, one shipped instance by name (``minimalloc_A``, ``resnet-32x4x32-b8-c25``) or a
+    MiniMalloc CSV path."""
     if spec == "traced-models":
         return [trace_model(model, fraction) for model in SUITE_MODELS for fraction in CAPACITY_FRACTIONS]
     if spec == "minimalloc":
         return [load_minimalloc_csv(data_file(f"{name}.1048576.csv")) for name in MINIMALLOC]
     if spec in MINIMALLOC:
         return [load_minimalloc_csv(data_file(f"{spec}.1048576.csv"))]
+    for model in SUITE_MODELS:  # one traced model of the suite by its name
+        for fraction in CAPACITY_FRACTIONS:
+            if spec == f"{model.name}-c{int(round(fraction * 100))}":
+                return [trace_model(model, fraction)]
     if os.path.exists(spec):
         return [load_minimalloc_csv(spec)]
     raise KeyError(f"unknown memmap suite {spec!r}; choose one of {', '.join(SUITES)}, {', '.join(MINIMALLOC)} or a NAME.CAPACITY.csv path")
