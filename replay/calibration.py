@@ -62,7 +62,7 @@ def calibrate_socdag(out: str | os.PathLike, *, time_scale: float = SOCDAG_TIME_
         "layout": {pe: asdict(spec) for pe, spec in SOCDAG_LAYOUT.items()},
         "gpu": profile.gpu,
         "method": f"each task type's kernel ({{kind, items}} in task_kernels) timed on each supporting PE type's partition "
-                  f"(layout; sms 0: the SMs left after the split into groups of 8), median of {repeats} CUDA-event timings after a warm-up, "
+                  f"(layout; sms 0: the SMs left after the split into groups of 8), launches queued back to back ({repeats} per CUDA-event timing, median of 3, after a warm-up), "
                   f"divided by time_scale; items sized to the hand-written big-core latency",
         "profile": asdict(profile),
     }

@@ -212,9 +212,8 @@ def sleep_cycles_per_us(stream: torch.cuda.Stream | None = None) -> float:
 def calibrate_cuda(specs: list[PartitionSpec], *, repeats: int = 7, group_sms: int = 8, seed: int = 0) -> CudaKernelProfile:
     """Fit launch and item times of every kernel kind on a partition of each distinct spec.
 
-    For ``n`` in 1, 2, 4, 8 and the chunk size, one launch of ``n`` items is timed with CUDA events on the
-    partition's stream (median of ``repeats`` after a warm-up); a least-squares line through the points gives
-    ``fixed_us`` and ``item_us``."""
+    For ``n`` in 1, 2, 4, 8 and the chunk size, launches of ``n`` items are timed back to back on the partition's
+    stream (:func:`time_launch_us`); a least-squares line through the points gives ``fixed_us`` and ``item_us``."""
     device = torch.device("cuda")
     distinct = list(dict.fromkeys(specs))
     partitions = partitions_for(tuple((spec.sms, -1) for spec in distinct), group_sms)
@@ -230,24 +229,26 @@ def calibrate_cuda(specs: list[PartitionSpec], *, repeats: int = 7, group_sms: i
     name = torch.cuda.get_device_name()
     return CudaKernelProfile(
         fits, name, f"{name}, {torch.cuda.get_device_properties(0).multi_processor_count} SMs, torch {torch.__version__}",
-        f"per kind, implementation and partition: one launch of n items (n = 1, 2, 4, 8, chunk) timed by CUDA events on "
-        f"the partition's green-context stream, median of {repeats} after a warm-up, least-squares line; "
+        f"per kind, implementation and partition: launches of n items (n = 1, 2, 4, 8, chunk) queued back to back on the "
+        f"partition's green-context stream, CUDA events around {repeats} launches, median of 3 after a warm-up, least-squares line; "
         f"partitions disjoint (groups of {group_sms} SMs)",
     )
 
 
 def time_launch_us(kernels: CudaKernels, partition: Partition, kind: str, implementation: str, items: int, out: dict, repeats: int) -> float:
-    """Median wall time (us) of ``items`` items on ``partition`` over ``repeats`` CUDA-event timings after a warm-up."""
+    """Wall time (us) of ``items`` items on ``partition`` when launches queue back to back, as in a replay: the
+    median over 3 batches of ``repeats`` launches timed by CUDA events, per launch, after a warm-up."""
     samples = []
     with torch.cuda.stream(partition.stream):
         kernels.launch(kind, implementation, items, out)  # warm-up
-        for _ in range(repeats):
+        for _ in range(3):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            kernels.launch(kind, implementation, items, out)
+            for _ in range(repeats):
+                kernels.launch(kind, implementation, items, out)
             end.record()
             end.synchronize()
-            samples.append(start.elapsed_time(end) * 1000.0)
+            samples.append(start.elapsed_time(end) * 1000.0 / repeats)
     return float(np.median(samples))
 
 
