@@ -42,7 +42,6 @@ from schedgym.replay.plan import ReplayPlan
 
 os.environ.setdefault("CUDA_DEVICE_MAX_CONNECTIONS", "32")
 
-IMPLEMENTATIONS = ("core", "accel")
 MAX_LINK_STREAMS = 12
 #: Most items of a kind one launch runs (sets the size of the preallocated buffers).
 CHUNK_ITEMS = {"gemm": 64, "fft": 16, "elementwise": 16, "reduction": 16}
@@ -84,6 +83,11 @@ def layout_slots(resource_types: list[str], layout: dict[str, PartitionSpec]) ->
 
 def fit_key(kind: str, implementation: str, sms: int) -> str:
     return f"{kind}/{implementation}/{sms}"
+
+
+def fit_sms(spec: PartitionSpec, partition: Partition) -> int:
+    """The SM count a fit is keyed by: the partition's, or 0 for the leftover SMs (whose count depends on the GPU)."""
+    return partition.sms if spec.sms else 0
 
 
 @dataclass
@@ -215,7 +219,7 @@ def calibrate_cuda(specs: list[PartitionSpec], *, repeats: int = 7, group_sms: i
     For ``n`` in 1, 2, 4, 8 and the chunk size, launches of ``n`` items are timed back to back on the partition's
     stream (:func:`time_launch_us`); a least-squares line through the points gives ``fixed_us`` and ``item_us``."""
     device = torch.device("cuda")
-    distinct = list(dict.fromkeys(specs))
+    distinct = list({(spec.sms, spec.implementation): spec for spec in specs}.values())  # a shared spec fits as its twin
     partitions = partitions_for(tuple((spec.sms, -1) for spec in distinct), group_sms)
     kernels = CudaKernels(device, seed)
     fits: dict[str, list[float]] = {}
@@ -225,7 +229,7 @@ def calibrate_cuda(specs: list[PartitionSpec], *, repeats: int = 7, group_sms: i
             sizes = sorted({1, 2, 4, 8, CHUNK_ITEMS[kind]})
             times = [time_launch_us(kernels, partition, kind, spec.implementation, n, out, repeats) for n in sizes]
             item_us, fixed_us = np.polyfit(sizes, times, 1)
-            fits[fit_key(kind, spec.implementation, partition.sms if spec.sms else 0)] = [float(max(fixed_us, 0.0)), float(item_us)]
+            fits[fit_key(kind, spec.implementation, fit_sms(spec, partition))] = [float(max(fixed_us, 0.0)), float(item_us)]
     name = torch.cuda.get_device_name()
     return CudaKernelProfile(
         fits, name, f"{name}, {torch.cuda.get_device_properties(0).multi_processor_count} SMs, torch {torch.__version__}",
@@ -289,8 +293,8 @@ def replay_on_cuda(plan: ReplayPlan, profile: CudaKernelProfile, layout: dict[st
     kernels = CudaKernels(device, seed)
     outputs = [kernels.outputs_for(r) for r in range(len(partitions))]
     items = [
-        profile.items_for(plan.kind[t], specs[plan.resource[t]].implementation, partitions[plan.resource[t]].sms if specs[plan.resource[t]].sms else 0, plan.duration_us[t])
-        for t in range(plan.n_tasks)
+        profile.items_for(plan.kind[t], specs[r].implementation, fit_sms(specs[r], partitions[r]), plan.duration_us[t])
+        for t, r in enumerate(plan.resource.tolist())
     ]
     side = torch.cuda.Stream()
     cycles_per_us = sleep_cycles_per_us(side)

@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 
 from schedgym.replay.cpu import replay_on_cpu
+from schedgym.replay.device import resolve_device
 from schedgym.replay.kernels import calibrate_cpu
 from schedgym.replay.plan import ReplayPlan, jobshop_plan, socdag_plan
-
-DEVICES = ("cpu", "cuda")
 
 
 @dataclass
@@ -92,13 +91,7 @@ def replay(problem: str, instance: Any, solution: Any, *, device: str = "cpu", p
     """
     from schedgym.registry import get_problem
 
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise RuntimeError("no CUDA device here (torch.cuda.is_available() is False); replay with --device cpu")
+    resolve_device(device)
     if problem not in ("jobshop", "socdag"):
         raise ValueError(f"replay covers jobshop and socdag solutions, not {problem!r}")
     violations = get_problem(problem).validate(instance, solution)

@@ -48,8 +48,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.attention.bias import causal_lower_right
 
 from schedgym.envs.llmrouting.simulator import ReplicaSpec
+from schedgym.replay.device import resolve_device
 
-DEVICES = ("cpu", "cuda")
 #: Attention kernels a prefill chunk may use: not cuDNN's, which allocates its workspace on first use (a CUDA-graph
 #: capture forbids that).
 SDPA_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
@@ -108,19 +108,6 @@ class LlamaConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu`` or ``cuda`` as a torch device.
-
-    Raises:
-        ValueError: an unknown device. RuntimeError: ``cuda`` without a CUDA device.
-    """
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("no CUDA device here (torch.cuda.is_available() is False); run with --device cpu")
-    return torch.device(device)
 
 
 @dataclass

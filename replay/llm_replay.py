@@ -21,7 +21,8 @@ import torch
 
 from schedgym.atomic import atomic_write_text
 from schedgym.envs.llmrouting import ReplicaSpec, RoutingInstance, RoutingSolution, ServingSimulator, metrics
-from schedgym.replay.llm_engine import LlamaConfig, LlmEngine, resolve_device
+from schedgym.replay.device import resolve_device
+from schedgym.replay.llm_engine import LlamaConfig, LlmEngine
 
 #: The grid of the shipped profile: prefill chunk tokens, decode batch sizes and decode contexts.
 PREFILL_TOKENS = (16, 64, 128, 256, 512, 1024, 2048, 4096)

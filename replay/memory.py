@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from schedgym.envs.memmap import MemMapInstance, MemMapSolution
 from schedgym.envs.memmap.solution import SLOW, op_times_s, validate
 from schedgym.envs.memmap.tracer import PEAK_FLOPS
+from schedgym.replay.device import resolve_device
 
 GEMM_INNER = 1024  # the compute GEMM is [rows, 1024] @ [1024, 1024]
 READ_GRAIN_BYTES = 16  # reads cover whole float32 quadruples (buffers under 16 bytes: their whole float32s)
@@ -66,8 +69,7 @@ def replay_mapping(instance: MemMapInstance, solution: MemMapSolution, *, device
         ValueError: an unknown device, a packing instance, or a map the validator rejects (its first violation).
         RuntimeError: ``cuda`` where there is no CUDA device.
     """
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {device!r}; choose cpu or cuda")
+    resolve_device(device)
     if instance.packing:
         raise ValueError(f"{instance.name} is a packing instance: it has no program to run; replay a traced model")
     violations = validate(instance, solution)
@@ -119,16 +121,32 @@ class _DevicePointer:
         self.__cuda_array_interface__ = {"shape": (n_bytes,), "typestr": "|u1", "data": (pointer, False), "version": 3}
 
 
-def _replay_cuda(instance: MemMapInstance, solution: MemMapSolution, program: OpProgram, repeats: int) -> float:
-    import torch
+def _zero_copy_host_bytes(n_bytes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(host, view)``: ``n_bytes`` of pinned host memory (keep ``host`` alive) and a CUDA tensor over the same
+    bytes, which kernels read in place over PCIe."""
+    host = torch.ones(n_bytes, dtype=torch.uint8).pin_memory()
+    return host, torch.as_tensor(_DevicePointer(host.data_ptr(), n_bytes), device="cuda")
 
-    if not torch.cuda.is_available():
-        raise RuntimeError("no CUDA device here (torch.cuda.is_available() is False); replay with --device cpu")
+
+def _cuda_median_s(work: Callable[[], object], repeats: int) -> float:
+    """Median seconds of ``work`` on the current stream over ``repeats`` CUDA-event timings, after one warm-up."""
+    work()
+    samples = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        work()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) / 1000.0)
+    return float(np.median(samples))
+
+
+def _replay_cuda(instance: MemMapInstance, solution: MemMapSolution, program: OpProgram, repeats: int) -> float:
     device = torch.device("cuda")
     arena = torch.ones(instance.capacity_bytes, dtype=torch.uint8, device=device)
     homes, slow_bytes = _slow_homes(instance)
-    host = torch.ones(slow_bytes, dtype=torch.uint8).pin_memory()
-    slow = torch.as_tensor(_DevicePointer(host.data_ptr(), slow_bytes), device=device)  # zero-copy view of host memory
+    host, slow = _zero_copy_host_bytes(slow_bytes)
     weights = torch.ones(GEMM_INNER, GEMM_INNER, dtype=torch.bfloat16, device=device)
     activations = torch.ones(int(program.gemm_rows.max(initial=1)), GEMM_INNER, dtype=torch.bfloat16, device=device)
     gemm_out = torch.empty_like(activations)
@@ -159,18 +177,9 @@ def _replay_cuda(instance: MemMapInstance, solution: MemMapSolution, program: Op
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         run()
-    graph.replay()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) / 1000.0)
-    del graph
-    return float(np.median(samples))
+    runtime_s = _cuda_median_s(graph.replay, repeats)
+    del graph, host
+    return runtime_s
 
 
 @dataclass(frozen=True)
@@ -203,32 +212,15 @@ class MemoryRates:
 
 def measure_memory_rates(repeats: int = 10) -> MemoryRates:
     """Measure :class:`MemoryRates` on the current CUDA device (CUDA events, median of ``repeats``)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        raise RuntimeError("memory rates are measured on a CUDA device (torch.cuda.is_available() is False)")
+    resolve_device("cuda")
     n_bytes = 1 << 26
     arena = torch.ones(n_bytes, dtype=torch.uint8, device="cuda")
-    host = torch.ones(n_bytes, dtype=torch.uint8).pin_memory()
-    slow = torch.as_tensor(_DevicePointer(host.data_ptr(), n_bytes), device="cuda")
+    host, slow = _zero_copy_host_bytes(n_bytes)
     weights = torch.ones(GEMM_INNER, GEMM_INNER, dtype=torch.bfloat16, device="cuda")
     activations = torch.ones(GEMM_INNER, GEMM_INNER, dtype=torch.bfloat16, device="cuda")
-
-    def seconds(work) -> float:
-        work()
-        samples = []
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            work()
-            end.record()
-            end.synchronize()
-            samples.append(start.elapsed_time(end) / 1000.0)
-        return float(np.median(samples))
-
-    fast_s = seconds(lambda: arena.view(torch.float32).sum())
-    slow_s = seconds(lambda: slow.view(torch.float32).sum())
-    gemm_s = seconds(lambda: torch.mm(activations, weights))
+    fast_s = _cuda_median_s(lambda: arena.view(torch.float32).sum(), repeats)
+    slow_s = _cuda_median_s(lambda: slow.view(torch.float32).sum(), repeats)
+    gemm_s = _cuda_median_s(lambda: torch.mm(activations, weights), repeats)
     tiny, sums, n_kernels = arena[:16].view(torch.float32), torch.empty(256, device="cuda"), 256
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
@@ -238,5 +230,5 @@ def measure_memory_rates(repeats: int = 10) -> MemoryRates:
     with torch.cuda.graph(graph):
         for k in range(n_kernels):
             torch.sum(tiny, dim=0, out=sums[k])
-    overhead_s = seconds(graph.replay) / n_kernels
+    overhead_s = _cuda_median_s(graph.replay, repeats) / n_kernels
     return MemoryRates(n_bytes / fast_s, n_bytes / slow_s, 2.0 * GEMM_INNER**3 / gemm_s, overhead_s)

@@ -43,13 +43,12 @@ class SmPartitioner:
     Args:
         group_sms: SMs per group asked for; the driver may make larger groups (on an H100, groups of 8 SMs: 15 of
             them, plus 12 SMs left over).
-        split_flags: ``CUdevSmResourceSplitByCount_flags`` of the split (0: co-scheduled SMs, as clusters need).
 
     Raises:
         RuntimeError: no CUDA device, no ``cuda.bindings`` (install ``cuda-python``), or a driver without green contexts.
     """
 
-    def __init__(self, group_sms: int = 8, split_flags: int = 0) -> None:
+    def __init__(self, group_sms: int = 8) -> None:
         if not torch.cuda.is_available():
             raise RuntimeError("SM partitions need a CUDA device (torch.cuda.is_available() is False); replay with --device cpu")
         try:
@@ -62,20 +61,12 @@ class SmPartitioner:
         whole = _check(driver.cuDeviceGetDevResource(self._device, driver.CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM), "cuDeviceGetDevResource")
         self.total_sms = int(whole.sm.smCount)
         n_groups = self.total_sms // group_sms
-        groups, n_made, remaining = _check(driver.cuDevSmResourceSplitByCount(n_groups, whole, split_flags, group_sms), "cuDevSmResourceSplitByCount")
+        # flags 0: each group's SMs can be co-scheduled, as thread-block clusters need
+        groups, n_made, remaining = _check(driver.cuDevSmResourceSplitByCount(n_groups, whole, 0, group_sms), "cuDevSmResourceSplitByCount")
         self.group_sms = int(groups[0].sm.smCount) if int(n_made) else group_sms
         self._free_groups = list(groups[: int(n_made)])
         self._remaining = remaining if int(remaining.sm.smCount) > 0 else None
         self._keep: list = []  # green contexts live as long as the partitioner
-
-    @property
-    def free_groups(self) -> int:
-        return len(self._free_groups)
-
-    @property
-    def rest_sms(self) -> int:
-        """SMs of the leftover partition (0 once taken or if the split was even)."""
-        return int(self._remaining.sm.smCount) if self._remaining is not None else 0
 
     def take(self, sms: int) -> Partition:
         """A partition of ``sms`` SMs (a multiple of ``group_sms``), or of the leftover SMs when ``sms`` is 0.
