@@ -75,12 +75,12 @@ def run_socdag(out_dir: str) -> dict:
     profile, time_scale = CudaKernelProfile.load(table_path), document["time_scale"]
     spec = get_problem("socdag")
     result = {"latency_us": document["latency_us"], "task_kernels": document["task_kernels"]}
-    for label, suite, solvers, key in [
-        ("static", f"{SOCDAG_STATIC}@{table_path}", [*SOCDAG_SOLVERS, "cpsat"], "makespan_us"),
-        ("stream", ",".join(f"{s}@{table_path}" for s in SOCDAG_STREAMS), SOCDAG_SOLVERS, "mean_job_us"),
+    for label, names, solvers, key in [
+        ("static", [SOCDAG_STATIC], [*SOCDAG_SOLVERS, "cpsat"], "makespan_us"),
+        ("stream", SOCDAG_STREAMS, SOCDAG_SOLVERS, "mean_job_us"),
     ]:
         rows = []
-        for instance in [i for part in suite.split(",") for i in spec.load_suite(part)]:
+        for instance in [i for name in names for i in spec.load_suite(f"{name}@{table_path}")]:
             for solver in solvers:
                 report, _ = replay("socdag", instance, solve("socdag", solver, instance), device="cuda", profile=profile, time_scale=time_scale)
                 rows.append({"solver": solver, **report.to_dict()})

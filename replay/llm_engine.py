@@ -92,6 +92,11 @@ class LlamaConfig:
         """A 0.1 M-parameter float32 model for CPU tests."""
         return cls(hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, mlp=128, vocab=512, dtype="float32")
 
+    @classmethod
+    def for_device(cls, device: str) -> "LlamaConfig":
+        """The model the CLI serves on ``device``: the 1B shape on ``cuda``, the tiny one on ``cpu``."""
+        return cls.llama_1b() if device == "cuda" else cls.tiny()
+
     @property
     def torch_dtype(self) -> torch.dtype:
         return getattr(torch, self.dtype)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from schedgym.atomic import atomic_write_text
-from schedgym.envs.llmrouting import ReplicaSpec, RoutingInstance, RoutingSolution, ServingSimulator, metrics
+from schedgym.envs.llmrouting import ReplicaSpec, RoutingInstance, RoutingSolution, metrics
 from schedgym.replay.device import resolve_device
 from schedgym.replay.llm_engine import LlamaConfig, LlmEngine
 
@@ -85,7 +85,7 @@ def replay_routing(instance: RoutingInstance, solution: RoutingSolution, *, devi
     elif engine.replicas != instance.replicas or engine.config != config or engine.device.type != device:
         raise ValueError("the engine was built for other replicas, device or model config; build one with build_engine(instance, ...)")
     engine.reset()
-    sim = ServingSimulator(instance.workload, list(instance.replicas), instance.profile, executor=engine)
+    sim = instance.simulator(executor=engine)
     started = time.perf_counter()
     for request, replica in enumerate(solution.replica.tolist()):
         sim.advance_to(float(instance.workload.arrival_s[request]))

@@ -257,7 +257,7 @@ def replay_command(
         from schedgym.replay.llm_engine import LlamaConfig
         from schedgym.replay.llm_replay import replay_routing
 
-        llm_report, measured_log = replay_routing(inst, solution, device=device, config=LlamaConfig.llama_1b() if device == "cuda" else LlamaConfig.tiny())
+        llm_report, measured_log = replay_routing(inst, solution, device=device, config=LlamaConfig.for_device(device))
         report, measured = llm_report.to_dict(), measured_log.to_dict()
     else:
         fidelity, measured = replay(problem, inst, solution, device=device, profile=(CudaKernelProfile if device == "cuda" else KernelProfile).load(profile) if profile else None, time_scale=time_scale)
@@ -282,7 +282,7 @@ def calibrate(
         from schedgym.replay.llm_engine import LlamaConfig
         from schedgym.replay.llm_replay import calibrate_llm_profile
 
-        calibrate_llm_profile(device, LlamaConfig.llama_1b() if device == "cuda" else LlamaConfig.tiny(), out)
+        calibrate_llm_profile(device, LlamaConfig.for_device(device), out)
     elif device == "cpu":
         from schedgym.replay.kernels import calibrate_cpu
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 
 from schedgym.envs.llmrouting.profile import LatencyProfile
-from schedgym.envs.llmrouting.simulator import ReplicaSpec, ServingSimulator
+from schedgym.envs.llmrouting.simulator import IterationExecutor, ReplicaSpec, ServingSimulator
 from schedgym.envs.llmrouting.solution import TPOT_SLO_S, TTFT_SLO_S, RoutingSolution
 from schedgym.envs.llmrouting.workload import Workload
 
@@ -38,8 +38,9 @@ class RoutingInstance:
     def n_replicas(self) -> int:
         return len(self.replicas)
 
-    def simulator(self) -> ServingSimulator:
-        return ServingSimulator(self.workload, list(self.replicas), self.profile)
+    def simulator(self, executor: IterationExecutor | None = None) -> ServingSimulator:
+        """A fresh simulation of the workload on the replicas (``executor``: runs and times the iterations)."""
+        return ServingSimulator(self.workload, list(self.replicas), self.profile, executor)
 
     def solution_of(self, sim: ServingSimulator) -> RoutingSolution:
         """The routing log of a finished simulation."""

@@ -11,14 +11,29 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from typing import NamedTuple
 
 import numpy as np
 
 from schedgym.envs.socdag.instance import SocDagInstance
 
 
-def load_latency_table(path: str | os.PathLike) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
-    """``(task_type_names, pe_type_names, latency_us [n_task_types, n_pe_types], NaN = unsupported)`` of a profile.
+class LatencyTable(NamedTuple):
+    """A measured table: ``latency_us`` float ``[n_task_types, n_pe_types]`` (NaN = unsupported) over the named
+    task and PE types; ``source`` is the file it came from."""
+
+    task_type_names: tuple[str, ...]
+    pe_type_names: tuple[str, ...]
+    latency_us: np.ndarray
+    source: str
+
+    def fits(self, instance: SocDagInstance) -> bool:
+        """Whether the table is over the instance's task and PE types."""
+        return (self.task_type_names, self.pe_type_names) == (instance.task_type_names, instance.soc.pe_type_names)
+
+
+def load_latency_table(path: str | os.PathLike) -> LatencyTable:
+    """The table of a profile file.
 
     Raises:
         ValueError: the file is missing, not JSON, or lacks the table (names the command that writes one).
@@ -32,16 +47,15 @@ def load_latency_table(path: str | os.PathLike) -> tuple[tuple[str, ...], tuple[
         raise ValueError(f"{path} is not a socdag latency profile ({exc}); {fix}") from None
     if table.shape != (len(tasks), len(pes)):
         raise ValueError(f"{path}: latency_us is {table.shape}, expected [{len(tasks)} task types][{len(pes)} PE types]; {fix}")
-    return tasks, pes, table
+    return LatencyTable(tasks, pes, table, str(path))
 
 
-def with_latency_table(instance: SocDagInstance, path: str | os.PathLike) -> SocDagInstance:
-    """``instance`` with the expected run times of the profile at ``path`` (the same task and PE type names).
+def with_latency_table(instance: SocDagInstance, table: LatencyTable) -> SocDagInstance:
+    """``instance`` with the expected run times of ``table``.
 
     Raises:
-        ValueError: the profile's task or PE types are not the instance's.
+        ValueError: the table's task or PE types are not the instance's.
     """
-    tasks, pes, table = load_latency_table(path)
-    if tasks != instance.task_type_names or pes != instance.soc.pe_type_names:
-        raise ValueError(f"{path} is a table for task types {tasks[:3]}... on PE types {pes}; instance {instance.name!r} has {instance.task_type_names[:3]}... on {instance.soc.pe_type_names}")
-    return dataclasses.replace(instance, latency_us=table, optimum_us=None, reference=f"{instance.reference}; latency table {os.path.basename(path)}")
+    if not table.fits(instance):
+        raise ValueError(f"{table.source} is a table for task types {table.task_type_names[:3]}... on PE types {table.pe_type_names}; instance {instance.name!r} has {instance.task_type_names[:3]}... on {instance.soc.pe_type_names}")
+    return dataclasses.replace(instance, latency_us=table.latency_us, optimum_us=None, reference=f"{instance.reference}; latency table {os.path.basename(table.source)}")

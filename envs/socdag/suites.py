@@ -81,12 +81,8 @@ def resolve_suite(spec: str) -> list[SocDagInstance]:
     """Instances of a suite name, or the one instance a name or STG path gives; ``SPEC@FILE``: on FILE's table."""
     if "@" in spec:  # a suite keeps the instances of other task types (topcuoglu2002) on their own tables
         spec, table_path = spec.rsplit("@", 1)
-        instances = resolve_suite(spec)
-        names = load_latency_table(table_path)[:2]
-        return [
-            with_latency_table(i, table_path) if spec not in SUITES or (i.task_type_names, i.soc.pe_type_names) == names else i
-            for i in instances
-        ]
+        table = load_latency_table(table_path)
+        return [with_latency_table(i, table) if spec not in SUITES or table.fits(i) else i for i in resolve_suite(spec)]
     if spec in SUITES:
         return [load_instance(name) for name in SUITES[spec]]
     try:
