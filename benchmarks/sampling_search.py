@@ -9,7 +9,11 @@ One run, instance by instance, each solver in turn with the same ``--time-limit`
 * ``whole-samples``: the same policy, greedy, then rounds of ``--samples`` whole sampled rollouts (no replayed
   prefix) until the time is spent: what ``ppo-sample`` did before it followed the incumbent;
 * ``cpsat-plain``: CP-SAT on the same model without a solution hint, ``--cpus`` workers;
-* ``cpsat``: the registered CP-SAT solver (hinted with FDD/MWKR), ``--cpus`` workers.
+* ``cpsat``: the registered CP-SAT solver (hinted with FDD/MWKR), ``--cpus`` workers;
+* ``tabu``: the registered tabu search from the FDD/MWKR schedule (one thread);
+* ``ppo-tabu``: the registered tabu search from the policy's greedy schedule (one thread for both).
+
+``--solvers`` picks a subset (default: all, in this order).
 
 Every schedule is checked by the jobshop validator. Gaps are to the best known upper bound.
 """
@@ -28,7 +32,7 @@ import torch
 from schedgym.agents.rollout import run_rollouts
 from schedgym.agents.solvers import PpoSolver
 from schedgym.atomic import atomic_write_text
-from schedgym.baselines.jobshop import CpSatJobShop
+from schedgym.baselines.jobshop import CpSatJobShop, DispatchingRule, TabuSearchSolver
 from schedgym.envs.jobshop import JobShopSolution, load_benchmark, validate
 
 TA41_TO_TA50 = [f"ta{i}" for i in range(41, 51)]
@@ -55,16 +59,21 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="torch threads of the samplers, CP-SAT workers")
     parser.add_argument("--samples", type=int, default=8, help="rollouts per round (both samplers)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--solvers", default="ppo-sample,whole-samples,cpsat-plain,cpsat,tabu,ppo-tabu")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sampling_search.json"))
     args = parser.parse_args()
 
     sampler = PpoSolver(name="ppo-sample", samples=args.samples, torch_threads=args.cpus)
-    solvers = {
+    greedy = PpoSolver(name="ppo", torch_threads=1)
+    every_solver = {
         "ppo-sample": lambda inst: sampler.solve(inst, time_limit=args.time_limit, seed=args.seed),
         "whole-samples": lambda inst: whole_samples(sampler, inst, args.time_limit, args.seed),
         "cpsat-plain": lambda inst: CpSatJobShop(num_workers=args.cpus, hint_rule=None).solve(inst, time_limit=args.time_limit, seed=args.seed),
         "cpsat": lambda inst: CpSatJobShop(num_workers=args.cpus).solve(inst, time_limit=args.time_limit, seed=args.seed),
+        "tabu": lambda inst: TabuSearchSolver("tabu", DispatchingRule("fdd-mwkr")).solve(inst, time_limit=args.time_limit, seed=args.seed),
+        "ppo-tabu": lambda inst: TabuSearchSolver("ppo-tabu", greedy).solve(inst, time_limit=args.time_limit, seed=args.seed),
     }
+    solvers = {name: every_solver[name] for name in args.solvers.split(",")}
     rows = []
     for name in args.instances.split(","):
         instance = load_benchmark(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schedgym.baselines.jobshop import RULE_SCORES, CpSatJobShop, DispatchingRule
+from schedgym.baselines.jobshop import RULE_SCORES, CpSatJobShop, DispatchingRule, TabuSearchSolver
 from schedgym.baselines.llmrouting import ROUTERS, Router
 from schedgym.baselines.memmap import CpSatMemMap, GreedyPlacer
 from schedgym.baselines.socdag import ONLINE_RULES, CpSatSocDag, OnlineRule, StaticListScheduler
@@ -48,7 +48,7 @@ register_problem(
         picture=gantt_figure,
         default_leaderboard=[
             ("taillard", ["spt", "lpt", "fifo", "mor", "mwkr", "fdd-mwkr", "ppo"], None),
-            ("taillard-15x15", ["cpsat"], 3.0),
+            ("taillard-15x15", ["cpsat", "tabu"], 3.0),
         ],
         default_solver="mwkr",
     )
@@ -68,6 +68,13 @@ register_solver(
     "cpsat",
     lambda workers=2, hint="fdd-mwkr", **_: CpSatJobShop(num_workers=workers, hint_rule=hint),
     "CP-SAT: interval per operation, NoOverlap per machine, hinted with FDD/MWKR; reports its proven lower bound",
+)
+register_solver(
+    "jobshop",
+    "tabu",
+    lambda **_: TabuSearchSolver("tabu", DispatchingRule("fdd-mwkr")),
+    "tabu search (N5 swaps of critical blocks, Taillard's estimate) from the FDD/MWKR schedule until --time-limit"
+    " (10 s without one)",
 )
 
 
