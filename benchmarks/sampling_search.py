@@ -91,7 +91,7 @@ def main() -> None:
             line.append(f"{solver_name} {gap_pct:.2f}% ({wall_s:.1f} s)")
         print("  ".join(line), flush=True)
 
-    groups = {"ta41-ta50": TA41_TO_TA50, "ta71-ta73": ["ta71", "ta72", "ta73"], "all": args.instances.split(",")}
+    groups = {"ta01-ta10": [f"ta{i:02d}" for i in range(1, 11)], "ta41-ta50": TA41_TO_TA50, "ta71-ta73": ["ta71", "ta72", "ta73"], "all": args.instances.split(",")}
     summary = []
     print(f"\n| instances | {' | '.join(solvers)} |\n|---|{'---:|' * len(solvers)}")
     for group, names in groups.items():

@@ -111,3 +111,12 @@ def cycle_error(instance, start_times) -> str:
                             DisjunctiveGraph(instance, sequences)
                         return str(error.value)
     raise AssertionError("no two crossing routes in this instance")
+
+
+def test_search_stops_when_the_critical_path_proves_the_optimum():
+    from schedgym.envs.jobshop import JobShopInstance
+
+    one_machine = JobShopInstance("one-machine", machines=np.zeros((4, 1), dtype=np.int64), durations=np.array([[3], [1], [4], [1]]))
+    start = DispatchingRule("spt").solve(one_machine).start_times
+    result = tabu_search(one_machine, start, max_iterations=100, seed=0)
+    assert result.iterations == 1 and result.makespan == one_machine.trivial_lower_bound() == 9

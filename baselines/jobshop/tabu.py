@@ -14,7 +14,8 @@ semi-active start times are the heads of the disjunctive graph. Each iteration
    tabu one that would beat the best makespan (aspiration).
 
 After ``restart_after`` iterations without a new best, the search goes back to the best sequences and perturbs
-them with a few random critical swaps. Machine interruptions (downtime) are not modelled: the search schedules
+them with a few random critical swaps. The search stops early when no move exists: the critical path is then all
+on one machine or all in one job, so the makespan equals a lower bound and is optimal. Machine interruptions (downtime) are not modelled: the search schedules
 the static instance.
 """
 
@@ -230,7 +231,7 @@ def tabu_search(
         iteration += 1
         moves = n5_moves(graph.critical_blocks(rng))
         if not moves:
-            break  # one block is the whole critical path: the makespan is a machine's load, so it is optimal
+            break  # the critical path is one machine's sequence or one job: its length is a lower bound, so optimal
         chosen, chosen_value = None, None
         for u, v in moves:
             value = graph.swap_estimate(u, v)
