@@ -1,5 +1,5 @@
-"""Trained policies as leaderboard solvers: ``ppo`` (greedy) and ``ppo-sample`` (greedy, then sampled rollouts around
-the best schedule so far, best kept)."""
+"""Trained policies as leaderboard solvers: ``ppo`` (greedy) and ``ppo-sample`` (greedy, then sampled rollouts, best
+kept: around the best schedule so far, or whole, per problem)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 
 from schedgym.agents.checkpoint import DEFAULT_POLICY, PolicyMetadata, load_network
 from schedgym.agents.rollout import policy_objective, run_rollouts
+from schedgym.agents.sampling import FOLLOW_INCUMBENT
 
 
 @dataclass
@@ -22,6 +23,8 @@ class PpoSolver:
         policy: a shipped policy name or a checkpoint path.
         samples: 0 for one greedy rollout; K > 0 adds rounds of K sampled rollouts, each round run as one batch
             (see :meth:`solve`); the best schedule wins.
+        follow_incumbent: sampled rollouts replay a prefix of the best one so far (None: the problem's
+            :data:`FOLLOW_INCUMBENT`); False samples whole rollouts.
         torch_threads: CPU threads for inference (one is fastest for graphs of a few thousand nodes, and leaves
             the other core to a second worker).
     """
@@ -31,21 +34,25 @@ class PpoSolver:
     policy: str = ""
     samples: int = 0
     torch_threads: int = 1
+    follow_incumbent: bool | None = None
     net: torch.nn.Module = field(init=False, repr=False)
     metadata: PolicyMetadata = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.policy = self.policy or DEFAULT_POLICY[self.problem]
         self.net, self.metadata = load_network(self.policy, self.problem)
+        if self.follow_incumbent is None:
+            self.follow_incumbent = FOLLOW_INCUMBENT[self.problem]
 
     def solve(self, instance, *, time_limit: float | None = None, seed: int | None = None):
-        """Greedy rollout; with ``samples`` > 0 also rounds of sampled rollouts around the best schedule so far.
+        """Greedy rollout; with ``samples`` > 0 also rounds of sampled rollouts.
 
-        Every sampled rollout replays the first decisions of the best rollout so far (a number drawn uniformly from
-        half of its decisions up to all but the last) and samples the rest from the policy. Each round is one batch
+        Following the incumbent, every sampled rollout replays the first decisions of the best rollout so far (a
+        number drawn uniformly from half of its decisions up to all but the last) and samples the rest from the
+        policy. Each round is one batch
         of ``samples`` rollouts; the best one found replaces the incumbent. Sampling only the tail makes a rollout
         cheaper and keeps the search near the best schedule (``benchmarks/sampling_search.py`` compares it with
-        whole sampled rollouts in the same time).
+        whole sampled rollouts in the same time). Otherwise every sampled rollout is whole.
 
         Without a time limit: one round. With one: rounds until the limit; the rollouts still running at the limit
         are abandoned, so the solver overruns it by about one batched decision or one replayed action (the greedy
@@ -61,7 +68,10 @@ class PpoSolver:
         cut_rng = np.random.default_rng(int(seed or 0))
         while deadline is None or time.perf_counter() < deadline:
             n_decisions = len(best.actions)
-            cuts = cut_rng.integers(n_decisions // 2, n_decisions, size=self.samples)
+            if self.follow_incumbent:
+                cuts = cut_rng.integers(n_decisions // 2, n_decisions, size=self.samples).tolist()
+            else:
+                cuts = [0] * self.samples
             rollouts = run_rollouts(
                 self.net, [instance] * self.samples, greedy=False, generator=generator, problem=self.problem,
                 prefixes=[best.actions[:cut] for cut in cuts], deadline=deadline,

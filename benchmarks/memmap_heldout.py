@@ -10,10 +10,12 @@ shipped ``memmap-default`` leaves out transformers; the other two are trained he
 * ``msa``, ``first-fit``, ``greedy-size``: the greedy placers;
 * ``ppo``: the held-out placer, greedy;
 * ``cpsat-same-time``: the hinted ``cpsat`` given the wall time ``ppo`` took on that trace;
+* ``ppo-sample``: the held-out placer, greedy then rounds of 8 whole sampled placements for ``--sample-time`` s;
+* ``cpsat-sample-time``: the hinted ``cpsat`` given the wall time ``ppo-sample`` took on that trace;
 * ``cpsat``: the hinted ``cpsat`` given 10 s (optimal on these traces).
 
 Every map is checked by the memmap validator. The figure is the mean improvement over all-slow memory per family and
-over all traces, and the placer's ratio to MSA-like's.
+over all traces, and the placer's ratios (greedy and sampling) to MSA-like's.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from schedgym.envs.memmap.suites import resolve_suite
 
 FAMILIES = ("mlp", "resnet", "transformer")
 RULES = ("msa", "first-fit", "greedy-size")
-SOLVERS = (*RULES, "ppo", "cpsat-same-time", "cpsat")
+SOLVERS = (*RULES, "ppo", "cpsat-same-time", "ppo-sample", "cpsat-sample-time", "cpsat")
 
 
 def held_out_policy(family: str, folder: Path) -> str:
@@ -57,34 +59,41 @@ def held_out_policy(family: str, folder: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policies", type=Path, default=Path("runs/memmap-heldout"), help="folder of the no-<family>.zip placers")
+    parser.add_argument("--sample-time", type=float, default=1.0, help="seconds per trace for ppo-sample")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "memmap_heldout")
     args = parser.parse_args()
     args.policies.mkdir(parents=True, exist_ok=True)
     instances = resolve_suite("traced-models")
     rows = []
     for family in FAMILIES:
-        placer = PpoSolver(problem="memmap", policy=held_out_policy(family, args.policies))
+        policy = held_out_policy(family, args.policies)
+        placer = PpoSolver(problem="memmap", policy=policy)
+        sampler = PpoSolver(name="ppo-sample", problem="memmap", policy=policy, samples=8)
         for instance in (i for i in instances if i.name.startswith(f"{family}-")):
             maps = {rule: GreedyPlacer(rule).solve(instance) for rule in RULES}
             started = time.perf_counter()
             maps["ppo"] = placer.solve(instance)
             ppo_wall_s = time.perf_counter() - started
             maps["cpsat-same-time"] = CpSatMemMap().solve(instance, time_limit=ppo_wall_s, seed=0)
+            started = time.perf_counter()
+            maps["ppo-sample"] = sampler.solve(instance, time_limit=args.sample_time, seed=0)
+            sample_wall_s = time.perf_counter() - started
+            maps["cpsat-sample-time"] = CpSatMemMap().solve(instance, time_limit=sample_wall_s, seed=0)
             maps["cpsat"] = CpSatMemMap().solve(instance, time_limit=10.0, seed=0)
             for solver, solution in maps.items():
                 violations = validate(instance, solution)
                 if violations:
                     raise SystemExit(f"{solver} made an invalid map of {instance.name}: {violations[0]}")
-            row = {"family": family, "instance": instance.name, "ppo_wall_s": ppo_wall_s}
+            row = {"family": family, "instance": instance.name, "ppo_wall_s": ppo_wall_s, "ppo_sample_wall_s": sample_wall_s}
             row.update({solver: metrics(instance, solution)["improvement_pct"] for solver, solution in maps.items()})
             rows.append(row)
             print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
 
-    lines = ["| held-out family | traces | " + " | ".join(SOLVERS) + " | ppo / msa |", "|---|---:|" + "---:|" * (len(SOLVERS) + 1)]
+    lines = ["| held-out family | traces | " + " | ".join(SOLVERS) + " | ppo / msa | ppo-sample / msa |", "|---|---:|" + "---:|" * (len(SOLVERS) + 2)]
     for family in (*FAMILIES, "all"):
         chosen = [r for r in rows if family in ("all", r["family"])]
         means = {s: float(np.mean([r[s] for r in chosen])) for s in SOLVERS}
-        lines.append(f"| {family} | {len(chosen)} | " + " | ".join(f"{means[s]:.2f}" for s in SOLVERS) + f" | {means['ppo'] / means['msa']:.3f} |")
+        lines.append(f"| {family} | {len(chosen)} | " + " | ".join(f"{means[s]:.2f}" for s in SOLVERS) + f" | {means['ppo'] / means['msa']:.3f} | {means['ppo-sample'] / means['msa']:.3f} |")
     table = "\n".join(lines)
     print("\nmean improvement over all-slow memory (%)\n" + table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,29 +27,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from schedgym.agents.rollout import run_rollouts
 from schedgym.agents.solvers import PpoSolver
 from schedgym.atomic import atomic_write_text
 from schedgym.baselines.jobshop import CpSatJobShop, DispatchingRule, TabuSearchSolver
-from schedgym.envs.jobshop import JobShopSolution, load_benchmark, validate
+from schedgym.envs.jobshop import load_benchmark, validate
 
 TA41_TO_TA50 = [f"ta{i}" for i in range(41, 51)]
-
-
-def whole_samples(solver: PpoSolver, instance, time_limit: float, seed: int) -> JobShopSolution:
-    """Greedy, then rounds of ``solver.samples`` whole sampled rollouts (one batch each) until the time limit; the
-    rollouts still running then are abandoned, as in ``ppo-sample``."""
-    torch.set_num_threads(solver.torch_threads)
-    deadline = time.perf_counter() + time_limit
-    best = run_rollouts(solver.net, [instance])[0].solution
-    generator = torch.Generator().manual_seed(seed)
-    while time.perf_counter() < deadline:
-        for rollout in run_rollouts(solver.net, [instance] * solver.samples, greedy=False, generator=generator, deadline=deadline):
-            if rollout.solution is not None and rollout.solution.makespan(instance) < best.makespan(instance):
-                best = rollout.solution
-    return best
 
 
 def main() -> None:
@@ -63,11 +47,12 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sampling_search.json"))
     args = parser.parse_args()
 
-    sampler = PpoSolver(name="ppo-sample", samples=args.samples, torch_threads=args.cpus)
+    sampler = PpoSolver(name="ppo-sample", samples=args.samples, torch_threads=args.cpus, follow_incumbent=True)
+    whole_sampler = PpoSolver(name="whole-samples", samples=args.samples, torch_threads=args.cpus, follow_incumbent=False)
     greedy = PpoSolver(name="ppo", torch_threads=1)
     every_solver = {
         "ppo-sample": lambda inst: sampler.solve(inst, time_limit=args.time_limit, seed=args.seed),
-        "whole-samples": lambda inst: whole_samples(sampler, inst, args.time_limit, args.seed),
+        "whole-samples": lambda inst: whole_sampler.solve(inst, time_limit=args.time_limit, seed=args.seed),
         "cpsat-plain": lambda inst: CpSatJobShop(num_workers=args.cpus, hint_rule=None).solve(inst, time_limit=args.time_limit, seed=args.seed),
         "cpsat": lambda inst: CpSatJobShop(num_workers=args.cpus).solve(inst, time_limit=args.time_limit, seed=args.seed),
         "tabu": lambda inst: TabuSearchSolver("tabu", DispatchingRule("fdd-mwkr")).solve(inst, time_limit=args.time_limit, seed=args.seed),

@@ -168,6 +168,29 @@ def test_shipped_memmap_policy_places_validly_and_deterministically():
     assert metrics(inst, first)["improvement_pct"] > 0.0
 
 
+def test_memmap_sampler_draws_whole_placements_and_keeps_the_best(monkeypatch):
+    from schedgym.agents import solvers
+    from schedgym.envs.memmap.tracer import ModelSpec, trace_model
+    from schedgym.registry import make_solver
+
+    inst = trace_model(ModelSpec("resnet", (32, 4, 32), 8), 0.5)
+    sampler = make_solver("memmap", "ppo-sample")
+    assert sampler.follow_incumbent is False
+    prefixes_seen = []
+    real_run_rollouts = solvers.run_rollouts
+
+    def recording_run_rollouts(*args, **kwargs):
+        prefixes_seen.extend(kwargs.get("prefixes") or [])
+        return real_run_rollouts(*args, **kwargs)
+
+    monkeypatch.setattr(solvers, "run_rollouts", recording_run_rollouts)
+    first, second = sampler.solve(inst, seed=3), sampler.solve(inst, seed=3)
+    assert len(prefixes_seen) == 2 * sampler.samples and all(len(p) == 0 for p in prefixes_seen)
+    assert validate(inst, first) == [] and np.array_equal(first.offset, second.offset)
+    greedy = make_solver("memmap", "ppo").solve(inst)
+    assert metrics(inst, first)["improvement_pct"] >= metrics(inst, greedy)["improvement_pct"]
+
+
 def test_placer_network_scores_slow_and_each_candidate_and_checks_its_input():
     import torch
 
