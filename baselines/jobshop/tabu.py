@@ -272,8 +272,8 @@ class TabuSearchSolver:
     """A solver: the schedule of a start solver improved by :func:`tabu_search` for the rest of the time limit.
 
     Attributes:
-        start: the solver that builds the first schedule (a dispatching rule for ``tabu``, the trained policy for
-            ``ppo-tabu``); its time counts against the limit.
+        start: the solver that builds the first schedule (FDD/MWKR for the registered ``tabu``; any solver, e.g.
+            the trained policy in ``benchmarks/sampling_search.py``); its time counts against the limit.
         default_time_limit_s: the whole time when ``solve`` gets no time limit.
     """
 
