@@ -6,7 +6,8 @@
         sim.dispatch(dispatcher.choose(sim))
 
 ``choose`` encodes the simulator's state with the same encoder the env uses and returns the job to dispatch next;
-when only one job is allowed it returns it without running the network.
+when only one job is allowed it returns it without running the network. :class:`RouterDispatcher` does the same for
+an LLM router: ``choose(sim, request)`` returns the replica for an arriving request.
 """
 
 from __future__ import annotations
@@ -21,9 +22,37 @@ import torch
 
 from schedgym.agents.checkpoint import CheckpointError
 from schedgym.envs.jobshop.simulator import JobShopSimulator
+from schedgym.envs.llmrouting.simulator import ServingSimulator
 from schedgym.graphs.jobshop import JobShopEncoder
+from schedgym.graphs.llmrouting import LlmRoutingEncoder
 
 MANIFEST_SUFFIX = ".json"
+
+
+def load_exported(path: str | os.PathLike, problem: str) -> tuple[torch.jit.ScriptModule, dict]:
+    """The TorchScript module at ``path`` (in eval mode, on the CPU) and its manifest, checked to be a ``problem``
+    policy.
+
+    Raises:
+        CheckpointError: if the file or its manifest is missing or corrupt, or the policy is for another problem.
+    """
+    path = Path(path)
+    manifest_path = path.with_suffix(MANIFEST_SUFFIX)
+    if not path.exists() or not manifest_path.exists():
+        raise CheckpointError(f"exported policy {path} (with its manifest {manifest_path.name}) not found; write it with `schedgym export`")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"manifest {manifest_path} is corrupt ({exc}); export the policy again with `schedgym export`") from None
+    if manifest.get("problem") != problem or (problem == "jobshop" and "action_filter" not in manifest):
+        raise CheckpointError(f"{path} is not an exported {problem} policy (manifest problem {manifest.get('problem')!r}); export one with `schedgym export --policy {problem}-default`")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript stays the portable format here
+            module = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a TorchScript policy ({str(exc).splitlines()[0]}); export it again with `schedgym export`") from None
+    return module.eval(), manifest
 
 
 class PolicyDispatcher:
@@ -47,23 +76,8 @@ class PolicyDispatcher:
         Raises:
             CheckpointError: if the file is missing, not a TorchScript module, or not a job-shop policy.
         """
-        path = Path(path)
-        manifest_path = path.with_suffix(MANIFEST_SUFFIX)
-        if not path.exists() or not manifest_path.exists():
-            raise CheckpointError(f"exported policy {path} (with its manifest {manifest_path.name}) not found; write it with `schedgym export`")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"manifest {manifest_path} is corrupt ({exc}); export the policy again with `schedgym export`") from None
-        if manifest.get("problem") != "jobshop" or "action_filter" not in manifest:
-            raise CheckpointError(f"{path} is not an exported jobshop policy (manifest problem {manifest.get('problem')!r}); export one with `schedgym export`")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript stays the portable format here
-                module = torch.jit.load(str(path), map_location="cpu")
-        except (RuntimeError, ValueError) as exc:
-            raise CheckpointError(f"{path} is not a TorchScript policy ({str(exc).splitlines()[0]}); export it again with `schedgym export`") from None
-        return cls(module.eval(), manifest["action_filter"])
+        module, manifest = load_exported(path, "jobshop")
+        return cls(module, manifest["action_filter"])
 
     @torch.no_grad()
     def choose(self, sim: JobShopSimulator) -> int:
@@ -83,3 +97,40 @@ class PolicyDispatcher:
         logits, _ = self.module({key: torch.from_numpy(value)[None] for key, value in obs.items()})
         logits = logits[0, : len(candidates)].masked_fill(~torch.from_numpy(candidates), float("-inf"))
         return int(logits.argmax())
+
+
+class RouterDispatcher:
+    """Greedy routing decisions of an exported llmrouting policy, for any number of replicas.
+
+        router = RouterDispatcher.load("export/llmrouting-policy.pt")
+        sim = instance.simulator()
+        for request in range(n_requests):
+            sim.advance_to(arrival_s[request])
+            sim.route(request, router.choose(sim, request))
+
+    Args:
+        module: the TorchScript network (obs dict -> (logits, value)).
+    """
+
+    def __init__(self, module: torch.jit.ScriptModule) -> None:
+        self.module = module
+        self._encoder: LlmRoutingEncoder | None = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "RouterDispatcher":
+        """Load ``path`` (written by ``schedgym export --policy llmrouting-default``) and its manifest.
+
+        Raises:
+            CheckpointError: if the file is missing, not a TorchScript module, or not an llmrouting policy.
+        """
+        return cls(load_exported(path, "llmrouting")[0])
+
+    @torch.inference_mode()
+    def choose(self, sim: ServingSimulator, request: int) -> int:
+        """The replica the policy sends ``request`` to, in ``sim``'s state at its arrival."""
+        n_replicas = len(sim.replicas)
+        if self._encoder is None or self._encoder.max_replicas != n_replicas:
+            self._encoder = LlmRoutingEncoder(n_replicas)
+        obs = self._encoder.encode(sim, request)
+        logits, _ = self.module({key: torch.from_numpy(value)[None] for key, value in obs.items()})
+        return int(logits[0].argmax())

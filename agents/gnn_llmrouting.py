@@ -39,9 +39,10 @@ class LlmRoutingGnn(nn.Module):
         super().__init__()
         self.config = config or GnnConfig()
         h = self.config.hidden_dim
+        self.n_relations = len(RELATIONS)
         self.replica_encoder = nn.Sequential(nn.Linear(len(REPLICA_FEATURES), h), nn.ReLU(), nn.Linear(h, h))
         self.request_encoder = nn.Sequential(nn.Linear(len(REQUEST_FEATURES), h), nn.ReLU(), nn.Linear(h, h))
-        self.convs = nn.ModuleList(RelationalMeanConv(h, h, len(RELATIONS)) for _ in range(self.config.n_layers))
+        self.convs = nn.ModuleList(RelationalMeanConv(h, h, self.n_relations) for _ in range(self.config.n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in range(self.config.n_layers))
         self.actor = mlp(2 * h, self.config.head_hidden_dim, 1)
         self.critic = mlp(2 * h, self.config.head_hidden_dim, 1)
@@ -59,7 +60,7 @@ class LlmRoutingGnn(nn.Module):
         edge_index = torch.stack([torch.cat([request_node, real]), torch.cat([real, request_node])])
         edge_type = torch.cat([torch.zeros(n_replicas, dtype=torch.long, device=device), torch.ones(n_replicas, dtype=torch.long, device=device)])
         x = torch.cat([self.replica_encoder(obs["replica_features"][mask].float()), self.request_encoder(obs["request_features"].float())])
-        slots, weight = relation_slots(edge_index, edge_type, x.shape[0], len(RELATIONS))
+        slots, weight = relation_slots(edge_index, edge_type, x.shape[0], self.n_relations)
         for conv, norm in zip(self.convs, self.norms):
             x = norm(x + torch.relu(conv(x, slots, weight)))
         request = x[n_replicas:]

@@ -210,11 +210,15 @@ def train(
 @_one_line_errors
 def export_command(
     policy: str = typer.Option("jobshop-default", help="checkpoint path or shipped policy name"),
-    out: Path = typer.Option(Path("export/jobshop-policy.pt"), help="TorchScript file to write (a .json manifest goes beside it)"),
+    out: Optional[Path] = typer.Option(None, help="TorchScript file to write, a .json manifest beside it (default: export/<problem>-policy.pt)"),
 ) -> None:
-    """Export a policy as TorchScript for schedgym.agents.dispatcher.PolicyDispatcher (no SB3 needed to run it)."""
+    """Export a jobshop or llmrouting policy as TorchScript for schedgym.agents.dispatcher.PolicyDispatcher /
+    RouterDispatcher (no SB3 needed to run it)."""
+    from schedgym.agents.checkpoint import read_metadata, resolve_policy_path
     from schedgym.agents.export import export_policy
 
+    if out is None:
+        out = Path("export") / f"{read_metadata(resolve_policy_path(policy)).problem}-policy.pt"
     path = export_policy(policy, out)
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 

@@ -49,3 +49,44 @@ def test_export_errors(tmp_path):
     (tmp_path / "bad.json").write_text('{"problem": "memmap", "action_filter": "giffler-thompson"}')
     with pytest.raises(CheckpointError, match="not an exported jobshop policy"):
         PolicyDispatcher.load(tmp_path / "bad.pt")
+
+
+def _route_with(router, instance):
+    sim = instance.simulator()
+    for request in range(instance.workload.n_requests):
+        sim.advance_to(float(instance.workload.arrival_s[request]))
+        sim.route(request, router.choose(sim, request))
+    sim.run_to_completion()
+    return instance.solution_of(sim)
+
+
+def test_exported_router_routes_like_the_greedy_policy_on_any_replica_count(tmp_path):
+    from dataclasses import replace
+
+    from schedgym.agents.checkpoint import load_network
+    from schedgym.agents.dispatcher import RouterDispatcher
+    from schedgym.agents.rollout import run_rollouts
+    from schedgym.envs.llmrouting import resolve_suite, validate as validate_routing
+
+    path = export_policy("llmrouting-default", tmp_path / "router.pt")
+    router = RouterDispatcher.load(path)
+    net, _ = load_network("llmrouting-default", "llmrouting")
+    for suite in ("mooncake-conv-high-4", "azure-conv-high-8"):
+        full = resolve_suite(suite)[0]
+        instance = replace(full, workload=full.workload.head(300))
+        solution = _route_with(router, instance)
+        assert validate_routing(instance.workload, solution) == []
+        expected = run_rollouts(net, [instance], problem="llmrouting")[0]
+        assert solution.replica.tolist() == expected.actions
+        assert len(set(expected.actions)) > 1  # the policy spreads the requests
+
+
+def test_router_export_errors(tmp_path):
+    from schedgym.agents.dispatcher import RouterDispatcher
+
+    with pytest.raises(CheckpointError, match="export covers jobshop and llmrouting"):
+        export_policy("socdag-default", tmp_path / "s.pt")
+    jobshop_path = export_policy("jobshop-default", tmp_path / "j.pt")
+    with pytest.raises(CheckpointError, match="not an exported llmrouting policy"):
+        RouterDispatcher.load(jobshop_path)
+    assert not (tmp_path / "s.pt").exists()
