@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
 from schedgym.agents.gnn import GnnConfig, JobShopGnn
@@ -9,18 +11,17 @@ from schedgym.agents.gnn_llmrouting import LlmRoutingGnn
 from schedgym.agents.gnn_memmap import MemMapGnn
 from schedgym.agents.gnn_socdag import SocDagGnn
 
-#: Problems a GNN policy exists for.
-POLICY_PROBLEMS = ("jobshop", "socdag", "llmrouting", "memmap")
+#: The network of each problem's policy: (config, socdag action mode) -> untrained module.
+NETWORKS: dict[str, Callable[[GnnConfig, str], nn.Module]] = {
+    "jobshop": lambda config, mode: JobShopGnn(config),
+    "socdag": SocDagGnn,
+    "llmrouting": lambda config, mode: LlmRoutingGnn(config),
+    "memmap": lambda config, mode: MemMapGnn(config),
+}
 
 
 def build_network(problem: str, config: GnnConfig, mode: str = "order") -> nn.Module:
     """The untrained network of ``problem``'s policy (``mode``: the socdag action mode)."""
-    if problem == "jobshop":
-        return JobShopGnn(config)
-    if problem == "socdag":
-        return SocDagGnn(config, mode)
-    if problem == "llmrouting":
-        return LlmRoutingGnn(config)
-    if problem == "memmap":
-        return MemMapGnn(config)
-    raise ValueError(f"no policy network for problem {problem!r}; policies exist for {', '.join(POLICY_PROBLEMS)}")
+    if problem not in NETWORKS:
+        raise ValueError(f"no policy network for problem {problem!r}; policies exist for {', '.join(NETWORKS)}")
+    return NETWORKS[problem](config, mode)

@@ -32,7 +32,6 @@ from schedgym.agents.checkpoint import PolicyMetadata, add_metadata, read_metada
 from schedgym.agents.gnn import GnnConfig
 from schedgym.agents.heap import keep_freed_heap_memory
 from schedgym.agents.imitation import behaviour_cloning, load_demonstrations, save_demonstrations
-from schedgym.agents.networks import POLICY_PROBLEMS
 from schedgym.agents.policy import GnnMaskablePolicy
 from schedgym.agents.recipes import RECIPES
 from schedgym.agents.rollout import policy_objective, run_policy
@@ -192,8 +191,8 @@ def train(
     Raises:
         CheckpointError / FileNotFoundError: if ``resume`` is missing or unreadable.
     """
-    if config.problem not in POLICY_PROBLEMS:
-        raise ValueError(f"no policy for problem {config.problem!r}; train one of {', '.join(POLICY_PROBLEMS)}")
+    if config.problem not in RECIPES:
+        raise ValueError(f"no policy for problem {config.problem!r}; train one of {', '.join(RECIPES)}")
     out = Path(out)
     torch.set_num_threads(config.torch_threads)
     keep_freed_heap_memory()
