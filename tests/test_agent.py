@@ -152,3 +152,16 @@ def test_shipped_policy_beats_mwkr_on_taillard_15x15():
         policy_gaps.append(solution.makespan(inst) / inst.best_bound - 1)
         rule_gaps.append(DispatchingRule("mwkr").solve(inst).makespan(inst) / inst.best_bound - 1)
     assert np.mean(policy_gaps) < np.mean(rule_gaps)
+
+
+def test_a_problem_without_a_policy_is_named_with_the_ones_that_have_one(tmp_path):
+    from dataclasses import replace
+
+    from schedgym.agents.gnn import GnnConfig
+    from schedgym.agents.networks import build_network
+
+    with pytest.raises(ValueError, match="policies exist for jobshop, socdag, llmrouting, memmap"):
+        build_network("singlemachine", GnnConfig())
+    with pytest.raises(ValueError, match="train one of jobshop, socdag, llmrouting, memmap"):
+        train(replace(TrainConfig(), problem="singlemachine"), tmp_path / "x.zip", log_dir=None, progress_bar=False)
+    assert not (tmp_path / "x.zip").exists()
