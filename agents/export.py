@@ -1,4 +1,5 @@
-"""Export a trained policy as a TorchScript file plus a JSON manifest, for the dispatchers of\n:mod:`schedgym.agents.dispatcher` (``PolicyDispatcher`` for jobshop, ``RouterDispatcher`` for llmrouting)."""
+"""Export a trained policy as a TorchScript file plus a JSON manifest, for the dispatchers of
+:mod:`schedgym.agents.dispatcher` (``PolicyDispatcher`` for jobshop, ``RouterDispatcher`` for llmrouting)."""
 
 from __future__ import annotations
 

@@ -49,10 +49,10 @@ class PpoSolver:
 
         Following the incumbent, every sampled rollout replays the first decisions of the best rollout so far (a
         number drawn uniformly from half of its decisions up to all but the last) and samples the rest from the
-        policy. Each round is one batch
-        of ``samples`` rollouts; the best one found replaces the incumbent. Sampling only the tail makes a rollout
-        cheaper and keeps the search near the best schedule (``benchmarks/sampling_search.py`` compares it with
-        whole sampled rollouts in the same time). Otherwise every sampled rollout is whole.
+        policy; otherwise every sampled rollout is whole. Each round is one batch of ``samples`` rollouts; the best
+        one found replaces the incumbent. Sampling only the tail makes a rollout cheaper and keeps the search near
+        the best schedule (``benchmarks/sampling_search.py`` compares it with whole sampled rollouts in the same
+        time); where the first decisions matter most (memmap), whole rollouts do better.
 
         Without a time limit: one round. With one: rounds until the limit; the rollouts still running at the limit
         are abandoned, so the solver overruns it by about one batched decision or one replayed action (the greedy

@@ -15,8 +15,8 @@ semi-active start times are the heads of the disjunctive graph. Each iteration
 
 After ``restart_after`` iterations without a new best, the search goes back to the best sequences and perturbs
 them with a few random critical swaps. The search stops early when no move exists: the critical path is then all
-on one machine or all in one job, so the makespan equals a lower bound and is optimal. Machine interruptions (downtime) are not modelled: the search schedules
-the static instance.
+on one machine or all in one job, so the makespan equals a lower bound and is optimal. Machine interruptions
+(downtime) are not modelled: the search schedules the static instance.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from schedgym.envs.jobshop import JobShopInstance, JobShopSolution
 
 
 def machine_sequences(instance: JobShopInstance, start_times: np.ndarray) -> list[list[int]]:
-    """The operations of every machine in start-time order, as flat ids ``job * n_ops + op``: ``[n_machines][n_jobs]``
-    (ties broken by id)."""
+    """The operations of every machine in start-time order, as flat ids ``job * n_ops + op``: ``[n_machines][ops on
+    that machine]`` (ties broken by id)."""
     machines = instance.machines.ravel()
     starts = np.asarray(start_times).ravel()
     order = np.lexsort((np.arange(starts.size), starts))
@@ -52,7 +52,6 @@ class DisjunctiveGraph:
     def __init__(self, instance: JobShopInstance, sequences: list[list[int]]) -> None:
         n_ops = instance.n_ops
         n = instance.n_operations
-        self.n_ops = n_ops
         self.duration: list[int] = instance.durations.ravel().tolist()
         self.job_pred = [op - 1 if op % n_ops else -1 for op in range(n)]
         self.job_succ = [op + 1 if (op + 1) % n_ops else -1 for op in range(n)]
