@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from schedgym.envs.jobshop import JobShopInstance, JobShopSolution
+from schedgym.envs.resource_order import tasks_by_resource
 from schedgym.envs.socdag import SocDagInstance, SocDagSolution
 from schedgym.replay.kernels import KERNEL_KINDS
 
@@ -52,11 +53,6 @@ class ReplayPlan:
         return len(self.resource)
 
 
-def _order(resource: np.ndarray, start_us: np.ndarray, n_resources: int) -> list[list[int]]:
-    tasks = np.lexsort((np.arange(len(resource)), start_us))
-    return [[int(t) for t in tasks if resource[t] == r] for r in range(n_resources)]
-
-
 def jobshop_plan(instance: JobShopInstance, solution: JobShopSolution, time_scale: float = 100.0) -> ReplayPlan:
     """Operation ``(j, o)`` is task ``j * n_ops + o`` on its machine, after ``(j, o - 1)``; one time unit of the
     instance lasts ``time_scale`` microseconds; machine ``m`` runs kernel kind ``KERNEL_KINDS[m % 4]``."""
@@ -67,7 +63,7 @@ def jobshop_plan(instance: JobShopInstance, solution: JobShopSolution, time_scal
     predecessors = [[(t - 1, 0.0)] if t % n_ops else [] for t in range(n_jobs * n_ops)]
     return ReplayPlan(
         "jobshop", resource, ["machine"] * instance.n_machines, [KERNEL_KINDS[m % len(KERNEL_KINDS)] for m in resource], duration, np.zeros(len(resource)),
-        predecessors, _order(resource, start, instance.n_machines), start, start + duration, np.repeat(np.arange(n_jobs), n_ops),
+        predecessors, tasks_by_resource(resource, start, instance.n_machines), start, start + duration, np.repeat(np.arange(n_jobs), n_ops),
     )
 
 
@@ -84,7 +80,7 @@ def socdag_plan(instance: SocDagInstance, solution: SocDagSolution, time_scale: 
     return ReplayPlan(
         "socdag", solution.pe.copy(), [instance.soc.pe_type_names[t] for t in instance.soc.pe_types], [kinds[k] for k in instance.task_type],
         end - start, instance.arrival_us[instance.task_job].astype(float) * time_scale, predecessors,
-        _order(solution.pe, solution.start_us, instance.n_pes), start, end, instance.task_job.copy(),
+        tasks_by_resource(solution.pe, solution.start_us, instance.n_pes), start, end, instance.task_job.copy(),
     )
 
 

@@ -28,18 +28,13 @@ from typing import Protocol
 import numpy as np
 
 from schedgym.envs.jobshop import JobShopInstance, JobShopSolution
+from schedgym.envs.resource_order import tasks_by_resource
 
 
 def machine_sequences(instance: JobShopInstance, start_times: np.ndarray) -> list[list[int]]:
     """The operations of every machine in start-time order, as flat ids ``job * n_ops + op``: ``[n_machines][ops on
     that machine]`` (ties broken by id)."""
-    machines = instance.machines.ravel()
-    starts = np.asarray(start_times).ravel()
-    order = np.lexsort((np.arange(starts.size), starts))
-    sequences: list[list[int]] = [[] for _ in range(instance.n_machines)]
-    for op in order.tolist():
-        sequences[int(machines[op])].append(op)
-    return sequences
+    return tasks_by_resource(instance.machines.ravel(), np.asarray(start_times).ravel(), instance.n_machines)
 
 
 class DisjunctiveGraph:
@@ -218,10 +213,8 @@ def tabu_search(
     deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
     rng = np.random.default_rng(seed)
     graph = DisjunctiveGraph(instance, machine_sequences(instance, start_times))
-    shape = (instance.n_jobs, instance.n_ops)
     best_makespan = graph.makespan
     best_sequences = [list(s) for s in graph.sequences]
-    best_start_times = graph.start_times(shape)
     tenure_min = 10 + instance.n_jobs // instance.n_machines
     tenure_max = int(1.4 * tenure_min) + 1
     tabu_until: dict[tuple[int, int], int] = {}
@@ -247,7 +240,6 @@ def tabu_search(
         if graph.makespan < best_makespan:
             best_makespan, since_best = graph.makespan, 0
             best_sequences = [list(s) for s in graph.sequences]
-            best_start_times = graph.start_times(shape)
         elif since_best >= restart_after:
             graph = DisjunctiveGraph(instance, best_sequences)
             for _ in range(int(rng.integers(2, 6))):
@@ -257,7 +249,8 @@ def tabu_search(
                     graph.update()
             tabu_until.clear()
             since_best = 0
-    return TabuSearchResult(best_start_times, best_makespan, iteration)
+    best = DisjunctiveGraph(instance, best_sequences)
+    return TabuSearchResult(best.start_times((instance.n_jobs, instance.n_ops)), best.makespan, iteration)
 
 
 class JobShopSolver(Protocol):
