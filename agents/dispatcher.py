@@ -109,10 +109,11 @@ class RouterDispatcher:
             sim.route(request, router.choose(sim, request))
 
     Args:
-        module: the TorchScript network (obs dict -> (logits, value)).
+        module: the network (obs dict -> (logits, value)): the TorchScript export, or the eager network of
+            :func:`schedgym.agents.checkpoint.load_network`.
     """
 
-    def __init__(self, module: torch.jit.ScriptModule) -> None:
+    def __init__(self, module: torch.nn.Module) -> None:
         self.module = module
         self._encoder: LlmRoutingEncoder | None = None
 

@@ -23,9 +23,10 @@ EXPORT_SIGNATURES = {
 }
 
 
-def export_policy(policy: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Write ``out`` (TorchScript network: obs dict -> (logits, value)) and ``out`` with suffix ``.json``
-    (problem, network and training metadata; for jobshop also the action filter). Returns ``out``.
+def export_policy(policy: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Write ``out`` (TorchScript network: obs dict -> (logits, value); default ``export/<problem>-policy.pt``) and
+    ``out`` with suffix ``.json`` (problem, network and training metadata; for jobshop also the action filter).
+    Returns ``out``.
 
     Raises:
         CheckpointError: missing or corrupt checkpoint, or a problem without a dispatcher (socdag, memmap).
@@ -34,7 +35,7 @@ def export_policy(policy: str | os.PathLike, out: str | os.PathLike) -> Path:
     if problem not in EXPORT_SIGNATURES:
         raise CheckpointError(f"{policy} is a {problem!r} policy; export covers {' and '.join(EXPORT_SIGNATURES)} policies, which have dispatchers")
     net, metadata = load_network(policy, problem)
-    out = Path(out)
+    out = Path(out) if out is not None else Path("export") / f"{problem}-policy.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script is deprecated but still the portable format

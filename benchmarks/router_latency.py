@@ -7,7 +7,7 @@ every decision is timed from the simulator state to the chosen replica (encoding
 arrivals excluded), as
 
 * ``exported``: :class:`schedgym.agents.dispatcher.RouterDispatcher` on the TorchScript export (``schedgym export``);
-* ``eager``: the same encoder and the eager PyTorch network, as the env and ``ppo`` solver run it.
+* ``eager``: the same dispatcher on the eager PyTorch network, the one the env and the ``ppo`` solver run.
 
 Both make the same decisions (checked here on every request). Prints and writes the median and p99 per decision.
 """
@@ -27,10 +27,8 @@ import torch
 from schedgym.agents.checkpoint import load_network
 from schedgym.agents.dispatcher import RouterDispatcher
 from schedgym.agents.export import export_policy
-from schedgym.agents.rollout import stack_observations
 from schedgym.atomic import atomic_write_text
 from schedgym.envs.llmrouting import resolve_suite
-from schedgym.graphs.llmrouting import LlmRoutingEncoder
 
 
 def main() -> None:
@@ -40,13 +38,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "router_latency.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    net, _ = load_network("llmrouting-default", "llmrouting")
+    eager = RouterDispatcher(load_network("llmrouting-default", "llmrouting")[0])
     with tempfile.TemporaryDirectory() as folder:
         exported = RouterDispatcher.load(export_policy("llmrouting-default", Path(folder) / "router.pt"))
     rows = []
     for suite in args.suites.split(","):
         instance = resolve_suite(suite)[0]
-        encoder = LlmRoutingEncoder(instance.n_replicas)
         sim = instance.simulator()
         times_s = {"exported": [], "eager": []}
         for request in range(instance.workload.n_requests):
@@ -55,9 +52,7 @@ def main() -> None:
             replica = exported.choose(sim, request)
             times_s["exported"].append(time.perf_counter() - started)
             started = time.perf_counter()
-            with torch.inference_mode():
-                logits, _ = net(stack_observations([encoder.encode(sim, request)]))
-            eager_replica = int(logits[0].argmax())
+            eager_replica = eager.choose(sim, request)
             times_s["eager"].append(time.perf_counter() - started)
             if eager_replica != replica:
                 raise SystemExit(f"{suite} request {request}: the export chose replica {replica}, the eager network {eager_replica}")

@@ -214,11 +214,8 @@ def export_command(
 ) -> None:
     """Export a jobshop or llmrouting policy as TorchScript for schedgym.agents.dispatcher.PolicyDispatcher /
     RouterDispatcher (no SB3 needed to run it)."""
-    from schedgym.agents.checkpoint import read_metadata, resolve_policy_path
     from schedgym.agents.export import export_policy
 
-    if out is None:
-        out = Path("export") / f"{read_metadata(resolve_policy_path(policy)).problem}-policy.pt"
     path = export_policy(policy, out)
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}")
 
