@@ -106,7 +106,7 @@ def load_network(name_or_path: str | os.PathLike, problem: str = "jobshop") -> t
             f"checkpoint {path} holds a {metadata.problem!r} policy, not a {problem!r} one; "
             f"pass a {problem} checkpoint or train one with `schedgym train {problem}`"
         )
-    net = build_network(problem, GnnConfig(**metadata.gnn), metadata.train.get("mode", "order"))
+    net = build_network(problem, GnnConfig(**metadata.gnn), metadata.train.get("mode", "order"), metadata.train.get("binding", "early"))
     try:
         with zipfile.ZipFile(path) as archive:
             with archive.open("policy.pth") as handle:

@@ -11,10 +11,9 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from schedgym.agents.gnn import GnnConfig, RelationalMeanConv, mlp, relation_slots
+from schedgym.envs.socdag.env import BINDINGS, MODES
 from schedgym.graphs.socdag import JOB_FEATURES, MAX_PE_TYPES, PAIR_FEATURES, PE_FEATURES, RELATIONS, TASK_FEATURES, to_graph_batch
 
-#: Action modes of ``schedgym/SocDag-v0``.
-MODES = ("pair", "order")
 _OBSERVATION_KEYS = ("task_features", "task_mask", "task_job", "task_pe", "job_features", "job_mask", "pe_features", "pe_mask", "edges", "pair_features", "pair_mask", "eft_pe")
 
 
@@ -34,20 +33,24 @@ def check_observation(obs: dict[str, torch.Tensor]) -> None:
 
 
 class SocDagGnn(nn.Module):
-    """obs (padded, batch first) -> (logits, value ``[B]``); logits are ``[B, T * P]`` in ``pair`` mode (one per
-    (window slot, PE)) and ``[B, T]`` in ``order`` mode (each slot's score at its earliest-finish PE).
+    """obs (padded, batch first) -> (logits, value ``[B]``); logits are ``[B, T * P + 1]`` in ``pair`` mode (one
+    per (window slot, PE)) and ``[B, T + 1]`` in ``order`` mode (each slot's score at its earliest-finish PE); the
+    last logit is the wait action's.
 
     Task, job and PE nodes get their own encoders, then ``n_layers`` residual relational rounds over
     :data:`schedgym.graphs.socdag.RELATIONS`. A pair's score is an MLP of the task's and the PE's embeddings, the
-    pair features and the mean task embedding; the value is an MLP of the mean task, job and PE embeddings.
+    pair features and the mean task embedding; the wait score and the value are MLPs of the mean task, job and PE
+    embeddings. ``binding`` is the env binding (``early`` or ``late``) the policy is trained and run with.
     """
 
-    def __init__(self, config: GnnConfig | None = None, mode: str = "order") -> None:
+    def __init__(self, config: GnnConfig | None = None, mode: str = "order", binding: str = "early") -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown socdag action mode {mode!r}; choose one of {MODES}")
+        if binding not in BINDINGS:
+            raise ValueError(f"unknown socdag binding {binding!r}; choose one of {BINDINGS}")
         self.config = config or GnnConfig()
-        self.mode = mode
+        self.mode, self.binding = mode, binding
         h = self.config.hidden_dim
         self.task_encoder = nn.Sequential(nn.Linear(len(TASK_FEATURES), h), nn.ReLU(), nn.Linear(h, h))
         self.job_encoder = nn.Sequential(nn.Linear(len(JOB_FEATURES), h), nn.ReLU(), nn.Linear(h, h))
@@ -56,6 +59,7 @@ class SocDagGnn(nn.Module):
         self.convs = nn.ModuleList(RelationalMeanConv(h, h, self.n_relations) for _ in range(self.config.n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in range(self.config.n_layers))
         self.actor = mlp(3 * h + len(PAIR_FEATURES), self.config.head_hidden_dim, 1)
+        self.waiter = mlp(3 * h, self.config.head_hidden_dim, 1)
         self.critic = mlp(3 * h, self.config.head_hidden_dim, 1)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,5 +90,6 @@ class SocDagGnn(nn.Module):
             logits = scores.gather(2, obs["eft_pe"].long()[:, :, None]).squeeze(2)
         else:
             logits = scores.reshape(B, T * P)
-        value = self.critic(torch.cat([task_mean, job_mean, pe_mean], dim=-1)).squeeze(-1)
-        return logits, value
+        pooled = torch.cat([task_mean, job_mean, pe_mean], dim=-1)
+        logits = torch.cat([logits, self.waiter(pooled)], dim=1)
+        return logits, self.critic(pooled).squeeze(-1)

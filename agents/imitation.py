@@ -5,8 +5,8 @@ in the policy's own env (Giffler-Thompson candidates, forced steps skipped): amo
 next operation starts first in the CP-SAT schedule. The GNN is trained to predict the teacher's choice (cross-entropy
 over the masked logits) and the return still to come (value regression), then PPO fine-tunes it.
 
-For socdag the teacher is online HEFT (:func:`collect_rule_demonstrations`): its (task, PE) choice in every state of
-generated streams, in the env's ``pair`` mode. For llmrouting it is a routing heuristic
+For socdag the teacher is an online rule (:func:`collect_rule_demonstrations`): its choice (a (task, PE) pair, or
+a wait) in every state of generated streams, in the env's ``pair`` mode. For llmrouting it is a routing heuristic
 (:func:`collect_router_demonstrations`, JSQ by pending tokens by default) on generated workloads. For memmap it is
 CP-SAT's map of each generated trace (:func:`collect_placement_demonstrations`), replayed buffer by buffer in the env.
 """
@@ -130,9 +130,15 @@ def record_teacher(env: gym.Env, n_episodes: int, seed: int, teacher: Callable[[
     return Demonstrations(stacked, np.array(actions), np.array(returns, dtype=np.float32))
 
 
-def collect_rule_demonstrations(streams: StreamGenerator, n_streams: int, seed: int, rule: str = "heft-online") -> Demonstrations:
-    """Run the online ``rule`` on ``n_streams`` generated socdag streams in the ``pair``-mode env."""
-    choose = ONLINE_RULES[rule][0]
+def collect_rule_demonstrations(
+    streams: StreamGenerator, n_streams: int, seed: int, rule: str = "heft-online", binding: str = "early"
+) -> Demonstrations:
+    """Run the online ``rule`` on ``n_streams`` generated socdag streams in the ``pair``-mode env of ``binding``
+    (a late-binding rule such as ``srpt`` needs ``binding="late"``)."""
+    choose, _, queue_capacity = ONLINE_RULES[rule]
+    env = SocDagEnv(streams, mode="pair", binding=binding)
+    if queue_capacity != env.queue_capacity:
+        raise ValueError(f"rule {rule!r} runs with PE queues of {queue_capacity}, the {binding}-binding env has {env.queue_capacity}; pick the other binding")
     ranks: dict = {}
 
     def teacher(env: SocDagEnv, rng: np.random.Generator) -> int:
@@ -140,10 +146,13 @@ def collect_rule_demonstrations(streams: StreamGenerator, n_streams: int, seed: 
         if instance not in ranks:
             ranks.clear()
             ranks[instance] = instance.upward_rank()
-        task, pe = choose(env.sim, ranks[instance], rng)
+        move = choose(env.sim, ranks[instance], rng)
+        if move is None:
+            return env.wait_action
+        task, pe = move
         return env.window_slot(task) * env.encoder.max_pes + pe
 
-    return record_teacher(SocDagEnv(streams, mode="pair"), n_streams, seed, teacher)
+    return record_teacher(env, n_streams, seed, teacher)
 
 
 def collect_router_demonstrations(generator: RoutingGenerator, n_workloads: int, seed: int, router: str = "jsq-tokens") -> Demonstrations:
@@ -192,8 +201,7 @@ def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, bat
             index = order[begin : begin + batch_size].numpy()
             batch = {key: torch.from_numpy(value[index]) for key, value in demos.observations.items()}
             logits, values = net(batch)
-            mask = batch["action_mask"] if "action_mask" in batch else batch["pair_mask"]
-            logits = logits.masked_fill(mask == 0, float("-inf"))
+            logits = logits.masked_fill(batch["action_mask"] == 0, float("-inf"))
             policy_loss = nn.functional.cross_entropy(logits, actions[index])
             value_loss = nn.functional.mse_loss(values, returns[index])
             loss = policy_loss + 0.5 * value_loss

@@ -11,17 +11,17 @@ from schedgym.agents.gnn_llmrouting import LlmRoutingGnn
 from schedgym.agents.gnn_memmap import MemMapGnn
 from schedgym.agents.gnn_socdag import SocDagGnn
 
-#: The network of each problem's policy: (config, socdag action mode) -> untrained module.
-NETWORKS: dict[str, Callable[[GnnConfig, str], nn.Module]] = {
-    "jobshop": lambda config, mode: JobShopGnn(config),
+#: The network of each problem's policy: (config, socdag action mode, socdag binding) -> untrained module.
+NETWORKS: dict[str, Callable[[GnnConfig, str, str], nn.Module]] = {
+    "jobshop": lambda config, mode, binding: JobShopGnn(config),
     "socdag": SocDagGnn,
-    "llmrouting": lambda config, mode: LlmRoutingGnn(config),
-    "memmap": lambda config, mode: MemMapGnn(config),
+    "llmrouting": lambda config, mode, binding: LlmRoutingGnn(config),
+    "memmap": lambda config, mode, binding: MemMapGnn(config),
 }
 
 
-def build_network(problem: str, config: GnnConfig, mode: str = "order") -> nn.Module:
-    """The untrained network of ``problem``'s policy (``mode``: the socdag action mode)."""
+def build_network(problem: str, config: GnnConfig, mode: str = "order", binding: str = "early") -> nn.Module:
+    """The untrained network of ``problem``'s policy (``mode``, ``binding``: the socdag action mode and binding)."""
     if problem not in NETWORKS:
         raise ValueError(f"no policy network for problem {problem!r}; policies exist for {', '.join(NETWORKS)}")
-    return NETWORKS[problem](config, mode)
+    return NETWORKS[problem](config, mode, binding)

@@ -22,25 +22,26 @@ class GnnMaskablePolicy(MaskableActorCriticPolicy):
 
     Args:
         gnn: the network's hyper-parameters (a :class:`GnnConfig` or its dict).
-        problem: ``jobshop`` or ``socdag``; mode: the socdag action mode (``order`` or ``pair``).
+        problem: ``jobshop``, ``socdag``, ``llmrouting`` or ``memmap``.
+        mode, binding: the socdag action mode (``order`` or ``pair``) and binding (``early`` or ``late``).
     """
 
     def __init__(
         self, observation_space, action_space, lr_schedule, gnn: GnnConfig | dict | None = None,
-        problem: str = "jobshop", mode: str = "order", **kwargs: Any,
+        problem: str = "jobshop", mode: str = "order", binding: str = "early", **kwargs: Any,
     ):
         self.gnn_config = GnnConfig(**gnn) if isinstance(gnn, dict) else (gnn or GnnConfig())
-        self.problem, self.mode = problem, mode
+        self.problem, self.mode, self.binding = problem, mode, binding
         kwargs.setdefault("ortho_init", False)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def _build(self, lr_schedule) -> None:
-        self.net = build_network(self.problem, self.gnn_config, self.mode)
+        self.net = build_network(self.problem, self.gnn_config, self.mode, self.binding)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(gnn=self.gnn_config.to_dict(), problem=self.problem, mode=self.mode)
+        data.update(gnn=self.gnn_config.to_dict(), problem=self.problem, mode=self.mode, binding=self.binding)
         return data
 
     def _distribution(self, logits: torch.Tensor, action_masks: np.ndarray | torch.Tensor | None) -> MaskableDistribution:

@@ -113,13 +113,18 @@ RECIPES: dict[str, Recipe] = {
             parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed, backend
         ),
     ),
-    # Cloning online HEFT on generated streams (pair mode), then PPO.
+    # Cloning the late-binding srpt rule on generated streams (pair mode), then PPO.
     "socdag": Recipe(
-        settings=dict(mode="pair", total_steps=60_000, learning_rate=3e-5, eval_every_steps=10_000, val_instances_per_size=3, bc_instances=24, bc_epochs=8),
-        make_env=lambda config: SocDagEnv(_stream_generator(config), mode=config.mode),
+        settings=dict(
+            mode="pair", binding="late", socdag_teacher="srpt", total_steps=60_000, learning_rate=3e-5,
+            eval_every_steps=10_000, val_instances_per_size=3, bc_instances=24, bc_epochs=8,
+        ),
+        make_env=lambda config: SocDagEnv(_stream_generator(config), mode=config.mode, binding=config.binding),
         validation_instances=_socdag_validation,
-        reference_rules=lambda: [StaticListScheduler("heft"), OnlineRule("heft-online"), OnlineRule("eft")],
-        demonstrations=lambda config, backend: collect_rule_demonstrations(_stream_generator(config), config.bc_instances, config.bc_seed),
+        reference_rules=lambda: [StaticListScheduler("heft"), OnlineRule("heft-online"), OnlineRule("eft"), OnlineRule("srpt")],
+        demonstrations=lambda config, backend: collect_rule_demonstrations(
+            _stream_generator(config), config.bc_instances, config.bc_seed, config.socdag_teacher, config.binding
+        ),
     ),
     # Cloning JSQ by pending tokens on generated workloads, then PPO with a discounted return.
     "llmrouting": Recipe(

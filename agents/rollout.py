@@ -26,7 +26,7 @@ def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
         return [jobshop.JobShopEnv(inst, **padding, **POLICY_ENV_OPTIONS) for inst in instances]
     if problem == "socdag":
         max_pes = max(inst.n_pes for inst in instances)
-        return [socdag.SocDagEnv(inst, mode=net.mode, max_pes=max_pes) for inst in instances]
+        return [socdag.SocDagEnv(inst, mode=net.mode, binding=net.binding, max_pes=max_pes) for inst in instances]
     if problem == "llmrouting":
         max_replicas = max(inst.n_replicas for inst in instances)
         return [llmrouting.LlmRoutingEnv(inst, max_replicas=max_replicas) for inst in instances]

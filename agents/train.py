@@ -63,13 +63,15 @@ class TrainConfig:
     val_instances_per_size: int = 5
     val_seed: int = 12345  # validation instances are generated from this seed (fixed across runs)
     torch_threads: int = 2
-    bc_instances: int = 480  # warm start: generated instances solved by CP-SAT (socdag: streams run by online HEFT; llmrouting: workloads routed by JSQ-tokens; memmap: traces mapped by CP-SAT) and imitated (0: pure PPO)
+    bc_instances: int = 480  # warm start: generated instances solved by CP-SAT (socdag: streams run by the socdag_teacher rule; llmrouting: workloads routed by JSQ-tokens; memmap: traces mapped by CP-SAT) and imitated (0: pure PPO)
     bc_sizes: str = "10x10,15x10,15x15,20x15,20x20"
     bc_time_limit_s: float = 2.5  # CP-SAT time per demonstration instance (jobshop, memmap)
     bc_epochs: int = 10
     bc_learning_rate: float = 1e-3
     bc_seed: int = 1
     mode: str = "order"  # socdag action mode: order (pick the task, PE by earliest finish) or pair
+    binding: str = "early"  # socdag binding: early (PE queues of 8 tasks) or late (a PE holds one task; the policy may wait)
+    socdag_teacher: str = "heft-online"  # socdag: the online rule imitated by the warm start
     stream_rate_per_ms: str = "40,90"  # socdag: range of job arrival rates of the training streams
     stream_noise: str = "0,0.3"  # socdag: range of the run-time noise (relative std)
     stream_jobs: int = 60  # socdag: jobs per training stream
@@ -204,7 +206,7 @@ def train(
         model = MaskablePPO(
             GnnMaskablePolicy,
             env,
-            policy_kwargs={"gnn": config.gnn.to_dict(), "problem": config.problem, "mode": config.mode},
+            policy_kwargs={"gnn": config.gnn.to_dict(), "problem": config.problem, "mode": config.mode, "binding": config.binding},
             n_steps=config.n_steps,
             batch_size=config.batch_size,
             n_epochs=config.n_epochs,

@@ -34,7 +34,7 @@ def _trained_on(problem: str, train: dict) -> str:
         return f"generated {train['sizes']} instances"
     if problem == "socdag":
         rate, noise = (train[key].replace(",", "-") for key in ("stream_rate_per_ms", "stream_noise"))
-        return f"generated streams of {train['stream_jobs']} jobs at {rate} jobs/ms, run-time noise std {noise}"
+        return f"generated streams of {train['stream_jobs']} jobs at {rate} jobs/ms, run-time noise std {noise}, {train.get('binding', 'early')} binding"
     if problem == "llmrouting":
         generator = RoutingGenerator()
         return (

@@ -3,7 +3,7 @@
 Nodes: a window of tasks, the jobs they belong to, and the PEs. The window holds every ready task first (in the
 order they became ready; action slot ``i`` is window task ``i``), then the other unfinished tasks of the jobs in the
 system, oldest job first, up to ``max_tasks`` (when more tasks are ready than fit, those a PE can take now come
-first). Edges: DAG edges between window tasks (both directions), task <->
+first, and among them those whose job has the least work left). Edges: DAG edges between window tasks (both directions), task <->
 its job, and task <-> the PE it is committed to. Every (window task, PE) pair also has features, from which the
 policy scores the actions.
 
@@ -31,7 +31,8 @@ TASK_FEATURES = (
     "upward_rank",  # HEFT upward rank (critical path to the job's end)
     "ready",  # 1 if ready (selectable)
     "committed",  # 1 if queued or running on a PE
-    "best_finish",  # earliest expected finish over the legal PEs - now (ready tasks; 0 otherwise)
+    "best_finish",  # earliest expected finish over the supporting PEs, busy ones included - now (ready tasks; 0 otherwise)
+    "job_work_left",  # its job's work_left (below)
 )
 #: Per-job features.
 JOB_FEATURES = (
@@ -48,7 +49,7 @@ PE_FEATURES = (
 PAIR_FEATURES = (
     "run",  # expected run time of the task on the PE (0 if unsupported)
     "finish",  # expected finish - now if committed now (0 if not legal)
-    "finish_vs_best",  # finish - the task's best finish (0 if not legal)
+    "finish_vs_best",  # finish - the task's best_finish (0 if not legal): what committing now costs over waiting for the best PE
     "legal",  # 1 if the commitment is allowed
 )
 MAX_PE_TYPES = 8
@@ -119,12 +120,13 @@ class SocDagEncoder:
             self._children[parent].append(child)
 
     def window(self, sim: SocDagSimulator) -> list[int]:
-        """Task ids in the window: the ready tasks (those with a legal PE first, so a legal action is always shown),
-        then the other unfinished tasks of the oldest jobs."""
+        """Task ids in the window: the ready tasks (if they do not all fit: those with a legal PE first, so a legal
+        action is always shown, then by their job's work left), then the other unfinished tasks of the oldest jobs."""
         tasks = sim.ready
         if len(tasks) > self.max_tasks:
             has_pe = sim.legal_pairs().any(axis=1)
-            tasks = [t for t, ok in zip(tasks, has_pe) if ok] + [t for t, ok in zip(tasks, has_pe) if not ok]
+            work_left = sim.job_work_left_us[sim.instance.task_job[tasks]]
+            tasks = [tasks[i] for i in np.lexsort((work_left, ~has_pe))]
         tasks = tasks[: self.max_tasks]
         if len(tasks) < self.max_tasks:
             first = sim.instance.job_first_task
@@ -161,11 +163,11 @@ class SocDagEncoder:
         eft_pe = np.zeros(T, dtype=np.int64)
         if n_ready:
             ready = ids[:n_ready]
-            finish = sim.expected_finish_us(ready.tolist())
-            legal = np.isfinite(finish)
+            finish_any = sim.expected_finish_us(ready.tolist(), legal_only=False)
+            legal = sim.legal_pairs(ready.tolist())
+            finish = np.where(legal, finish_any, np.inf)
             relative = np.where(legal, (finish - now) / scale, 0.0)
-            best = np.where(legal, relative, np.inf).min(axis=1, keepdims=True)
-            best = np.where(np.isfinite(best), best, 0.0)
+            best = (finish_any.min(axis=1, keepdims=True) - now) / scale
             pair_features[:n_ready, : inst.n_pes, 1] = relative
             pair_features[:n_ready, : inst.n_pes, 2] = np.where(legal, relative - best, 0.0)
             pair_features[:n_ready, : inst.n_pes, 3] = legal
@@ -173,15 +175,13 @@ class SocDagEncoder:
             task_features[:n_ready, 5] = best[:, 0]
             eft_pe[:n_ready] = np.argmin(np.where(legal, finish, np.inf), axis=1)
         pair_features[:n, : inst.n_pes, 0] = self._run[ids]
+        task_features[:n, 6] = sim.job_work_left_us[inst.task_job[ids]] / scale
 
         jobs, task_job = np.unique(inst.task_job[ids], return_inverse=True) if n else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
         job_features = np.zeros((T, len(JOB_FEATURES)), dtype=np.float32)
         if n:
-            unfinished = sim.status != DONE
-            first = inst.job_first_task
-            work_left = np.array([self._fastest[first[j] : first[j + 1]][unfinished[first[j] : first[j + 1]]].sum() for j in jobs.tolist()])
             job_features[: len(jobs), 0] = (now - inst.arrival_us[jobs]) / scale
-            job_features[: len(jobs), 1] = work_left
+            job_features[: len(jobs), 1] = sim.job_work_left_us[jobs] / scale
             job_features[: len(jobs), 2] = np.array([sim.tasks_left[j] for j in jobs.tolist()]) / self._job_size[jobs]
         task_job_padded = np.zeros(T, dtype=np.int64)
         task_job_padded[:n] = task_job

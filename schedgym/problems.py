@@ -129,8 +129,8 @@ register_problem(
         solution_from_dict=socdag.SocDagSolution.from_dict,
         picture=socdag.gantt_figure,
         default_leaderboard=[
-            ("socdag-static", ["heft", "cpop", "heft-online", "eft", "etf", "met", "random", "cpsat", "ppo"], 10.0),
-            ("socdag-stream-high", ["heft", "cpop", "heft-online", "eft", "etf", "met", "random", "ppo"], None),
+            ("socdag-static", ["heft", "cpop", "heft-online", "eft", "etf", "met", "srpt", "random", "cpsat", "ppo"], 10.0),
+            ("socdag-stream-high", ["heft", "cpop", "heft-online", "eft", "etf", "met", "srpt", "random", "ppo"], None),
         ],
         default_solver="heft",
         summary_metrics=("p95_job_duration",),
@@ -138,7 +138,7 @@ register_problem(
 )
 for _name in ("heft", "cpop"):
     register_solver("socdag", _name, lambda name=_name, **_: StaticListScheduler(name), f"static {_name.upper()} plan on expected times (insertion), run with the actual times")
-for _name, (_, _description) in ONLINE_RULES.items():
+for _name, (_, _description, _) in ONLINE_RULES.items():
     register_solver("socdag", _name, lambda name=_name, **_: OnlineRule(name), _description)
 register_solver(
     "socdag",

@@ -152,9 +152,10 @@ def test_stg_loader_and_its_errors(tmp_path):
         load_stg(tmp_path / "missing.stg")
 
 
+@pytest.mark.parametrize("binding", ["early", "late"])
 @pytest.mark.parametrize("mode", ["pair", "order"])
-def test_env_passes_check_env_and_its_return_is_the_objective(mode):
-    env = SocDagEnv(stream_instance(45.0, 15, 0.2, seed=1), mode=mode)
+def test_env_passes_check_env_and_its_return_is_the_objective(mode, binding):
+    env = SocDagEnv(stream_instance(45.0, 15, 0.2, seed=1), mode=mode, binding=binding)
     check_env(env, skip_render_check=True)
     obs, _ = env.reset(seed=0)
     total, done = 0.0, False
@@ -181,6 +182,51 @@ def test_env_rejects_an_illegal_action_and_is_seeded():
     assert trajectory(7) == trajectory(7)
 
 
+def test_wait_is_allowed_only_in_late_binding_and_only_while_an_event_is_to_come():
+    early = SocDagEnv(stream_instance(60.0, 10, 0.2, seed=0))
+    early.reset(seed=0)
+    assert not early.action_masks()[early.wait_action]
+    with pytest.raises(ValueError, match="waiting"):
+        early.step(early.wait_action)
+
+    late = SocDagEnv(stream_instance(60.0, 10, 0.2, seed=0), binding="late")
+    obs, _ = late.reset(seed=0)
+    assert late.sim.queue_capacity == 1 and late.action_masks()[late.wait_action]
+    before = late.sim.now_us
+    late.step(late.wait_action)
+    assert late.sim.now_us > before and late.sim.n_done + len(late.sim.ready) > 0
+    # a committed task holds its PE alone: a busy PE is never offered
+    done = False
+    while not done:
+        busy = late.sim.queue_length > 0
+        pairs = late.action_masks()[:-1].reshape(late.encoder.max_tasks, late.encoder.max_pes)[:, : late.sim.instance.n_pes]
+        assert not pairs[:, busy].any()
+        legal = np.flatnonzero(late.action_masks()[:-1])
+        _, _, done, _, info = late.step(int(legal[0]) if len(legal) else late.wait_action)
+    assert validate(late.sim.instance, info["solution"]) == []
+    with pytest.raises(ValueError, match="nothing to wait for"):
+        late.sim.wait()
+
+
+def test_srpt_lets_small_jobs_overtake_and_beats_online_heft_at_high_load():
+    inst = stream_instance(80.0, 60, 0.2, seed=4)
+    srpt, heft = OnlineRule("srpt").solve(inst), OnlineRule("heft-online").solve(inst)
+    assert validate(inst, srpt) == []
+    assert metrics(inst, srpt)["mean_job_duration"] < 0.9 * metrics(inst, heft)["mean_job_duration"]
+    # some task starts after a task of a later-arrived job that was ready before it, on a PE both can use
+    job_arrival = inst.arrival_us[inst.task_job]
+    overtaken = [
+        (a, b) for a in range(inst.n_tasks) for b in range(inst.n_tasks)
+        if job_arrival[a] < job_arrival[b] and srpt.pe[a] == srpt.pe[b] and srpt.start_us[b] < srpt.start_us[a]
+    ]
+    assert overtaken
+    with pytest.raises(ValueError, match="binding"):
+        from schedgym.agents.imitation import collect_rule_demonstrations
+        from schedgym.envs.socdag import StreamGenerator
+
+        collect_rule_demonstrations(StreamGenerator((60.0, 60.0), (0.2, 0.2), 4), 1, seed=0, rule="srpt", binding="early")
+
+
 def test_render_returns_a_gantt_image():
     env = SocDagEnv("sc_rx", render_mode="rgb_array")
     env.reset(seed=0)
@@ -191,7 +237,7 @@ def test_render_returns_a_gantt_image():
 def test_gnn_scores_pairs_or_orders_and_batches_any_window():
     torch.manual_seed(0)
     instances = [load_instance("wifi_rx"), stream_instance(55.0, 10, 0.0, seed=0)]
-    for mode, width in (("pair", 16 * 13), ("order", 16)):
+    for mode, width in (("pair", 16 * 13 + 1), ("order", 16 + 1)):
         net = SocDagGnn(GnnConfig(hidden_dim=16, head_hidden_dim=16), mode).eval()
         observations = [SocDagEnv(inst, mode=mode, max_tasks=16).reset(seed=0)[0] for inst in instances]
         logits, value = net(stack_observations(observations))
@@ -204,9 +250,10 @@ def test_gnn_scores_pairs_or_orders_and_batches_any_window():
         net(bad)
 
 
-def test_untrained_policy_rollouts_are_valid():
-    net = SocDagGnn(GnnConfig(hidden_dim=16, head_hidden_dim=16), "order").eval()
-    instances = [load_instance(name) for name in list(APPLICATIONS)[:3]]
+@pytest.mark.parametrize("binding", ["early", "late"])
+def test_untrained_policy_rollouts_are_valid(binding):
+    net = SocDagGnn(GnnConfig(hidden_dim=16, head_hidden_dim=16), "order", binding).eval()
+    instances = [load_instance(name) for name in list(APPLICATIONS)[:3]] + [stream_instance(70.0, 8, 0.2, seed=1)]
     for inst, solution in zip(instances, run_policy(net, instances, problem="socdag")):
         assert validate(inst, solution) == []
 
@@ -222,25 +269,26 @@ def test_bench_scores_socdag_against_the_shipped_optima():
     assert set(by["wifi_rx", "heft"]["metrics"]) >= {"makespan", "mean_job_duration", "p95_job_duration"}
 
 
-def test_rule_demonstrations_replay_to_the_rule_schedule():
+@pytest.mark.parametrize("rule, binding", [("heft-online", "early"), ("srpt", "late")])
+def test_rule_demonstrations_replay_to_the_rule_schedule(rule, binding):
     from schedgym.agents.imitation import collect_rule_demonstrations
     from schedgym.envs.socdag import StreamGenerator
 
     streams = StreamGenerator((60.0, 60.0), (0.2, 0.2), 8)
-    demos = collect_rule_demonstrations(streams, 1, seed=3)
-    env = SocDagEnv(streams, mode="pair")
+    demos = collect_rule_demonstrations(streams, 1, seed=3, rule=rule, binding=binding)
+    env = SocDagEnv(streams, mode="pair", binding=binding)
     env.reset(seed=3)
     for action in demos.actions.tolist():
         _, _, done, _, info = env.step(action)
     assert done
     inst = env.sim.instance
-    expected = OnlineRule("heft-online").solve(inst)
+    expected = OnlineRule(rule).solve(inst)
     assert np.array_equal(info["solution"].pe, expected.pe) and np.allclose(info["solution"].start_us, expected.start_us)
     assert demos.returns[0] == pytest.approx(-metrics(inst, expected)["mean_job_duration"] / env.encoder.time_scale_us, rel=1e-5)
 
 
 def test_tiny_socdag_training_run_gives_a_loadable_policy(tmp_path):
-    from schedgym.agents.checkpoint import CheckpointError, load_network
+    from schedgym.agents.checkpoint import CheckpointError, load_network, read_metadata
     from schedgym.agents.solvers import PpoSolver
     from schedgym.agents.train import TrainConfig, train
 
@@ -250,7 +298,8 @@ def test_tiny_socdag_training_run_gives_a_loadable_policy(tmp_path):
     )
     out = train(config, tmp_path / "socdag.zip", log_dir=None, progress_bar=False)
     net, metadata = load_network(out, "socdag")
-    assert metadata.problem == "socdag" and net.mode == "pair" and metadata.num_timesteps >= 64
+    assert metadata.problem == "socdag" and net.mode == "pair" and net.binding == "late"
+    assert read_metadata(out.with_name("socdag.last.zip")).num_timesteps >= 64
     inst = load_instance("sc_rx")
     assert validate(inst, PpoSolver(problem="socdag", policy=str(out)).solve(inst)) == []
     with pytest.raises(CheckpointError, match="socdag"):
@@ -264,7 +313,7 @@ def test_shipped_socdag_policy_schedules_validly_and_deterministically():
     from schedgym.registry import make_solver
 
     metadata = read_metadata(resolve_policy_path("socdag-default"))
-    assert metadata.problem == "socdag" and metadata.train["mode"] == "pair"
+    assert metadata.problem == "socdag" and metadata.train["mode"] == "pair" and metadata.train["binding"] == "late"
     solver = make_solver("socdag", "ppo")
     for name in ("wifi_rx", "stream-rate80-noise0.2-s0"):
         inst = load_instance(name)

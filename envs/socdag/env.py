@@ -11,7 +11,7 @@ from schedgym.envs.socdag.catalog import DEFAULT_SOC
 from schedgym.envs.socdag.generator import StreamGenerator
 from schedgym.envs.socdag.instance import SocDagInstance
 from schedgym.envs.socdag.render import gantt_rgb
-from schedgym.envs.socdag.simulator import DEFAULT_QUEUE_CAPACITY, SocDagSimulator
+from schedgym.envs.socdag.simulator import DEFAULT_QUEUE_CAPACITY, LATE_BINDING_CAPACITY, SocDagSimulator
 from schedgym.envs.socdag.solution import objective
 from schedgym.envs.socdag.suites import resolve_suite
 from schedgym.envs.sources import InstanceSource
@@ -19,6 +19,7 @@ from schedgym.envs.spaces import MaskedDiscrete
 from schedgym.graphs.socdag import SocDagEncoder
 
 MODES = ("pair", "order")
+BINDINGS = ("early", "late")
 
 
 class SocDagEnv(gym.Env):
@@ -28,17 +29,19 @@ class SocDagEnv(gym.Env):
     Jobs (copies of application DAGs) arrive over time. Whenever a task is ready (its parents have finished) and a
     PE that can run it has room in its queue, the agent commits one ready task to one PE; the simulator then runs
     events (arrivals, completions with noisy actual run times) until the next such decision. See
-    :class:`schedgym.envs.socdag.SocDagSimulator`.
+    :class:`schedgym.envs.socdag.SocDagSimulator`. With ``binding="early"`` (default) each PE queues up to
+    ``queue_capacity`` tasks; with ``binding="late"`` a PE holds only the task it runs and the agent may also wait.
 
     ## Action Space
-    ``mode="pair"`` (default): ``Discrete(max_tasks * max_pes)``, action ``slot * max_pes + pe`` commits the ready
-    task in window slot ``slot`` to ``pe``; unsupported pairs and PEs with a full queue ("busy") are masked.
-    ``mode="order"``: ``Discrete(max_tasks)``, the agent only picks the ready task; it goes to its earliest
-    expected-finish PE. Illegal actions raise ``ValueError``.
+    ``mode="pair"`` (default): ``Discrete(max_tasks * max_pes + 1)``, action ``slot * max_pes + pe`` commits the
+    ready task in window slot ``slot`` to ``pe``; unsupported pairs and PEs with a full queue ("busy") are masked.
+    ``mode="order"``: ``Discrete(max_tasks + 1)``, the agent only picks the ready task; it goes to its earliest
+    expected-finish PE. The last action, :attr:`wait_action`, commits nothing and moves on to the next event; it is
+    allowed only in late binding while an event is still to come. Illegal actions raise ``ValueError``.
 
     ## Observation Space
     A ``Dict`` of padded graph tensors (tasks, jobs, PEs, DAG edges, per-pair features), see
-    :class:`schedgym.graphs.socdag.SocDagEncoder`.
+    :class:`schedgym.graphs.socdag.SocDagEncoder`, plus ``action_mask`` (int8, one per action: the mask below).
 
     ## Starting State
     Time 0 of an instance drawn at reset: from the generator (:class:`StreamGenerator`), uniformly from the list,
@@ -58,8 +61,9 @@ class SocDagEnv(gym.Env):
 
     ## Arguments
     ``gym.make("schedgym/SocDag-v0", instances="socdag-stream-high")`` (a suite, instance name or STG path),
-    ``instances=StreamGenerator()``, ``mode="order"``, ``max_tasks`` (window size, default 64), ``max_pes``
-    (default: the largest SoC), ``queue_capacity`` (tasks a PE may hold, running one included, default 8).
+    ``instances=StreamGenerator()``, ``mode="order"``, ``binding="late"``, ``max_tasks`` (window size, default 64),
+    ``max_pes`` (default: the largest SoC), ``queue_capacity`` (early binding: tasks a PE may hold, running one
+    included, default 8).
 
     ## References
     Topcuoglu, Hariri & Wu, Performance-effective and low-complexity task scheduling for heterogeneous computing,
@@ -78,6 +82,7 @@ class SocDagEnv(gym.Env):
         instances: SocDagInstance | Sequence[SocDagInstance] | StreamGenerator | str = "socdag-stream-high",
         *,
         mode: str = "pair",
+        binding: str = "early",
         max_tasks: int = 64,
         max_pes: int | None = None,
         queue_capacity: int = DEFAULT_QUEUE_CAPACITY,
@@ -85,17 +90,22 @@ class SocDagEnv(gym.Env):
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+        if binding not in BINDINGS:
+            raise ValueError(f"unknown binding {binding!r}; choose one of {BINDINGS}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
         self.source = InstanceSource(instances, instance_type=SocDagInstance, generator_type=StreamGenerator, load=resolve_suite)
         pes = DEFAULT_SOC.n_pes if self.source.generator else self.source.largest(lambda inst: inst.n_pes)
         self.encoder = SocDagEncoder(max_tasks, max_pes or pes)
-        self.mode = mode
-        self.queue_capacity = queue_capacity
+        self.mode, self.binding = mode, binding
+        self.queue_capacity = LATE_BINDING_CAPACITY if binding == "late" else queue_capacity
         self.render_mode = render_mode
-        self.observation_space = self.encoder.observation_space
-        n_actions = self.encoder.max_tasks * (self.encoder.max_pes if mode == "pair" else 1)
-        self.action_space = MaskedDiscrete(n_actions, self.action_masks)
+        #: The action that waits for the next event (the last one).
+        self.wait_action = self.encoder.max_tasks * (self.encoder.max_pes if mode == "pair" else 1)
+        self.action_space = MaskedDiscrete(self.wait_action + 1, self.action_masks)
+        self.observation_space = gym.spaces.Dict(
+            {**self.encoder.observation_space.spaces, "action_mask": gym.spaces.Box(0, 1, (self.wait_action + 1,), np.int8)}
+        )
         self.sim: SocDagSimulator | None = None
         self._obs: dict[str, np.ndarray] = {}
 
@@ -112,9 +122,12 @@ class SocDagEnv(gym.Env):
     def step(self, action):
         if self.sim is None:
             raise RuntimeError("call reset() before step()")
-        task, pe = self.decode(int(action))
+        move = self.decode(int(action))
         job_time_before = self.sim.job_time_us
-        self.sim.commit(task, pe)
+        if move is None:
+            self.sim.wait()
+        else:
+            self.sim.commit(*move)
         reward = -(self.sim.job_time_us - job_time_before) * self._reward_scale
         terminated = self.sim.done
         info = self._info()
@@ -126,12 +139,18 @@ class SocDagEnv(gym.Env):
             observation = self._observe()
         return observation, reward, terminated, False, info
 
-    def decode(self, action: int) -> tuple[int, int]:
-        """Action -> (global task id, PE). Raises ``ValueError`` for an action the mask forbids."""
+    def decode(self, action: int) -> tuple[int, int] | None:
+        """Action -> (global task id, PE), or None for the wait action. Raises ``ValueError`` for an action the
+        mask forbids."""
         mask = self.action_masks()
         if not (0 <= action < len(mask)) or not mask[action]:
             legal = np.flatnonzero(mask).tolist()
-            raise ValueError(f"invalid action {action!r} in mode {self.mode!r}: the legal actions now are {legal[:20]}{'...' if len(legal) > 20 else ''}")
+            raise ValueError(
+                f"invalid action {action!r} in mode {self.mode!r}, {self.binding} binding: the legal actions now are "
+                f"{legal[:20]}{'...' if len(legal) > 20 else ''} (waiting, action {self.wait_action}, needs late binding and an event to come)"
+            )
+        if action == self.wait_action:
+            return None
         if self.mode == "pair":
             slot, pe = divmod(action, self.encoder.max_pes)
         else:
@@ -146,10 +165,7 @@ class SocDagEnv(gym.Env):
         """bool mask of the actions allowed now (sb3-contrib's MaskablePPO reads this)."""
         if not self._obs:
             return np.zeros(self.action_space.n, dtype=bool)
-        pairs = self._obs["pair_mask"].astype(bool)
-        if self.mode == "pair":
-            return pairs
-        return pairs.reshape(self.encoder.max_tasks, self.encoder.max_pes).any(axis=1)
+        return self._obs["action_mask"].astype(bool)
 
     def render(self):
         if self.render_mode == "rgb_array" and self.sim is not None:
@@ -159,8 +175,12 @@ class SocDagEnv(gym.Env):
     # ----------------------------------------------------------------------------------------------- helpers
     def _observe(self) -> dict[str, np.ndarray]:
         self._window = self.encoder.window(self.sim)
-        self._obs = self.encoder.encode(self.sim, self._window)
-        return self._obs
+        obs = self.encoder.encode(self.sim, self._window)
+        pairs = obs["pair_mask"].astype(bool)
+        commits = pairs if self.mode == "pair" else pairs.reshape(self.encoder.max_tasks, self.encoder.max_pes).any(axis=1)
+        obs["action_mask"] = np.append(commits, self.binding == "late" and self.sim.can_wait).astype(np.int8)
+        self._obs = obs
+        return obs
 
     def _info(self) -> dict:
         return {"now_us": self.sim.now_us, "jobs_in_system": self.sim.jobs_in_system, "instance": self.sim.instance.name}

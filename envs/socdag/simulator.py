@@ -8,6 +8,14 @@ learn only when it ends: decisions use the expected times (EFT = earliest expect
 Between decisions the simulator processes arrival and completion events in time order until a decision is
 possible again (or everything has finished).
 
+Two ways to bind tasks to PEs:
+
+* *early binding* (``queue_capacity`` > 1, default 8): a task is committed as soon as it is ready, and waits in
+  its PE's queue; commitments to one PE run in the order they were made.
+* *late binding* (``queue_capacity=LATE_BINDING_CAPACITY``, 1): a PE holds only the task it runs, so a task is
+  committed only to an idle PE; the decider may :meth:`SocDagSimulator.wait` instead, leaving the ready tasks
+  uncommitted until the next event (a PE frees, a job arrives), and so choose the order in which tasks get PEs.
+
 :func:`execute_plan` runs a static plan (PE and order per task, from HEFT, CPoP or CP-SAT) with the actual times.
 """
 
@@ -25,6 +33,8 @@ WAITING, READY, COMMITTED, DONE = 0, 1, 2, 3  # graphs/socdag.py reads COMMITTED
 #: Tasks a PE may hold (running one included) unless told otherwise: enough that a busy accelerator can be
 #: queued for instead of spilling its work onto a slow core (with 2, every online rule degrades sharply under load).
 DEFAULT_QUEUE_CAPACITY = 8
+#: The queue capacity of late binding: a PE holds only the task it runs.
+LATE_BINDING_CAPACITY = 1
 _ARRIVAL, _FINISH = 0, 1
 
 
@@ -40,6 +50,7 @@ class SocDagSimulator:
         queues: per PE, its committed unfinished tasks (the head runs once started).
         pe_free_expected_us: float ``[n_pes]``: when each PE is expected to have run its queue.
         jobs_in_system: arrived jobs with a task left.
+        job_work_left_us: float ``[n_jobs]``: per job, the fastest expected run times of its unfinished tasks, summed.
         job_time_us: sum over jobs of the time spent in the system so far (at the end: sum of job durations).
     """
 
@@ -50,6 +61,8 @@ class SocDagSimulator:
         self.queue_capacity = queue_capacity
         n, n_pes = instance.n_tasks, instance.n_pes
         self.supported = instance.supported()
+        self.fastest_us = np.where(self.supported, instance.expected_us, np.inf).min(axis=1)
+        self.job_work_left_us = np.bincount(instance.task_job, weights=self.fastest_us, minlength=instance.n_jobs)
         self.in_edges: list[list[int]] = [[] for _ in range(n)]
         self.out_edges: list[list[int]] = [[] for _ in range(n)]
         for e, (parent, child) in enumerate(instance.edges.tolist()):
@@ -100,12 +113,20 @@ class SocDagSimulator:
         tasks = self.ready if tasks is None else tasks
         return self.supported[tasks] & self.pe_has_room()[None, :]
 
-    def expected_finish_us(self, tasks: list[int] | None = None) -> np.ndarray:
-        """Expected finish time ``[len(tasks), n_pes]`` of committing each task to each PE now; inf where illegal."""
+    def expected_finish_us(self, tasks: list[int] | None = None, legal_only: bool = True) -> np.ndarray:
+        """Expected finish time ``[len(tasks), n_pes]`` of committing each task to each PE now; inf where illegal
+        (``legal_only=False``: inf only where the PE cannot run the task; a busy PE's finish is then the one the
+        task would reach if it waited for that PE)."""
         tasks = self.ready if tasks is None else tasks
         start = np.maximum(np.maximum(self.pe_free_expected_us, self.now_us)[None, :], self.data_ready_us[tasks])
         finish = start + self.instance.expected_us[tasks]
-        return np.where(self.legal_pairs(tasks), finish, np.inf)
+        allowed = self.legal_pairs(tasks) if legal_only else self.supported[tasks]
+        return np.where(allowed, finish, np.inf)
+
+    @property
+    def can_wait(self) -> bool:
+        """Whether :meth:`wait` is possible: an event (arrival or completion) is still to come."""
+        return bool(self._events)
 
     def solution(self) -> SocDagSolution:
         return SocDagSolution(self.pe.copy(), self.start_us.copy(), self.end_us.copy())
@@ -136,6 +157,18 @@ class SocDagSimulator:
         self.n_decisions += 1
         self._advance()
 
+    def wait(self) -> None:
+        """Commit nothing now: run the events of the next event time, then on to the next decision.
+
+        Raises:
+            ValueError: if no event is left to wait for (a ready task must then be committed).
+        """
+        if not self._events:
+            raise ValueError(f"nothing to wait for at {self.now_us:g} us: no event is left; commit one of the ready tasks {self.ready}")
+        self.n_decisions += 1
+        self._run_next_event_time()
+        self._advance()
+
     # ------------------------------------------------------------------------------------------------ events
     def _push(self, time_us: float, kind: int, item: int) -> None:
         heapq.heappush(self._events, (time_us, kind, self._sequence, item))
@@ -153,15 +186,19 @@ class SocDagSimulator:
     def _advance(self) -> None:
         """Process events in time order until a decision is possible or none is left."""
         while self._events and not self._decision_possible():
-            time_us = self._events[0][0]
-            self.job_time_us += self.jobs_in_system * (time_us - self.now_us)
-            self.now_us = time_us
-            while self._events and self._events[0][0] == time_us:
-                _, kind, _, item = heapq.heappop(self._events)
-                if kind == _ARRIVAL:
-                    self._arrive(item)
-                else:
-                    self._finish(item)
+            self._run_next_event_time()
+
+    def _run_next_event_time(self) -> None:
+        """Move the clock to the next event time and process every event at it."""
+        time_us = self._events[0][0]
+        self.job_time_us += self.jobs_in_system * (time_us - self.now_us)
+        self.now_us = time_us
+        while self._events and self._events[0][0] == time_us:
+            _, kind, _, item = heapq.heappop(self._events)
+            if kind == _ARRIVAL:
+                self._arrive(item)
+            else:
+                self._finish(item)
 
     def _arrive(self, job: int) -> None:
         self.jobs_in_system += 1
@@ -205,6 +242,7 @@ class SocDagSimulator:
             if self.parents_left[child] == 0:
                 self._make_ready(child)
         job = inst.task_job[task]
+        self.job_work_left_us[job] -= self.fastest_us[task]
         self.tasks_left[job] -= 1
         if self.tasks_left[job] == 0:
             self.jobs_in_system -= 1
