@@ -17,7 +17,7 @@ import numpy as np
 
 from schedgym.bench import BenchRun, run_bench
 
-SOLVERS = ["heft", "cpop", "heft-online", "eft", "etf", "met", "random", "ppo"]
+SOLVERS = ["heft", "cpop", "heft-online", "eft", "etf", "met", "srpt", "random", "ppo"]
 RULES = [s for s in SOLVERS if s != "ppo"]
 
 
