@@ -3,9 +3,9 @@
 Nodes: a window of tasks, the jobs they belong to, and the PEs. The window holds every ready task first (in the
 order they became ready; action slot ``i`` is window task ``i``), then the other unfinished tasks of the jobs in the
 system, oldest job first, up to ``max_tasks`` (when more tasks are ready than fit, those a PE can take now come
-first, and among them those whose job has the least work left). Edges: DAG edges between window tasks (both directions), task <->
-its job, and task <-> the PE it is committed to. Every (window task, PE) pair also has features, from which the
-policy scores the actions.
+first, and among them those whose job has the least work left). Edges: DAG edges between window tasks (both
+directions), task <-> its job, and task <-> the PE it is committed to. Every (window task, PE) pair also has
+features, from which the policy scores the actions.
 
 Times are relative to the decision time and divided by the instance's time scale (mean fastest run time of a task),
 so the features read alike on any workload.
