@@ -105,10 +105,9 @@ class SocDagEncoder:
                 f"instance {inst.name} has {inst.n_pes} PEs of {len(inst.soc.pe_type_names)} types; the encoding holds "
                 f"at most {self.max_pes} PEs and {MAX_PE_TYPES} types - raise max_pes"
             )
-        fastest = inst.expected_us.min(axis=1)
-        self.time_scale_us = float(max(fastest.mean(), 1e-9))
+        self.time_scale_us = float(max(sim.fastest_us.mean(), 1e-9))
         finite = np.isfinite(inst.expected_us)
-        self._fastest = fastest / self.time_scale_us
+        self._fastest = sim.fastest_us / self.time_scale_us
         self._mean_run = np.where(finite, inst.expected_us, 0.0).sum(axis=1) / finite.sum(axis=1) / self.time_scale_us
         self._rank = inst.upward_rank() / self.time_scale_us
         self._run = np.where(finite, inst.expected_us, 0.0) / self.time_scale_us

@@ -61,7 +61,7 @@ class SocDagSimulator:
         self.queue_capacity = queue_capacity
         n, n_pes = instance.n_tasks, instance.n_pes
         self.supported = instance.supported()
-        self.fastest_us = np.where(self.supported, instance.expected_us, np.inf).min(axis=1)
+        self.fastest_us = instance.expected_us.min(axis=1)  # expected_us is inf where a PE cannot run the task
         self.job_work_left_us = np.bincount(instance.task_job, weights=self.fastest_us, minlength=instance.n_jobs)
         self.in_edges: list[list[int]] = [[] for _ in range(n)]
         self.out_edges: list[list[int]] = [[] for _ in range(n)]
@@ -163,7 +163,7 @@ class SocDagSimulator:
         Raises:
             ValueError: if no event is left to wait for (a ready task must then be committed).
         """
-        if not self._events:
+        if not self.can_wait:
             raise ValueError(f"nothing to wait for at {self.now_us:g} us: no event is left; commit one of the ready tasks {self.ready}")
         self.n_decisions += 1
         self._run_next_event_time()
