@@ -46,15 +46,15 @@ def idle_replica_ttft_s(instance: RoutingInstance) -> np.ndarray:
     return np.array(ttft_s)
 
 
-def idle_replica_e2e_s(instance: RoutingInstance) -> np.ndarray:
-    """End-to-end latency ``[n_requests]`` of each request alone on an idle replica 0 (seconds): its TTFT alone, then
-    one decode iteration of batch 1 per later token, at the context it has then."""
+def idle_replica_decode_s(instance: RoutingInstance) -> np.ndarray:
+    """Time ``[n_requests]`` from each request's first token to its last, alone on an idle replica 0 (seconds): one
+    decode iteration of batch 1 per later token, at the context it has then. Its TTFT alone plus this is its
+    end-to-end latency alone."""
     spec, profile, workload = instance.replicas[0], instance.profile, instance.workload
-    decode_s = [
+    return np.array([
         profile.decode_times_s(1, prompt + np.arange(output - 1, dtype=float)).sum() / spec.speed if output > 1 else 0.0
         for prompt, output in zip(workload.prompt_tokens.tolist(), workload.output_tokens.tolist())
-    ]
-    return idle_replica_ttft_s(instance) + np.array(decode_s)
+    ])
 
 
 def main() -> None:
@@ -65,8 +65,9 @@ def main() -> None:
     for workload in ("azure-conv", "mooncake-conv"):
         for load in LOADS:
             instance = make_instance(base_workload(workload), load, 4, f"{workload}-{load:g}-4")
-            floor_p99_s = float(np.percentile(idle_replica_ttft_s(instance), 99))
-            alone_e2e_s = float(idle_replica_e2e_s(instance).mean())
+            ttft_alone_s = idle_replica_ttft_s(instance)
+            floor_p99_s = float(np.percentile(ttft_alone_s, 99))
+            alone_e2e_s = float((ttft_alone_s + idle_replica_decode_s(instance)).mean())
             p99_s, e2e_s = {}, {}
             for name in ROUTERS:
                 solution = Router(name).solve(instance, seed=0)
