@@ -114,25 +114,14 @@ class OnlineRule:
             self.queue_capacity = ONLINE_RULES[self.name][2]
 
     def solve(self, instance: SocDagInstance, *, time_limit: float | None = None, seed: int | None = None) -> SocDagSolution:
-        sim = SocDagSimulator(instance, self.queue_capacity)
-        decide = self.decider(instance, seed)
-        while not sim.done:
-            decide(sim)
-        return sim.solution()
-
-    def decider(self, instance: SocDagInstance, seed: int | None = None) -> Callable[[SocDagSimulator], tuple[int, int] | None]:
-        """A function that makes the rule's next decision on a simulator of ``instance`` (commit or wait) and
-        returns it: the (task, PE) committed, or None for a wait."""
         choose = ONLINE_RULES[self.name][0]
         rank = instance.upward_rank() if self.name in _RANKED else np.zeros(0)
         rng = np.random.default_rng(seed)
-
-        def decide(sim: SocDagSimulator) -> tuple[int, int] | None:
+        sim = SocDagSimulator(instance, self.queue_capacity)
+        while not sim.done:
             move = choose(sim, rank, rng)
             if move is None:
                 sim.wait()
             else:
                 sim.commit(*move)
-            return move
-
-        return decide
+        return sim.solution()
