@@ -8,12 +8,14 @@ Run times are only known in expectation, so every rule scores with the expected 
 * ``etf``: the legal pair with the earliest expected start (ties: earliest finish).
 * ``met``: the longest-waiting ready task on the PE that runs it fastest (minimum execution time, load ignored).
 * ``random``: a legal pair uniformly at random (seeded).
-* ``srpt``: late binding (a PE holds only the task it runs), shortest remaining work first: among the ready tasks
-  that finish on an idle PE within ``SRPT_SLACK`` (25%) of their earliest finish on any PE (a busy one included,
-  once it frees), the one whose job has the least expected work left (ties: highest upward rank), on that idle PE;
-  when no ready task qualifies, it waits for the next event. Shortest-remaining-work-first is the classic rule for
-  mean flow time; late binding lets a small job's task overtake the tasks of bigger jobs for a PE, which a
-  first-in first-out PE queue never allows.
+* ``srpt``: late binding (a PE holds only the task it runs), shortest remaining work first. The ready tasks are
+  taken in order of their job's expected work left (ties: highest upward rank). Each one either starts now on an
+  idle PE, if it finishes there within ``SRPT_SLACK`` (25%) of its earliest finish on any PE, or else *reserves*
+  its best PE: the tasks after it see that PE's finish pushed back by the reserved run time. The first task that
+  can start is committed; when none can, the rule waits for the next event. Shortest-remaining-work-first is the
+  classic rule for mean flow time; late binding lets a small job's task overtake the tasks of bigger jobs for a
+  PE, which a first-in first-out PE queue never allows, and the reservations keep tasks of lower priority from all
+  waiting for the same accelerator while other PEs idle.
 
 The early-binding rules return a (task, PE) pair; a late-binding rule may return ``None``: wait.
 """
@@ -29,9 +31,9 @@ from schedgym.envs.socdag import SocDagInstance, SocDagSimulator, SocDagSolution
 from schedgym.envs.socdag.simulator import DEFAULT_QUEUE_CAPACITY, LATE_BINDING_CAPACITY
 
 #: ``srpt`` commits a task to an idle PE when its expected time to finish there is at most 1 + SRPT_SLACK times
-#: its time to finish on its best PE (busy or not). On the built-in streams (3 seeds each), 0.25 gave 0.978x online
-#: HEFT's mean job duration at 40 jobs/ms without noise, against 0.990 for 0.5 and 1.027 for 1, and was within 2%
-#: of them at 80 jobs/ms (0.600 / 0.591 / 0.590).
+#: its time to finish on its best PE (busy or not, reservations included). On the built-in streams, seeds 0-12,
+#: 0.25 gave 0.953x online HEFT's mean job duration at 40 jobs/ms without noise (worst seed 0.995), against 0.960
+#: for 0.1 and 0.958 for 0.5, and was within 2% of them at 80 jobs/ms (0.625 / 0.627 / 0.613).
 SRPT_SLACK = 0.25
 
 
@@ -72,17 +74,20 @@ def _random(sim: SocDagSimulator, rank: np.ndarray, rng: np.random.Generator) ->
 
 def _srpt(sim: SocDagSimulator, rank: np.ndarray, rng: np.random.Generator) -> tuple[int, int] | None:
     ready = np.asarray(sim.ready)
-    finish_any = sim.expected_finish_us(sim.ready, legal_only=False)
-    finish_idle = np.where(sim.legal_pairs(), finish_any, np.inf)
-    idle_pe = finish_idle.argmin(axis=1)
-    best_any = finish_any.min(axis=1)
-    qualifies = finish_idle.min(axis=1) - sim.now_us <= (1.0 + SRPT_SLACK) * (best_any - sim.now_us) + 1e-9
-    if not qualifies.any():
-        return None
-    rows = np.flatnonzero(qualifies)
-    work_left = sim.job_work_left_us[sim.instance.task_job[ready[rows]]]
-    row = rows[np.lexsort((-rank[ready[rows]], work_left))[0]]
-    return int(ready[row]), int(idle_pe[row])
+    finish_us = sim.expected_finish_us(sim.ready, legal_only=False)
+    idle = sim.legal_pairs()
+    run_us = sim.instance.expected_us[ready]
+    reserved_us = np.zeros(sim.instance.n_pes)
+    work_left = sim.job_work_left_us[sim.instance.task_job[ready]]
+    for row in np.lexsort((-rank[ready], work_left)):
+        finish = finish_us[row] + reserved_us
+        best_pe = int(finish.argmin())
+        finish_idle = np.where(idle[row], finish, np.inf)
+        pe = int(finish_idle.argmin())
+        if finish_idle[pe] - sim.now_us <= (1.0 + SRPT_SLACK) * (finish[best_pe] - sim.now_us) + 1e-9:
+            return int(ready[row]), pe
+        reserved_us[best_pe] += run_us[row, best_pe]
+    return None
 
 
 Chooser = Callable[[SocDagSimulator, np.ndarray, np.random.Generator], tuple[int, int] | None]
