@@ -6,7 +6,9 @@ next operation starts first in the CP-SAT schedule. The GNN is trained to predic
 over the masked logits) and the return still to come (value regression), then PPO fine-tunes it.
 
 For socdag the teacher is an online rule (:func:`collect_rule_demonstrations`): its choice (a (task, PE) pair, or
-a wait) in every state of generated streams, in the env's ``pair`` mode. For llmrouting it is a routing heuristic
+a wait) in every state of generated streams, in the env's ``pair`` mode. Rounds of DAgger (Ross et al. 2011) may
+follow: the partly trained network drives fresh streams, the rule labels the states it reaches, and cloning goes
+on over all the labels, so the network also learns to recover from its own mistakes. For llmrouting it is a routing heuristic
 (:func:`collect_router_demonstrations`, JSQ by pending tokens by default) on generated workloads. For memmap it is
 CP-SAT's map of each generated trace (:func:`collect_placement_demonstrations`), replayed buffer by buffer in the env.
 """
@@ -111,9 +113,16 @@ def collect_demonstrations(sizes: list[tuple[int, int]], n_instances: int, time_
     return Demonstrations(stacked, np.array(actions), np.array(returns, dtype=np.float32))
 
 
-def record_teacher(env: gym.Env, n_episodes: int, seed: int, teacher: Callable[[gym.Env, np.random.Generator], int]) -> Demonstrations:
+def record_teacher(
+    env: gym.Env,
+    n_episodes: int,
+    seed: int,
+    teacher: Callable[[gym.Env, np.random.Generator], int],
+    actor: Callable[[dict[str, np.ndarray]], int] | None = None,
+) -> Demonstrations:
     """Run ``teacher`` (env, rng) -> action for ``n_episodes`` episodes of ``env`` (reset with seeds ``seed``,
-    ``seed + 1``, ...) and record its decisions with the returns still to come."""
+    ``seed + 1``, ...) and record its decisions with the returns still to come. With an ``actor`` (obs -> action),
+    the actor's actions are the ones taken and the teacher's are only recorded."""
     rng = np.random.default_rng(seed)
     observations, actions, returns = [], [], []
     for k in range(n_episodes):
@@ -123,7 +132,7 @@ def record_teacher(env: gym.Env, n_episodes: int, seed: int, teacher: Callable[[
             action = teacher(env, rng)
             observations.append(obs)
             actions.append(action)
-            obs, reward, terminated, _, _ = env.step(action)
+            obs, reward, terminated, _, _ = env.step(action if actor is None else actor(obs))
             rewards.append(reward)
         returns += list(np.cumsum(rewards[::-1])[::-1])
     stacked = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
@@ -131,10 +140,11 @@ def record_teacher(env: gym.Env, n_episodes: int, seed: int, teacher: Callable[[
 
 
 def collect_rule_demonstrations(
-    streams: StreamGenerator, n_streams: int, seed: int, rule: str = "heft-online", binding: str = "early"
+    streams: StreamGenerator, n_streams: int, seed: int, rule: str = "heft-online", binding: str = "early", student: nn.Module | None = None
 ) -> Demonstrations:
     """Run the online ``rule`` on ``n_streams`` generated socdag streams in the ``pair``-mode env of ``binding``
-    (a late-binding rule such as ``srpt`` needs ``binding="late"``)."""
+    (a late-binding rule such as ``srpt`` needs ``binding="late"``). With a ``student`` network, the student's
+    greedy choices drive the streams and the rule only labels the states the student reaches (DAgger)."""
     choose, _, queue_capacity = ONLINE_RULES[rule]
     env = SocDagEnv(streams, mode="pair", binding=binding)
     if queue_capacity != env.queue_capacity:
@@ -152,7 +162,20 @@ def collect_rule_demonstrations(
         task, pe = move
         return env.window_slot(task) * env.encoder.max_pes + pe
 
-    return record_teacher(env, n_streams, seed, teacher)
+    return record_teacher(env, n_streams, seed, teacher, None if student is None else greedy_actor(student))
+
+
+def greedy_actor(net: nn.Module) -> Callable[[dict[str, np.ndarray]], int]:
+    """obs -> the legal action of highest logit under ``net`` (evaluation mode, no gradients)."""
+
+    def act(obs: dict[str, np.ndarray]) -> int:
+        net.eval()
+        with torch.no_grad():
+            batch = {key: torch.as_tensor(value)[None] for key, value in obs.items()}
+            logits, _ = net(batch)
+        return int(logits.masked_fill(batch["action_mask"] == 0, float("-inf")).argmax(-1))
+
+    return act
 
 
 def collect_router_demonstrations(generator: RoutingGenerator, n_workloads: int, seed: int, router: str = "jsq-tokens") -> Demonstrations:
@@ -183,15 +206,25 @@ def collect_placement_demonstrations(generator: TraceGenerator, n_traces: int, s
     return demos
 
 
-def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, batch_size: int, learning_rate: float, seed: int) -> list[float]:
+def behaviour_cloning(
+    net: nn.Module, demos: Demonstrations, *, epochs: int, batch_size: int, learning_rate: float, seed: int, device: str = "cpu"
+) -> list[float]:
     """Fit ``net``'s logits to the teacher's actions and its value to the returns (Adam, learning rate decayed to
-    zero along a cosine); returns the training accuracy per epoch."""
+    zero along a cosine) on ``device`` (``cpu`` or ``cuda``; the network is back on the CPU afterwards); returns
+    the training accuracy per epoch.
+
+    Raises:
+        ValueError: if ``device`` is ``cuda`` and this machine has no usable CUDA GPU.
+    """
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"behaviour cloning on {device!r} needs a CUDA GPU and this machine has none; set bc_device to 'cpu'")
     generator = torch.Generator().manual_seed(seed)
+    net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
     steps_per_epoch = -(-len(demos) // batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    actions = torch.from_numpy(demos.actions)
-    returns = torch.from_numpy(demos.returns)
+    actions = torch.from_numpy(demos.actions).to(device)
+    returns = torch.from_numpy(demos.returns).to(device)
     accuracy_per_epoch = []
     net.train()
     for epoch in range(epochs):
@@ -199,7 +232,7 @@ def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, bat
         correct, loss_sum = 0, 0.0
         for begin in range(0, len(demos), batch_size):
             index = order[begin : begin + batch_size].numpy()
-            batch = {key: torch.from_numpy(value[index]) for key, value in demos.observations.items()}
+            batch = {key: torch.from_numpy(value[index]).to(device) for key, value in demos.observations.items()}
             logits, values = net(batch)
             logits = logits.masked_fill(batch["action_mask"] == 0, float("-inf"))
             policy_loss = nn.functional.cross_entropy(logits, actions[index])
@@ -214,6 +247,7 @@ def behaviour_cloning(net: nn.Module, demos: Demonstrations, *, epochs: int, bat
             loss_sum += float(policy_loss.detach()) * len(index)
         accuracy_per_epoch.append(correct / len(demos))
         print(f"[behaviour cloning] epoch {epoch + 1}/{epochs}: accuracy {correct / len(demos):.3f}, policy loss {loss_sum / len(demos):.4f}", flush=True)
+    net.to("cpu")
     return accuracy_per_epoch
 
 

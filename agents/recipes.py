@@ -32,6 +32,8 @@ from schedgym.envs.memmap.tracer import TraceGenerator
 from schedgym.envs.socdag import SocDagEnv, StreamGenerator, stream_instance
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from schedgym.agents.train import TrainConfig
 
 
@@ -45,6 +47,8 @@ class Recipe:
         validation_instances: config -> the fixed validation set (generated from ``config.val_seed``).
         reference_rules: the deterministic rules whose best objective per validation instance is the reference.
         demonstrations: (config, backend) -> the warm start's teacher decisions.
+        student_demonstrations: (config, network, round) -> the teacher's labels of the states the network reaches
+            on fresh episodes (one DAgger round); None where the teacher cannot label any state.
     """
 
     settings: dict[str, Any]
@@ -52,6 +56,7 @@ class Recipe:
     validation_instances: Callable[["TrainConfig"], list]
     reference_rules: Callable[[], list]
     demonstrations: Callable[["TrainConfig", str], Demonstrations]
+    student_demonstrations: Callable[["TrainConfig", "nn.Module", int], Demonstrations] | None = None
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -113,17 +118,20 @@ RECIPES: dict[str, Recipe] = {
             parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed, backend
         ),
     ),
-    # Cloning the late-binding srpt rule on generated streams (pair mode), then PPO.
+    # Cloning the late-binding srpt rule on generated streams (pair mode), three rounds of DAgger, then PPO.
     "socdag": Recipe(
         settings=dict(
-            mode="pair", binding="late", socdag_teacher="srpt", total_steps=60_000, learning_rate=3e-5,
-            eval_every_steps=10_000, val_instances_per_size=3, bc_instances=24, bc_epochs=8,
+            mode="pair", binding="late", socdag_teacher="srpt", total_steps=10_000, learning_rate=3e-5,
+            eval_every_steps=5_000, val_instances_per_size=6, bc_instances=24, bc_epochs=8, dagger_rounds=3,
         ),
         make_env=lambda config: SocDagEnv(_stream_generator(config), mode=config.mode, binding=config.binding),
         validation_instances=_socdag_validation,
         reference_rules=lambda: [StaticListScheduler("heft"), OnlineRule("heft-online"), OnlineRule("eft"), OnlineRule("srpt")],
         demonstrations=lambda config, backend: collect_rule_demonstrations(
             _stream_generator(config), config.bc_instances, config.bc_seed, config.socdag_teacher, config.binding
+        ),
+        student_demonstrations=lambda config, net, round_index: collect_rule_demonstrations(
+            _stream_generator(config), config.bc_instances, config.bc_seed + 1000 * (round_index + 1), config.socdag_teacher, config.binding, net
         ),
     ),
     # Cloning JSQ by pending tokens on generated workloads, then PPO with a discounted return.

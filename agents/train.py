@@ -31,7 +31,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from schedgym.agents.checkpoint import PolicyMetadata, add_metadata, read_metadata, resolve_policy_path
 from schedgym.agents.gnn import GnnConfig
 from schedgym.agents.heap import keep_freed_heap_memory
-from schedgym.agents.imitation import behaviour_cloning, load_demonstrations, save_demonstrations
+from schedgym.agents.imitation import behaviour_cloning, concatenate, load_demonstrations, save_demonstrations
 from schedgym.agents.policy import GnnMaskablePolicy
 from schedgym.agents.recipes import RECIPES
 from schedgym.agents.rollout import policy_objective, run_policy
@@ -69,6 +69,9 @@ class TrainConfig:
     bc_epochs: int = 10
     bc_learning_rate: float = 1e-3
     bc_seed: int = 1
+    dagger_rounds: int = 0  # after cloning: rounds of DAgger, each labelling bc_instances fresh episodes driven by the network (socdag)
+    dagger_epochs: int = 3  # cloning epochs over all the labels after each DAgger round
+    bc_device: str = "cpu"  # where behaviour cloning runs: cpu or cuda (PPO always runs on the CPU)
     mode: str = "order"  # socdag action mode: order (pick the task, PE by earliest finish) or pair
     binding: str = "early"  # socdag binding: early (PE queues of 8 tasks) or late (a PE holds one task; the policy may wait)
     socdag_teacher: str = "heft-online"  # socdag: the online rule imitated by the warm start
@@ -164,16 +167,27 @@ def warm_start(model: MaskablePPO, config: TrainConfig, demos_cache: str | Path 
     """Behaviour cloning of the problem's teacher (see :mod:`schedgym.agents.imitation`) before PPO.
 
     ``demos_cache``: an ``.npz`` of demonstrations to reuse if it exists, else where to save the ones collected.
-    ``backend``: where the jobshop CP-SAT teacher solves run (``ray``: fanned out, see :mod:`schedgym.backends`)."""
+    ``backend``: where the jobshop CP-SAT teacher solves run (``ray``: fanned out, see :mod:`schedgym.backends`).
+
+    Raises:
+        ValueError: if ``config.dagger_rounds`` is set for a problem whose teacher cannot label any state.
+    """
+    recipe = RECIPES[config.problem]
+    if config.dagger_rounds and recipe.student_demonstrations is None:
+        raise ValueError(f"dagger_rounds needs a teacher that can label any state; the {config.problem} teacher cannot (set dagger_rounds to 0)")
     if demos_cache is not None and Path(demos_cache).exists():
         demos = load_demonstrations(str(demos_cache))
     else:
-        demos = RECIPES[config.problem].demonstrations(config, backend)
+        demos = recipe.demonstrations(config, backend)
         if demos_cache is not None:
             save_demonstrations(demos, str(demos_cache))
-    accuracy = behaviour_cloning(
-        model.policy.net, demos, epochs=config.bc_epochs, batch_size=config.batch_size, learning_rate=config.bc_learning_rate, seed=config.seed
-    )
+    net = model.policy.net
+    clone = dict(batch_size=config.batch_size, learning_rate=config.bc_learning_rate, seed=config.seed, device=config.bc_device)
+    accuracy = behaviour_cloning(net, demos, epochs=config.bc_epochs, **clone)
+    for round_index in range(config.dagger_rounds):
+        demos = concatenate([demos, recipe.student_demonstrations(config, net, round_index)])
+        print(f"[dagger] round {round_index + 1}/{config.dagger_rounds}: {len(demos)} labelled decisions", flush=True)
+        accuracy += behaviour_cloning(net, demos, epochs=config.dagger_epochs, **clone)
     return {"bc_decisions": len(demos), "bc_accuracy": accuracy}
 
 

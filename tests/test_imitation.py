@@ -46,6 +46,21 @@ def test_training_with_a_warm_start(tmp_path):
     assert (tmp_path / "demos.npz").exists()
 
 
+def test_warm_start_refuses_dagger_without_an_online_teacher_and_cuda_without_a_gpu(tmp_path, monkeypatch):
+    config = TrainConfig(
+        sizes="5x4", total_steps=8, n_envs=1, n_steps=8, batch_size=8, n_epochs=1, val_sizes="5x4", val_instances_per_size=1,
+        torch_threads=1, gnn=GnnConfig(hidden_dim=16, head_hidden_dim=16), bc_instances=1, bc_sizes="5x4", bc_time_limit_s=0.5,
+        bc_epochs=1, dagger_rounds=1,
+    )
+    with pytest.raises(ValueError, match="dagger_rounds"):
+        train(config, tmp_path / "d.zip", log_dir=None, progress_bar=False)
+    assert not (tmp_path / "d.zip").exists()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    demos = collect_demonstrations([(5, 4)], 1, 0.5, seed=0)
+    with pytest.raises(ValueError, match="bc_device"):
+        behaviour_cloning(JobShopGnn(GnnConfig(hidden_dim=16)), demos, epochs=1, batch_size=8, learning_rate=1e-3, seed=0, device="cuda")
+
+
 def test_placement_teacher_replays_cp_sat_maps_of_the_training_families_only():
     from schedgym.agents.imitation import collect_placement_demonstrations
     from schedgym.agents.recipes import RECIPES

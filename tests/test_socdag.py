@@ -232,6 +232,38 @@ def test_srpt_favours_small_jobs_and_beats_online_heft_at_high_load():
         collect_rule_demonstrations(StreamGenerator((60.0, 60.0), (0.2, 0.2), 4), 1, seed=0, rule="srpt", binding="early")
 
 
+def test_srpt_reservations_keep_tasks_from_piling_up_on_one_accelerator():
+    # a 40 jobs/ms stream heavy in pulse-Doppler jobs, whose FFT tasks all prefer the same accelerators: without
+    # reservations every one of them waits for those accelerators while other PEs idle (1.38x online HEFT)
+    inst = load_instance("stream-rate40-noise0-s17")
+    srpt, heft = OnlineRule("srpt").solve(inst), OnlineRule("heft-online").solve(inst)
+    assert validate(inst, srpt) == []
+    assert metrics(inst, srpt)["mean_job_duration"] < 1.1 * metrics(inst, heft)["mean_job_duration"]
+
+
+def test_dagger_labels_the_states_the_student_reaches_with_the_rule_choice():
+    from schedgym.agents.imitation import collect_rule_demonstrations, greedy_actor
+    from schedgym.envs.socdag import StreamGenerator
+
+    torch.manual_seed(0)
+    student = SocDagGnn(GnnConfig(hidden_dim=16, head_hidden_dim=16), "pair", "late")
+    streams = StreamGenerator((60.0, 60.0), (0.2, 0.2), 6)
+    demos = collect_rule_demonstrations(streams, 1, seed=5, rule="srpt", binding="late", student=student)
+    env = SocDagEnv(streams, mode="pair", binding="late")
+    obs, _ = env.reset(seed=5)
+    act, choose = greedy_actor(student), ONLINE_RULES["srpt"][0]
+    rank = env.sim.instance.upward_rank()
+    disagreements = 0
+    for k, label in enumerate(demos.actions.tolist()):
+        assert all(np.array_equal(obs[key], demos.observations[key][k]) for key in obs)  # the student drove here
+        move = choose(env.sim, rank, np.random.default_rng(0))
+        assert label == (env.wait_action if move is None else env.window_slot(move[0]) * env.encoder.max_pes + move[1])
+        action = act(obs)
+        disagreements += action != label
+        obs, _, done, _, _ = env.step(action)
+    assert done and disagreements > 0
+
+
 def test_render_returns_a_gantt_image():
     env = SocDagEnv("sc_rx", render_mode="rgb_array")
     env.reset(seed=0)
@@ -299,9 +331,11 @@ def test_tiny_socdag_training_run_gives_a_loadable_policy(tmp_path):
 
     config = dataclasses.replace(
         TrainConfig.for_problem("socdag"), total_steps=64, n_envs=2, n_steps=32, batch_size=32, n_epochs=1,
-        stream_jobs=4, bc_instances=1, bc_epochs=1, eval_every_steps=64, val_instances_per_size=1, torch_threads=1,
+        stream_jobs=4, bc_instances=1, bc_epochs=1, dagger_rounds=1, dagger_epochs=1, eval_every_steps=64,
+        val_instances_per_size=1, torch_threads=1,
     )
     out = train(config, tmp_path / "socdag.zip", log_dir=None, progress_bar=False)
+    assert len(read_metadata(out).figures["bc_accuracy"]) == 2  # cloning, then one DAgger round
     net, metadata = load_network(out, "socdag")
     assert metadata.problem == "socdag" and net.mode == "pair" and net.binding == "late"
     assert read_metadata(out.with_name("socdag.last.zip")).num_timesteps >= 64
