@@ -8,8 +8,9 @@ over the masked logits) and the return still to come (value regression), then PP
 For socdag the teacher is an online rule (:func:`collect_rule_demonstrations`): its choice (a (task, PE) pair, or
 a wait) in every state of generated streams, in the env's ``pair`` mode. Rounds of DAgger (Ross et al. 2011) may
 follow: the partly trained network drives fresh streams, the rule labels the states it reaches, and cloning goes
-on over all the labels, so the network also learns to recover from its own mistakes. For llmrouting it is a routing heuristic
-(:func:`collect_router_demonstrations`, JSQ by pending tokens by default) on generated workloads. For memmap it is
+on over all the labels, so the network also learns to recover from its own mistakes. For llmrouting the teacher
+is a routing heuristic (:func:`collect_router_demonstrations`, JSQ by pending tokens by default) on generated
+workloads. For memmap it is
 CP-SAT's map of each generated trace (:func:`collect_placement_demonstrations`), replayed buffer by buffer in the env.
 """
 
