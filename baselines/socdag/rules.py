@@ -98,7 +98,7 @@ ONLINE_RULES: dict[str, tuple[Chooser, str, int]] = {
     "etf": (_etf, "ETF: the (ready task, PE) pair that starts earliest", DEFAULT_QUEUE_CAPACITY),
     "met": (_met, "MET: longest-waiting ready task on its fastest PE (load ignored)", DEFAULT_QUEUE_CAPACITY),
     "random": (_random, "a legal (ready task, PE) pair at random", DEFAULT_QUEUE_CAPACITY),
-    "srpt": (_srpt, "late binding, shortest remaining work first: a task takes an idle PE near its best, or waits", LATE_BINDING_CAPACITY),
+    "srpt": (_srpt, "late binding, shortest remaining work first: a task takes an idle PE near its best, else reserves its best PE; or waits", LATE_BINDING_CAPACITY),
 }
 #: Rules that read the upward rank.
 _RANKED = {"heft-online", "srpt"}
