@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from schedgym.agents.rollout import POLICY_ENV_OPTIONS
+from schedgym.agents.rollout import POLICY_ENV_OPTIONS, stack_observations
 from schedgym.baselines.jobshop import CpSatJobShop
 from schedgym.baselines.llmrouting import ROUTERS
 from schedgym.baselines.memmap import CpSatMemMap
@@ -172,7 +172,7 @@ def greedy_actor(net: nn.Module) -> Callable[[dict[str, np.ndarray]], int]:
     def act(obs: dict[str, np.ndarray]) -> int:
         net.eval()
         with torch.no_grad():
-            batch = {key: torch.as_tensor(value)[None] for key, value in obs.items()}
+            batch = stack_observations([obs])
             logits, _ = net(batch)
         return int(logits.masked_fill(batch["action_mask"] == 0, float("-inf")).argmax(-1))
 
