@@ -69,7 +69,7 @@ class TrainConfig:
     bc_epochs: int = 10
     bc_learning_rate: float = 1e-3
     bc_seed: int = 1
-    dagger_rounds: int = 0  # after cloning: rounds of DAgger, each labelling bc_instances fresh episodes driven by the network (socdag)
+    dagger_rounds: int = 0  # after cloning: rounds of DAgger, each labelling bc_instances fresh episodes driven by the network (socdag, memmap)
     dagger_epochs: int = 3  # cloning epochs over all the labels after each DAgger round
     bc_device: str = "cpu"  # where behaviour cloning runs: cpu or cuda (PPO always runs on the CPU)
     mode: str = "order"  # socdag action mode: order (pick the task, PE by earliest finish) or pair

@@ -88,3 +88,39 @@ def test_placement_teacher_replays_cp_sat_maps_of_the_training_families_only():
 
     config = TrainConfig(problem="memmap", trace_families="mlp", val_instances_per_size=4)
     assert all(inst.group.startswith("mlp-") for inst in RECIPES["memmap"].validation_instances(config))
+
+
+def test_placement_dagger_labels_the_states_the_student_reaches_with_cp_sat_best_completions():
+    from schedgym.agents.gnn_memmap import MemMapGnn
+    from schedgym.agents.imitation import collect_placement_demonstrations, greedy_actor
+    from schedgym.baselines.memmap import CpSatMemMap
+    from schedgym.envs.memmap import SLOW, MemoryMappingEnv, metrics, validate
+    from schedgym.envs.memmap.tracer import TraceGenerator
+
+    torch.manual_seed(0)
+    student = MemMapGnn(GnnConfig(hidden_dim=16, head_hidden_dim=16))
+    generator = TraceGenerator(families=("transformer",))  # seed 6: a 58-buffer trace where a stale label would lose
+    demos = collect_placement_demonstrations(generator, 1, seed=6, time_limit_s=2.0, student=student)
+    env = MemoryMappingEnv(generator)
+    obs, _ = env.reset(seed=6)
+    act, solver = greedy_actor(student), CpSatMemMap()
+
+    def best_completion_s(extra: dict) -> float:
+        """Modelled runtime of CP-SAT's best map with the decided buffers (and ``extra``) pinned, validated."""
+        fixed = {int(b): int(env.placement.offset[b]) for b in env.order[: env.step_index]} | extra
+        completed = solver.solve(env.instance, time_limit=2.0, seed=0, fixed=fixed)
+        assert validate(env.instance, completed) == []
+        return metrics(env.instance, completed)["runtime_s"]
+
+    disagreements = 0
+    for k, label in enumerate(demos.actions.tolist()):
+        assert all(np.array_equal(obs[key], demos.observations[key][k]) for key in obs)  # the student drove here
+        assert obs["action_mask"][label] == 1
+        # the label loses nothing against the best completion of this state
+        buffer = env.order[env.step_index]
+        chosen = {buffer: SLOW if label == 0 else env.current_candidates[label - 1][0]}
+        assert best_completion_s(chosen) == pytest.approx(best_completion_s({}), rel=1e-3)
+        action = act(obs)
+        disagreements += action != label
+        obs, _, done, _, _ = env.step(action)
+    assert done and disagreements > 0

@@ -70,6 +70,24 @@ def test_cpsat_maps_optimally_on_a_tiny_instance():
     assert metrics(inst, solution)["runtime_s"] == pytest.approx(133e-9, rel=1e-3)
 
 
+def test_cpsat_completes_a_partial_map_around_the_pinned_buffers():
+    inst = _mapping_instance()
+    # buffer 1 pinned at 40: buffer 2 (live with it at op 2) still fits below it, and the optimum (133 ns) stays
+    moved = CpSatMemMap().solve(inst, time_limit=10, fixed={1: 40})
+    assert validate(inst, moved) == [] and moved.offset.tolist() == [SLOW, 40, 0]
+    assert metrics(inst, moved)["runtime_s"] == pytest.approx(133e-9, rel=1e-3)
+    # buffer 0 pinned fast leaves no room for buffer 1: ops 1 and 2 read its 6000 B slowly (by hand, 1202.6 ns)
+    for fixed in ({0: 0}, {1: SLOW}):
+        completed = CpSatMemMap().solve(inst, time_limit=10, fixed=fixed)
+        assert validate(inst, completed) == [] and all(completed.offset[b] == o for b, o in fixed.items())
+        assert metrics(inst, completed)["runtime_s"] == pytest.approx(1202.6e-9, rel=1e-3)
+    with pytest.raises(ValueError, match="aligned offset"):
+        CpSatMemMap().solve(inst, time_limit=1, fixed={0: 2})
+    packing = load_minimalloc_csv(_write_csv("pin.100.csv", [(0, 2, 60), (1, 3, 40)]))
+    with pytest.raises(ValueError, match="packing instance"):
+        CpSatMemMap().solve(packing, time_limit=1, fixed={0: 0})
+
+
 def _write_csv(name, rows, tmp=[]):  # noqa: B006 - one temp folder for the module
     import tempfile
     from pathlib import Path
@@ -223,10 +241,11 @@ def test_tiny_memmap_training_run_with_the_cp_sat_teacher(tmp_path):
     config = replace(
         TrainConfig.for_problem("memmap"), trace_families="mlp", total_steps=64, n_envs=2, n_steps=32, batch_size=32,
         n_epochs=1, eval_every_steps=64, val_instances_per_size=2, torch_threads=1, bc_instances=2, bc_time_limit_s=0.5,
-        bc_epochs=1, gnn=GnnConfig(hidden_dim=16, head_hidden_dim=16),
+        bc_epochs=1, dagger_rounds=1, dagger_epochs=1, gnn=GnnConfig(hidden_dim=16, head_hidden_dim=16),
     )
     out = train(config, tmp_path / "m.zip", log_dir=None, progress_bar=False)
     meta = read_metadata(out)
     assert meta.problem == "memmap" and meta.train["trace_families"] == "mlp" and meta.figures["bc_decisions"] > 0
+    assert len(meta.figures["bc_accuracy"]) == 2  # one cloning epoch, then one after the DAgger round
     inst = _mapping_instance()
     assert validate(inst, PpoSolver(problem="memmap", policy=str(out)).solve(inst)) == []

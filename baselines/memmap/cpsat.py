@@ -29,16 +29,33 @@ class CpSatMemMap:
     num_workers: int = 2
     default_time_limit_s: float = 60.0
 
-    def solve(self, instance: MemMapInstance, *, time_limit: float | None = None, seed: int | None = None) -> MemMapSolution:
-        """Best map found in ``time_limit`` seconds (the greedy hint if CP-SAT finds nothing better)."""
-        hint = GreedyPlacer("greedy-size").solve(instance)
+    def solve(
+        self,
+        instance: MemMapInstance,
+        *,
+        time_limit: float | None = None,
+        seed: int | None = None,
+        fixed: dict[int, int] | None = None,
+        hint: MemMapSolution | None = None,
+    ) -> MemMapSolution:
+        """Best map found in ``time_limit`` seconds, starting from ``hint`` (default: the greedy-size map).
+
+        ``fixed`` (buffer -> offset in bytes, or ``SLOW``) pins buffers already decided, e.g. by a placer halfway
+        through a trace: the map then completes that partial map (mapping instances only). The pinned buffers
+        override the hint; if CP-SAT finds no map, the partial map with every other buffer slow (always valid) is
+        returned.
+        """
+        if fixed and instance.packing:
+            raise ValueError("fixed buffers complete a partial map of a mapping instance; a packing instance places every buffer itself")
+        fallback = self._partial_map(instance, fixed) if fixed else GreedyPlacer("greedy-size").solve(instance)
+        hint = hint if hint is not None else fallback
         model = cp_model.CpModel()
         n, align = instance.n_buffers, instance.alignment_bytes
         size = instance.size_bytes.astype(int)
         top = instance.capacity_bytes
         slots = [model.new_int_var(0, max(0, (top - int(size[b])) // align), f"y{b}") for b in range(n)]
         if instance.packing and (size > top).any():
-            return hint  # some buffer is larger than the whole capacity: no packing fits
+            return fallback  # some buffer is larger than the whole capacity: no packing fits
         fast = [model.new_constant(1) if instance.packing else model.new_bool_var(f"f{b}") for b in range(n)]
         for b in np.flatnonzero(size > top).tolist():
             model.add(fast[b] == 0)  # larger than the fast memory: stays slow
@@ -61,15 +78,30 @@ class CpSatMemMap:
         else:
             model.minimize(self._runtime_ps(model, instance, fast))
         for b in range(n):
+            if fixed and b in fixed:
+                continue  # pinned below
             placed = hint.offset[b] != SLOW
             model.add_hint(slots[b], min(int(hint.offset[b]) // align, max(0, (top - int(size[b])) // align)) if placed else 0)
             if not instance.packing:
                 model.add_hint(fast[b], int(placed))
+        for b, pinned in (fixed or {}).items():
+            model.add(fast[b] == int(pinned != SLOW))
+            if pinned != SLOW:
+                if pinned % align or not 0 <= pinned <= top - int(size[b]):
+                    raise ValueError(f"fixed offset {pinned} of buffer {b} is not an aligned offset inside the fast memory")
+                model.add(slots[b] == pinned // align)
         limit_s = time_limit if time_limit is not None else self.default_time_limit_s
         solver, status = solve_model(model, time_limit_s=limit_s, num_workers=self.num_workers, seed=seed)
         if not found_solution(status):
-            return hint
+            return fallback
         offset = np.array([solver.value(slots[b]) * align if solver.boolean_value(fast[b]) else SLOW for b in range(n)], dtype=np.int64)
+        return MemMapSolution(offset)
+
+    @staticmethod
+    def _partial_map(instance: MemMapInstance, fixed: dict[int, int]) -> MemMapSolution:
+        offset = np.full(instance.n_buffers, SLOW, dtype=np.int64)
+        for b, pinned in fixed.items():
+            offset[b] = pinned
         return MemMapSolution(offset)
 
     @staticmethod
