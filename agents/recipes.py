@@ -142,17 +142,20 @@ RECIPES: dict[str, Recipe] = {
         reference_rules=lambda: [Router(name) for name in ("least-outstanding", "jsq-tokens", "llumnix", "prefix-aware")],
         demonstrations=lambda config, backend: collect_router_demonstrations(RoutingGenerator(), config.bc_instances, config.bc_seed),
     ),
-    # Cloning CP-SAT's maps of traces of generated models of the training families, then PPO.
+    # Cloning CP-SAT's maps of traces of generated models of the training families, three rounds of DAgger, then PPO.
     "memmap": Recipe(
         settings=dict(
             total_steps=30_000, learning_rate=3e-5, eval_every_steps=5_000, val_instances_per_size=12,
-            bc_instances=240, bc_time_limit_s=1.0, bc_epochs=10,
+            bc_instances=240, bc_time_limit_s=1.0, bc_epochs=10, dagger_rounds=3,
         ),
         make_env=lambda config: MemoryMappingEnv(_trace_generator(config)),
         validation_instances=_memmap_validation,
         reference_rules=lambda: [GreedyPlacer(name) for name in ("greedy-size", "msa", "first-fit")],
         demonstrations=lambda config, backend: collect_placement_demonstrations(
             _trace_generator(config), config.bc_instances, config.bc_seed, config.bc_time_limit_s
+        ),
+        student_demonstrations=lambda config, net, round_index: collect_placement_demonstrations(
+            _trace_generator(config), config.bc_instances, config.bc_seed + 1000 * (round_index + 1), config.bc_time_limit_s, net
         ),
     ),
 }
