@@ -5,7 +5,7 @@
 For each family F of the suite (mlp, resnet, transformer), the placer trained on traces of the other two families
 (``schedgym train memmap --trace-families ...``, the shipped recipe otherwise) places the suite's traces of F. The
 shipped ``memmap-default`` leaves out transformers; the other two are trained here if ``--policies`` has no
-``no-F.zip`` yet (about 2 minutes each on 2 cores). On each trace, in one run:
+``no-F.zip`` yet (5 to 7 minutes each on 2 cores). On each trace, in one run:
 
 * ``msa``, ``first-fit``, ``greedy-size``: the greedy placers;
 * ``ppo``: the held-out placer, greedy;

@@ -47,6 +47,9 @@ class CpSatMemMap:
         """
         if fixed and instance.packing:
             raise ValueError("fixed buffers complete a partial map of a mapping instance; a packing instance places every buffer itself")
+        for b, pinned in (fixed or {}).items():
+            if pinned != SLOW and (pinned % instance.alignment_bytes or not 0 <= pinned <= instance.capacity_bytes - int(instance.size_bytes[b])):
+                raise ValueError(f"fixed offset {pinned} of buffer {b} is not an aligned offset inside the fast memory")
         fallback = self._partial_map(instance, fixed) if fixed else GreedyPlacer("greedy-size").solve(instance)
         hint = hint if hint is not None else fallback
         model = cp_model.CpModel()
@@ -87,8 +90,6 @@ class CpSatMemMap:
         for b, pinned in (fixed or {}).items():
             model.add(fast[b] == int(pinned != SLOW))
             if pinned != SLOW:
-                if pinned % align or not 0 <= pinned <= top - int(size[b]):
-                    raise ValueError(f"fixed offset {pinned} of buffer {b} is not an aligned offset inside the fast memory")
                 model.add(slots[b] == pinned // align)
         limit_s = time_limit if time_limit is not None else self.default_time_limit_s
         solver, status = solve_model(model, time_limit_s=limit_s, num_workers=self.num_workers, seed=seed)
