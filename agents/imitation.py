@@ -34,7 +34,7 @@ from schedgym.baselines.memmap import CpSatMemMap
 from schedgym.baselines.socdag import ONLINE_RULES
 from schedgym.envs.jobshop import JobShopEnv, JobShopInstance, JobShopSolution, generate_taillard
 from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator
-from schedgym.envs.memmap import SLOW, MemMapSolution, MemoryMappingEnv
+from schedgym.envs.memmap import SLOW, MemMapInstance, MemMapSolution, MemoryMappingEnv
 from schedgym.envs.memmap.tracer import TraceGenerator
 from schedgym.envs.socdag import SocDagEnv, StreamGenerator
 
@@ -116,47 +116,79 @@ def collect_demonstrations(sizes: list[tuple[int, int]], n_instances: int, time_
 
 
 def record_teacher(
-    env: gym.Env,
+    make_env: Callable[[], gym.Env],
     n_episodes: int,
     seed: int,
     teacher: Callable[[gym.Env, np.random.Generator], int],
-    actor: Callable[[dict[str, np.ndarray]], int] | None = None,
+    actor: Callable[[list[dict[str, np.ndarray]]], list[int]] | None = None,
+    parallel: int = 16,
 ) -> Demonstrations:
-    """Run ``teacher`` (env, rng) -> action for ``n_episodes`` episodes of ``env`` (reset with seeds ``seed``,
-    ``seed + 1``, ...) and record its decisions with the returns still to come. With an ``actor`` (obs -> action),
-    the actor's actions are the ones taken and the teacher's are only recorded."""
-    rng = np.random.default_rng(seed)
-    observations, actions, returns = [], [], []
-    for k in range(n_episodes):
-        obs, _ = env.reset(seed=seed + k)
-        rewards, terminated = [], False
-        while not terminated:
-            action = teacher(env, rng)
+    """Run ``teacher`` (env, rng) -> action for ``n_episodes`` episodes of envs made by ``make_env`` (episode ``k``
+    reset with seed ``seed + k`` and given its own rng seeded alike) and record its decisions with the returns still
+    to come. With an ``actor`` (a list of observations -> their actions), the actor's actions are the ones taken and
+    the teacher's are only recorded; up to ``parallel`` episodes then run side by side, so the actor decides for all
+    of them in one batched call. The records are in episode order, whatever ``parallel`` is (a batched forward pass
+    can round a near-tie between two logits the other way, so the actor's path may differ in rare steps)."""
+    envs = [make_env() for _ in range(min(parallel, n_episodes) if actor is not None else 1)]
+    records: list[tuple[list, list, list]] = []  # per episode: observations, teacher actions, rewards
+    running: dict[int, tuple[int, dict, np.random.Generator]] = {}  # env slot -> (episode, observation, rng)
+
+    def start(slot: int) -> None:
+        if len(records) < n_episodes:
+            episode = len(records)
+            obs, _ = envs[slot].reset(seed=seed + episode)
+            records.append(([], [], []))
+            running[slot] = (episode, obs, np.random.default_rng(seed + episode))
+
+    for slot in range(len(envs)):
+        start(slot)
+    while running:
+        slots = list(running)
+        labels = [teacher(envs[slot], running[slot][2]) for slot in slots]
+        taken = labels if actor is None else actor([running[slot][1] for slot in slots])
+        for slot, label, action in zip(slots, labels, taken):
+            episode, obs, rng = running[slot]
+            observations, actions, rewards = records[episode]
             observations.append(obs)
-            actions.append(action)
-            obs, reward, terminated, _, _ = env.step(action if actor is None else actor(obs))
+            actions.append(label)
+            obs, reward, terminated, _, _ = envs[slot].step(action)
             rewards.append(reward)
-        returns += list(np.cumsum(rewards[::-1])[::-1])
+            running[slot] = (episode, obs, rng)
+            if terminated:
+                del running[slot]
+                start(slot)
+    observations = [obs for episode in records for obs in episode[0]]
     stacked = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
-    return Demonstrations(stacked, np.array(actions), np.array(returns, dtype=np.float32))
+    actions = np.array([a for episode in records for a in episode[1]])
+    returns = np.concatenate([np.cumsum(episode[2][::-1])[::-1] for episode in records]).astype(np.float32)
+    return Demonstrations(stacked, actions, returns)
 
 
 def collect_rule_demonstrations(
-    streams: StreamGenerator, n_streams: int, seed: int, rule: str = "heft-online", binding: str = "early", student: nn.Module | None = None
+    streams: StreamGenerator,
+    n_streams: int,
+    seed: int,
+    rule: str = "heft-online",
+    binding: str = "early",
+    student: nn.Module | None = None,
+    parallel: int = 16,
 ) -> Demonstrations:
     """Run the online ``rule`` on ``n_streams`` generated socdag streams in the ``pair``-mode env of ``binding``
     (a late-binding rule such as ``srpt`` needs ``binding="late"``). With a ``student`` network, the student's
-    greedy choices drive the streams and the rule only labels the states the student reaches (DAgger)."""
+    greedy choices drive the streams, ``parallel`` at a time, and the rule only labels the states the student
+    reaches (DAgger)."""
     choose, _, queue_capacity = ONLINE_RULES[rule]
-    env = SocDagEnv(streams, mode="pair", binding=binding)
-    if queue_capacity != env.queue_capacity:
-        raise ValueError(f"rule {rule!r} runs with PE queues of {queue_capacity}, the {binding}-binding env has {env.queue_capacity}; pick the other binding")
-    ranks: dict = {}
+
+    def make_env() -> SocDagEnv:
+        return SocDagEnv(streams, mode="pair", binding=binding)
+
+    if queue_capacity != make_env().queue_capacity:
+        raise ValueError(f"rule {rule!r} runs with PE queues of {queue_capacity}, the {binding}-binding env has {make_env().queue_capacity}; pick the other binding")
+    ranks: dict = {}  # upward ranks of the streams running, by instance
 
     def teacher(env: SocDagEnv, rng: np.random.Generator) -> int:
         instance = env.sim.instance
         if instance not in ranks:
-            ranks.clear()
             ranks[instance] = instance.upward_rank()
         move = choose(env.sim, ranks[instance], rng)
         if move is None:
@@ -164,18 +196,19 @@ def collect_rule_demonstrations(
         task, pe = move
         return env.window_slot(task) * env.encoder.max_pes + pe
 
-    return record_teacher(env, n_streams, seed, teacher, None if student is None else greedy_actor(student))
+    return record_teacher(make_env, n_streams, seed, teacher, None if student is None else greedy_actor(student), parallel)
 
 
-def greedy_actor(net: nn.Module) -> Callable[[dict[str, np.ndarray]], int]:
-    """obs -> the legal action of highest logit under ``net`` (evaluation mode, no gradients)."""
+def greedy_actor(net: nn.Module) -> Callable[[list[dict[str, np.ndarray]]], list[int]]:
+    """observations -> the legal action of highest logit under ``net`` for each, in one batched forward pass
+    (evaluation mode, no gradients)."""
 
-    def act(obs: dict[str, np.ndarray]) -> int:
+    def act(observations: list[dict[str, np.ndarray]]) -> list[int]:
         net.eval()
         with torch.no_grad():
-            batch = stack_observations([obs])
+            batch = stack_observations(observations)
             logits, _ = net(batch)
-        return int(logits.masked_fill(batch["action_mask"] == 0, float("-inf")).argmax(-1))
+        return logits.masked_fill(batch["action_mask"] == 0, float("-inf")).argmax(-1).tolist()
 
     return act
 
@@ -183,39 +216,43 @@ def greedy_actor(net: nn.Module) -> Callable[[dict[str, np.ndarray]], int]:
 def collect_router_demonstrations(generator: RoutingGenerator, n_workloads: int, seed: int, router: str = "jsq-tokens") -> Demonstrations:
     """Run the routing heuristic ``router`` on ``n_workloads`` generated llmrouting workloads."""
     choose = ROUTERS[router][0]
-    return record_teacher(LlmRoutingEnv(generator), n_workloads, seed, lambda env, rng: choose(env.sim, env.request, rng))
+    return record_teacher(lambda: LlmRoutingEnv(generator), n_workloads, seed, lambda env, rng: choose(env.sim, env.request, rng))
 
 
 def collect_placement_demonstrations(
-    generator: TraceGenerator, n_traces: int, seed: int, time_limit_s: float, student: nn.Module | None = None
+    generator: TraceGenerator, n_traces: int, seed: int, time_limit_s: float, student: nn.Module | None = None, parallel: int = 16
 ) -> Demonstrations:
     """CP-SAT maps (``time_limit_s`` each, 2 workers) of ``n_traces`` generated traces, replayed in the env: a buffer
     CP-SAT leaves slow goes slow; a fast one goes to the candidate at CP-SAT's offset, else to the nearest candidate
     (slow if none is left). Whenever the map so far leaves CP-SAT's map (a nearest candidate taken, or a
     ``student`` network's own choice), CP-SAT maps the rest of the trace again with the decided buffers pinned, so
     every label is CP-SAT's best completion of the state it is given. With a ``student``, the student's greedy
-    choices drive the traces and CP-SAT only labels the states it reaches (DAgger)."""
+    choices drive the traces, ``parallel`` at a time, and CP-SAT only labels the states it reaches (DAgger)."""
     solver = CpSatMemMap()
-    plan: dict = {"instance": None, "offset": None, "solves": 0}  # CP-SAT's map of the episode running
+    plans: dict[int, tuple[MemMapInstance, np.ndarray]] = {}  # env -> (its trace, CP-SAT's map of it so far)
+    solves = 0
 
     def teacher(env: MemoryMappingEnv, rng: np.random.Generator) -> int:
+        nonlocal solves
+        instance, plan = plans.get(id(env), (None, None))
         decided = np.asarray(env.order[: env.step_index], dtype=np.int64)
         placed = env.placement.offset
-        if plan["instance"] is not env.instance or np.any(plan["offset"][decided] != placed[decided]):
+        if instance is not env.instance or np.any(plan[decided] != placed[decided]):
             fixed = {int(b): int(placed[b]) for b in decided}
-            hint = MemMapSolution(plan["offset"]) if plan["instance"] is env.instance else None  # keeps the rest of the plan where it can
-            plan.update(instance=env.instance, offset=solver.solve(env.instance, time_limit=time_limit_s, seed=seed, fixed=fixed, hint=hint).offset)
-            plan["solves"] += 1
-        target = int(plan["offset"][env.order[env.step_index]])
+            hint = MemMapSolution(plan) if instance is env.instance else None  # keeps the rest of the plan where it can
+            plan = solver.solve(env.instance, time_limit=time_limit_s, seed=seed, fixed=fixed, hint=hint).offset
+            plans[id(env)] = (env.instance, plan)
+            solves += 1
+        target = int(plan[env.order[env.step_index]])
         offsets = [offset for offset, _ in env.current_candidates]
         if target == SLOW or not offsets:
             return 0
         return 1 + min(range(len(offsets)), key=lambda k: abs(offsets[k] - target))
 
     started = time.perf_counter()
-    demos = record_teacher(MemoryMappingEnv(generator), n_traces, seed, teacher, None if student is None else greedy_actor(student))
+    demos = record_teacher(lambda: MemoryMappingEnv(generator), n_traces, seed, teacher, None if student is None else greedy_actor(student), parallel)
     driver = "the student" if student is not None else "CP-SAT"
-    print(f"[demonstrations] {n_traces} traces driven by {driver}, {plan['solves']} CP-SAT solves, {time.perf_counter() - started:.0f} s", flush=True)
+    print(f"[demonstrations] {n_traces} traces driven by {driver}, {solves} CP-SAT solves, {time.perf_counter() - started:.0f} s", flush=True)
     return demos
 
 

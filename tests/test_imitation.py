@@ -120,7 +120,37 @@ def test_placement_dagger_labels_the_states_the_student_reaches_with_cp_sat_best
         buffer = env.order[env.step_index]
         chosen = {buffer: SLOW if label == 0 else env.current_candidates[label - 1][0]}
         assert best_completion_s(chosen) == pytest.approx(best_completion_s({}), rel=1e-3)
-        action = act(obs)
+        action = act([obs])[0]
         disagreements += action != label
         obs, _, done, _, _ = env.step(action)
     assert done and disagreements > 0
+
+
+def test_record_teacher_runs_episodes_side_by_side_and_keeps_them_in_order():
+    from schedgym.agents.imitation import record_teacher
+    from schedgym.envs.socdag import SocDagEnv, StreamGenerator
+
+    streams = StreamGenerator((60.0, 60.0), (0.2, 0.2), 4)
+
+    def teacher(env, rng):  # a random legal action: uses the episode's own rng
+        return int(rng.choice(np.flatnonzero(env.action_masks())))
+
+    def actor(observations):  # the last legal action of each observation
+        return [int(np.flatnonzero(obs["action_mask"])[-1]) for obs in observations]
+
+    def run(parallel):
+        return record_teacher(lambda: SocDagEnv(streams, mode="pair", binding="late"), 5, 11, teacher, actor, parallel=parallel)
+
+    # the oracle: episodes one after the other, episode k reset with seed 11 + k and its own rng seeded alike
+    env = SocDagEnv(streams, mode="pair", binding="late")
+    expected_obs, expected_labels = [], []
+    for k in range(5):
+        obs, _ = env.reset(seed=11 + k)
+        rng, done = np.random.default_rng(11 + k), False
+        while not done:
+            expected_obs.append(obs)
+            expected_labels.append(teacher(env, rng))
+            obs, _, done, _, _ = env.step(actor([obs])[0])
+    for demos in (run(1), run(3)):
+        assert demos.actions.tolist() == expected_labels
+        assert all(np.array_equal(demos.observations[key], np.stack([o[key] for o in expected_obs])) for key in expected_obs[0])

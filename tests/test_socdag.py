@@ -258,7 +258,7 @@ def test_dagger_labels_the_states_the_student_reaches_with_the_rule_choice():
         assert all(np.array_equal(obs[key], demos.observations[key][k]) for key in obs)  # the student drove here
         move = choose(env.sim, rank, np.random.default_rng(0))
         assert label == (env.wait_action if move is None else env.window_slot(move[0]) * env.encoder.max_pes + move[1])
-        action = act(obs)
+        action = act([obs])[0]
         disagreements += action != label
         obs, _, done, _, _ = env.step(action)
     assert done and disagreements > 0
