@@ -182,8 +182,9 @@ def collect_rule_demonstrations(
     def make_env() -> SocDagEnv:
         return SocDagEnv(streams, mode="pair", binding=binding)
 
-    if queue_capacity != make_env().queue_capacity:
-        raise ValueError(f"rule {rule!r} runs with PE queues of {queue_capacity}, the {binding}-binding env has {make_env().queue_capacity}; pick the other binding")
+    env_capacity = make_env().queue_capacity
+    if queue_capacity != env_capacity:
+        raise ValueError(f"rule {rule!r} runs with PE queues of {queue_capacity}, the {binding}-binding env has {env_capacity}; pick the other binding")
     ranks: dict = {}  # upward ranks of the streams running, by instance
 
     def teacher(env: SocDagEnv, rng: np.random.Generator) -> int:
