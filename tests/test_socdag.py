@@ -370,3 +370,11 @@ def test_env_always_shows_a_legal_action_when_more_tasks_are_ready_than_fit():
         assert env.action_masks().any()
         _, _, done, _, info = env.step(env.action_space.sample())
     assert validate(env.sim.instance, info["solution"]) == []
+
+
+def test_rule_demonstrations_refuse_a_binding_the_rule_does_not_run_with():
+    from schedgym.agents.imitation import collect_rule_demonstrations
+    from schedgym.envs.socdag import StreamGenerator
+
+    with pytest.raises(ValueError, match="pick the other binding"):
+        collect_rule_demonstrations(StreamGenerator((60.0, 60.0), (0.2, 0.2), 4), 1, seed=0, rule="srpt", binding="early")
