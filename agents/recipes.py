@@ -131,7 +131,8 @@ RECIPES: dict[str, Recipe] = {
             _stream_generator(config), config.bc_instances, config.bc_seed, config.socdag_teacher, config.binding
         ),
         student_demonstrations=lambda config, net, round_index: collect_rule_demonstrations(
-            _stream_generator(config), config.bc_instances, config.bc_seed + 1000 * (round_index + 1), config.socdag_teacher, config.binding, net
+            _stream_generator(config), config.bc_instances, config.bc_seed + 1000 * (round_index + 1), config.socdag_teacher, config.binding, net,
+            config.dagger_parallel,
         ),
     ),
     # Cloning JSQ by pending tokens on generated workloads, then PPO with a discounted return.
@@ -155,7 +156,8 @@ RECIPES: dict[str, Recipe] = {
             _trace_generator(config), config.bc_instances, config.bc_seed, config.bc_time_limit_s
         ),
         student_demonstrations=lambda config, net, round_index: collect_placement_demonstrations(
-            _trace_generator(config), config.bc_instances, config.bc_seed + 1000 * (round_index + 1), config.bc_time_limit_s, net
+            _trace_generator(config), config.bc_instances, config.bc_seed + 1000 * (round_index + 1), config.bc_time_limit_s, net,
+            config.dagger_parallel,
         ),
     ),
 }

@@ -71,6 +71,7 @@ class TrainConfig:
     bc_seed: int = 1
     dagger_rounds: int = 0  # after cloning: rounds of DAgger, each labelling bc_instances fresh episodes driven by the network (socdag, memmap)
     dagger_epochs: int = 3  # cloning epochs over all the labels after each DAgger round
+    dagger_parallel: int = 16  # DAgger: episodes the network drives side by side, one batched forward pass for all
     bc_device: str = "cpu"  # where behaviour cloning runs: cpu or cuda (PPO always runs on the CPU)
     mode: str = "order"  # socdag action mode: order (pick the task, PE by earliest finish) or pair
     binding: str = "early"  # socdag binding: early (PE queues of 8 tasks) or late (a PE holds one task; the policy may wait)
