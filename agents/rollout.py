@@ -82,6 +82,7 @@ def run_rollouts(
     generator: torch.Generator | None = None,
     problem: str = "jobshop",
     prefixes: list[list[int]] | None = None,
+    runner_up_at: list[set[int]] | None = None,
     deadline: float | None = None,
 ) -> list[Rollout]:
     """Run one episode per entry of ``instances`` (repeat an instance to sample it several times), all envs in
@@ -93,6 +94,9 @@ def run_rollouts(
         generator: torch random generator for sampling (seed it for reproducible samples).
         prefixes: per rollout, env actions replayed before the policy takes over (e.g. the first decisions of an
             earlier rollout's ``actions``); they cost env steps only, no forward pass.
+        runner_up_at: per rollout, the decisions (counted from the episode's start, after the prefix) at which a
+            greedy rollout takes the allowed action the network ranks second instead of its best (where another is
+            allowed).
         deadline: a ``time.perf_counter()`` value; episodes still running then (or whose prefix is not replayed
             yet) are abandoned.
     Returns:
@@ -124,6 +128,10 @@ def run_rollouts(
         logits = logits.masked_fill(~masks, float("-inf"))
         flags = torch.tensor([greedy_flags[i] for i in active])
         chosen = logits.argmax(dim=-1)
+        if runner_up_at is not None and logits.shape[-1] > 1:
+            top_two = logits.topk(2, dim=-1)
+            deviate = torch.tensor([len(actions[i]) in runner_up_at[i] for i in active]) & torch.isfinite(top_two.values[:, 1])
+            chosen = torch.where(deviate, top_two.indices[:, 1], chosen)
         if not flags.all():  # draw samples only when some rollout samples
             sampled = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
             chosen = torch.where(flags, chosen, sampled)

@@ -1,8 +1,17 @@
-"""How ``ppo-sample`` samples, per problem (kept free of torch so the solver registry can describe it)."""
+"""How ``ppo-sample`` searches, per problem (kept free of torch so the solver registry can describe it)."""
 
-#: Whether ``ppo-sample`` samples around the incumbent (True) or whole rollouts (False), per problem. Measured with
-#: the same time per instance: jobshop ta41-ta50 at 10 s, 16.73% gap around the incumbent vs 18.79% whole
-#: (``benchmarks/sampling_search.py``); memmap held-out traces at 1 s, 27.63% improvement around the incumbent (no
-#: better than greedy: the placer's first decisions, the largest buffers, matter most) vs 29.49% whole
-#: (``benchmarks/memmap_heldout.py``).
-FOLLOW_INCUMBENT = {"jobshop": True, "socdag": True, "llmrouting": True, "memmap": False}
+#: The searches ``ppo-sample`` can run after its greedy rollout (see :meth:`schedgym.agents.solvers.PpoSolver.solve`).
+SEARCHES = {
+    "tail": "rounds of --samples K (default 8) rollouts as one batch, each replaying the first half or more of the best "
+    "rollout so far and sampling the rest",
+    "whole": "rounds of --samples K (default 8) rollouts sampled whole, as one batch",
+    "deviations": "a descent (greedy rollouts, 32 per batch, each taking the network's second-ranked action at one or "
+    "two consecutive decisions of the best rollout so far, while they improve on it), then rounds of --samples K "
+    "(default 8) rollouts sampled whole",
+}
+
+#: The search ``ppo-sample`` runs, per problem. Measured with the same time per instance: jobshop ta41-ta50 at 10 s,
+#: 16.73% gap with ``tail`` vs 18.79% ``whole`` (``benchmarks/sampling_search.py``); memmap held-out traces at 1 s,
+#: 27.63% improvement with ``tail`` (no better than greedy: the placer's first decisions matter most), 29.43%
+#: ``whole``, 30.04% ``deviations``; at 10 s, 29.79% ``whole`` and 30.04% ``deviations`` (``benchmarks/memmap_heldout.py``).
+SEARCH = {"jobshop": "tail", "socdag": "tail", "llmrouting": "tail", "memmap": "deviations"}

@@ -1,5 +1,6 @@
-"""Trained policies as leaderboard solvers: ``ppo`` (greedy) and ``ppo-sample`` (greedy, then sampled rollouts, best
-kept: around the best schedule so far, or whole, per problem)."""
+"""Trained policies as leaderboard solvers: ``ppo`` (greedy) and ``ppo-sample`` (greedy, then a search of more
+rollouts, best kept: sampled around the best schedule so far, sampled whole, or one decision away from the best, per
+problem)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import torch
 
 from schedgym.agents.checkpoint import DEFAULT_POLICY, PolicyMetadata, load_network
 from schedgym.agents.rollout import policy_objective, run_rollouts
-from schedgym.agents.sampling import FOLLOW_INCUMBENT
+from schedgym.agents.sampling import SEARCH, SEARCHES
+
+
+#: The ``deviations`` search deviates at runs of 1 to this many consecutive decisions, in batches of
+#: ``DEVIATION_BATCH`` rollouts. Measured on the memmap held-out traces at 1 s per trace (``benchmarks/memmap_heldout.py``):
+#: with every run of a step in one batch, runs of 1 only 29.68% mean improvement, up to 2 29.79%, up to 3 29.48%;
+#: runs of up to 2 in batches of 16 / 32 / 64, 29.98% / 30.04% / 29.84%.
+DEVIATION_RUN = 2
+DEVIATION_BATCH = 32
 
 
 @dataclass
@@ -21,10 +30,9 @@ class PpoSolver:
     Attributes:
         problem: ``jobshop``, ``socdag``, ``llmrouting`` or ``memmap``.
         policy: a shipped policy name or a checkpoint path.
-        samples: 0 for one greedy rollout; K > 0 adds rounds of K sampled rollouts, each round run as one batch
-            (see :meth:`solve`); the best schedule wins.
-        follow_incumbent: sampled rollouts replay a prefix of the best one so far (None: the problem's
-            :data:`FOLLOW_INCUMBENT`); False samples whole rollouts.
+        samples: 0 for one greedy rollout; K > 0 adds a search: rounds of K sampled rollouts, each round run as one
+            batch (see :meth:`solve`); the best schedule wins.
+        search: ``tail``, ``whole`` or ``deviations`` (None: the problem's :data:`~schedgym.agents.sampling.SEARCH`).
         torch_threads: CPU threads for inference (one is fastest for graphs of a few thousand nodes, and leaves
             the other core to a second worker).
     """
@@ -34,29 +42,38 @@ class PpoSolver:
     policy: str = ""
     samples: int = 0
     torch_threads: int = 1
-    follow_incumbent: bool | None = None
+    search: str | None = None
     net: torch.nn.Module = field(init=False, repr=False)
     metadata: PolicyMetadata = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.policy = self.policy or DEFAULT_POLICY[self.problem]
         self.net, self.metadata = load_network(self.policy, self.problem)
-        if self.follow_incumbent is None:
-            self.follow_incumbent = FOLLOW_INCUMBENT[self.problem]
+        self.search = self.search or SEARCH[self.problem]
+        if self.search not in SEARCHES:
+            raise ValueError(f"unknown ppo-sample search {self.search!r}; choose one of {', '.join(SEARCHES)}")
 
     def solve(self, instance, *, time_limit: float | None = None, seed: int | None = None):
-        """Greedy rollout; with ``samples`` > 0 also rounds of sampled rollouts.
+        """Greedy rollout; with ``samples`` > 0 also a search of more rollouts, per :attr:`search`:
 
-        Following the incumbent, every sampled rollout replays the first decisions of the best rollout so far (a
-        number drawn uniformly from half of its decisions up to all but the last) and samples the rest from the
-        policy; otherwise every sampled rollout is whole. Each round is one batch of ``samples`` rollouts; the best
-        one found replaces the incumbent. Sampling only the tail makes a rollout cheaper and keeps the search near
-        the best schedule (``benchmarks/sampling_search.py`` compares it with whole sampled rollouts in the same
-        time); where the first decisions matter most (memmap), whole rollouts do better.
+        * ``tail``: rounds of sampled rollouts that each replay the first decisions of the best rollout so far (a
+          number drawn uniformly from half of its decisions up to all but the last) and sample the rest. Sampling
+          only the tail makes a rollout cheaper and keeps the search near the best schedule
+          (``benchmarks/sampling_search.py`` compares it with whole sampled rollouts in the same time).
+        * ``whole``: rounds of rollouts sampled whole.
+        * ``deviations``: a descent, then ``whole`` rounds. The descent runs greedy rollouts that each replay the best
+          rollout so far up to one of its decisions, take the network's second-ranked action there (and at up to
+          :data:`DEVIATION_RUN` - 1 decisions after it), and go on greedily: one per decision and run, earliest
+          first, in batches of :data:`DEVIATION_BATCH`. When a batch improves on the incumbent, its best rollout
+          replaces it and the descent starts over from it; when every deviation of the incumbent has been tried,
+          the sampled rounds begin (a sampled rollout that improves on it starts the descent again). Where the
+          first decisions matter most (memmap), sampling the tail does not move them, and a network sure of them
+          rarely samples another; whole batches on traces of 200 buffers outlast 10 s.
 
-        Without a time limit: one round. With one: rounds until the limit; the rollouts still running at the limit
-        are abandoned, so the solver overruns it by about one batched decision or one replayed action (the greedy
-        rollout always finishes, whatever the limit).
+        Each round of samples is one batch of ``samples`` rollouts; the best one found replaces the incumbent.
+        Without a time limit: the descent (if any), then one round. With one: rounds until the limit; the rollouts
+        still running at the limit are abandoned, so the solver overruns it by about one batched decision or one
+        replayed action (the greedy rollout always finishes, whatever the limit).
         """
         torch.set_num_threads(self.torch_threads)
         deadline = None if time_limit is None else time.perf_counter() + time_limit
@@ -66,22 +83,37 @@ class PpoSolver:
             return best.solution
         generator = torch.Generator().manual_seed(int(seed or 0))
         cut_rng = np.random.default_rng(int(seed or 0))
+        deviations = deviation_runs(len(best.actions)) if self.search == "deviations" else []
         while deadline is None or time.perf_counter() < deadline:
-            n_decisions = len(best.actions)
-            if self.follow_incumbent:
-                cuts = cut_rng.integers(n_decisions // 2, n_decisions, size=self.samples).tolist()
+            descending = bool(deviations)
+            if descending:
+                runs, deviations = deviations[:DEVIATION_BATCH], deviations[DEVIATION_BATCH:]
+                rollouts = run_rollouts(
+                    self.net, [instance] * len(runs), greedy=True, problem=self.problem,
+                    prefixes=[best.actions[: min(run)] for run in runs], runner_up_at=runs, deadline=deadline,
+                )
             else:
-                cuts = [0] * self.samples
-            rollouts = run_rollouts(
-                self.net, [instance] * self.samples, greedy=False, generator=generator, problem=self.problem,
-                prefixes=[best.actions[:cut] for cut in cuts], deadline=deadline,
-            )
+                n_decisions = len(best.actions)
+                cuts = cut_rng.integers(n_decisions // 2, n_decisions, size=self.samples).tolist() if self.search == "tail" else [0] * self.samples
+                rollouts = run_rollouts(
+                    self.net, [instance] * self.samples, greedy=False, generator=generator, problem=self.problem,
+                    prefixes=[best.actions[:cut] for cut in cuts], deadline=deadline,
+                )
+            improved = False
             for rollout in rollouts:
                 if rollout.solution is None:
                     continue
                 value = policy_objective(self.problem, instance, rollout.solution)
                 if value < best_value:
-                    best, best_value = rollout, value
-            if deadline is None:
-                return best.solution
+                    best, best_value, improved = rollout, value, True
+            if not descending and deadline is None:
+                break
+            if improved and self.search == "deviations":
+                deviations = deviation_runs(len(best.actions))
         return best.solution
+
+
+def deviation_runs(n_decisions: int) -> list[set[int]]:
+    """The decisions a ``deviations`` descent step deviates at, one set per rollout: each decision and each run of
+    up to :data:`DEVIATION_RUN` consecutive ones, ordered by their first decision."""
+    return [set(range(step, step + length)) for step in range(n_decisions) for length in range(1, DEVIATION_RUN + 1) if step + length <= n_decisions]

@@ -47,8 +47,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sampling_search.json"))
     args = parser.parse_args()
 
-    sampler = PpoSolver(name="ppo-sample", samples=args.samples, torch_threads=args.cpus, follow_incumbent=True)
-    whole_sampler = PpoSolver(name="whole-samples", samples=args.samples, torch_threads=args.cpus, follow_incumbent=False)
+    sampler = PpoSolver(name="ppo-sample", samples=args.samples, torch_threads=args.cpus, search="tail")
+    whole_sampler = PpoSolver(name="whole-samples", samples=args.samples, torch_threads=args.cpus, search="whole")
     greedy = PpoSolver(name="ppo", torch_threads=1)
     every_solver = {
         "ppo-sample": lambda inst: sampler.solve(inst, time_limit=args.time_limit, seed=args.seed),

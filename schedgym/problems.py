@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schedgym.agents.sampling import FOLLOW_INCUMBENT
+from schedgym.agents.sampling import SEARCH, SEARCHES
 from schedgym.baselines.jobshop import RULE_SCORES, CpSatJobShop, DispatchingRule, TabuSearchSolver
 from schedgym.baselines.llmrouting import ROUTERS, Router
 from schedgym.baselines.memmap import CpSatMemMap, GreedyPlacer
@@ -100,8 +100,7 @@ for _problem in ("jobshop", "socdag", "llmrouting", "memmap"):
         _problem,
         "ppo-sample",
         _ppo_factory(_problem, 8),
-        "trained GNN policy: greedy, then rounds of --samples K (default 8) rollouts as one batch, "
-        + ("each replaying the first half or more of the best rollout so far and sampling the rest" if FOLLOW_INCUMBENT[_problem] else "each sampled whole")
+        "trained GNN policy: greedy, then " + SEARCHES[SEARCH[_problem]]
         + "; rounds go on within --time-limit, best kept"
         + _HINDSIGHT.get(_problem, ""),
         "policy",

@@ -186,27 +186,76 @@ def test_shipped_memmap_policy_places_validly_and_deterministically():
     assert metrics(inst, first)["improvement_pct"] > 0.0
 
 
-def test_memmap_sampler_draws_whole_placements_and_keeps_the_best(monkeypatch):
+def test_memmap_sampler_descends_through_the_networks_runner_up_decisions_and_keeps_the_best(monkeypatch):
+    import torch
+
     from schedgym.agents import solvers
+    from schedgym.agents.rollout import policy_envs
+    from schedgym.envs.memmap import objective
     from schedgym.envs.memmap.tracer import ModelSpec, trace_model
     from schedgym.registry import make_solver
 
     inst = trace_model(ModelSpec("resnet", (32, 4, 32), 8), 0.5)
     sampler = make_solver("memmap", "ppo-sample")
-    assert sampler.follow_incumbent is False
-    prefixes_seen = []
+    assert sampler.search == "deviations" and (solvers.DEVIATION_RUN, solvers.DEVIATION_BATCH) == (2, 32)
+    with pytest.raises(ValueError, match="unknown ppo-sample search 'beam'"):
+        solvers.PpoSolver(problem="memmap", search="beam")
+    batches = []
     real_run_rollouts = solvers.run_rollouts
 
-    def recording_run_rollouts(*args, **kwargs):
-        prefixes_seen.extend(kwargs.get("prefixes") or [])
-        return real_run_rollouts(*args, **kwargs)
+    def recording_run_rollouts(net, instances, **kwargs):
+        rollouts = real_run_rollouts(net, instances, **kwargs)
+        batches.append((kwargs.get("greedy", True), kwargs.get("runner_up_at"), rollouts))
+        return rollouts
+
+    def ranked_actions(actions):
+        """Per state the actions pass: the allowed actions and their logits, best first, one state at a time."""
+        env = policy_envs("memmap", [inst], sampler.net)[0]
+        observation, ranked = env.reset(seed=0)[0], []
+        for action in actions:
+            with torch.inference_mode():
+                logits = sampler.net({key: torch.from_numpy(value[None]) for key, value in observation.items()})[0][0].numpy()
+            allowed = np.flatnonzero(env.action_masks())
+            order = np.argsort(-logits[allowed], kind="stable")
+            ranked.append((allowed[order], logits[allowed][order]))
+            observation = env.step(action)[0]
+        return ranked
+
+    def takes(choice, ranked_here, rank):
+        allowed, logits = ranked_here
+        rank = min(rank, len(allowed) - 1)
+        return choice in allowed and abs(logits[list(allowed).index(choice)] - logits[rank]) < 1e-5
 
     monkeypatch.setattr(solvers, "run_rollouts", recording_run_rollouts)
-    first, second = sampler.solve(inst, seed=3), sampler.solve(inst, seed=3)
-    assert len(prefixes_seen) == 2 * sampler.samples and all(len(p) == 0 for p in prefixes_seen)
-    assert validate(inst, first) == [] and np.array_equal(first.offset, second.offset)
-    greedy = make_solver("memmap", "ppo").solve(inst)
-    assert metrics(inst, first)["improvement_pct"] >= metrics(inst, greedy)["improvement_pct"]
+    first = sampler.solve(inst, seed=3)
+    greedy_flag, _, (greedy,) = batches[0]
+    assert greedy_flag is True and all(takes(a, r, 0) for a, r in zip(greedy.actions, ranked_actions(greedy.actions)))
+    # The descent: greedy rollouts that follow the incumbent up to a decision, take the network's second-ranked action
+    # there (and at the next decision too), in batches of 32, earliest decision first, starting over from a better
+    # rollout as soon as a batch finds one; then one round of whole samples.
+    n = len(greedy.actions)
+    all_runs = [run for t in range(n) for run in ([{t}, {t, t + 1}] if t + 1 < n else [{t}])]
+    pending, incumbent, improvements = list(all_runs), greedy, 0
+    for flag, runs, rollouts in batches[1:-1]:
+        assert flag is True and runs == pending[:32]
+        pending = pending[32:]
+        for index, (run, rollout) in enumerate(zip(runs, rollouts)):
+            start = min(run)
+            assert rollout.actions[:start] == incumbent.actions[:start]
+            if index % 4 == 0 and improvements == 0:  # spot checks, one state at a time, within float noise
+                ranked = ranked_actions(rollout.actions)
+                assert all(takes(rollout.actions[t], ranked[t], 1 if t in run else 0) for t in range(start, len(rollout.actions)))
+        step_best = min(rollouts, key=lambda r: objective(inst, r.solution))
+        if objective(inst, step_best.solution) < objective(inst, incumbent.solution):
+            pending, incumbent, improvements = list(all_runs), step_best, improvements + 1
+    assert pending == [] and improvements >= 1
+    flag, runs, rollouts = batches[-1]
+    assert flag is False and runs is None and len(rollouts) == sampler.samples
+    values = [objective(inst, r.solution) for _, _, rollouts in batches for r in rollouts]
+    assert validate(inst, first) == [] and objective(inst, first) == min(values)
+    batches.clear()
+    second = sampler.solve(inst, seed=3)
+    assert np.array_equal(first.offset, second.offset)
 
 
 def test_placer_network_scores_slow_and_each_candidate_and_checks_its_input():
