@@ -37,6 +37,12 @@ def test_profile_reads_the_measured_points_and_extends_them():
     assert mixed == pytest.approx(2.2382e-3 + 3.2261e-3 - 1.9211e-3)
 
 
+def test_scalar_decode_time_equals_the_vector_one_inside_and_beyond_the_measured_grid():
+    for batch in (0, 1, 3, 48, 256, 700):
+        contexts = np.array([1.0, 100.0, 256.0, 900.0, 4096.0, 20000.0])
+        assert [PROFILE.decode_time_s(batch, c) for c in contexts] == PROFILE.decode_times_s(batch, contexts).tolist()
+
+
 def test_one_request_alone_gets_prefill_then_one_decode_per_token():
     workload = Workload("one", np.array([0.0]), np.array([512]), np.array([5]))
     inst = _instance(workload, n=1)
@@ -47,14 +53,21 @@ def test_one_request_alone_gets_prefill_then_one_decode_per_token():
     assert validate(workload, solution) == []
 
 
-def test_fast_forwarded_decoding_equals_iterating_one_by_one():
+@pytest.mark.parametrize("kv_blocks", [900, 8192])  # small KV: preemptions happen; large: long runs that arrivals cut
+def test_fast_forwarded_decoding_equals_iterating_one_by_one(kv_blocks):
     workload = load_azure_csv().head(300).at_rate(60.0)
-    inst = _instance(workload, n=2, kv_blocks=900)  # small KV: preemptions happen
+    inst = _instance(workload, n=2, kv_blocks=kv_blocks)
+
+    served_parts, plans = [], []
 
     def run(fast: bool) -> ServingSimulator:
         sim = inst.simulator()
         if not fast:
             sim._decode_run = lambda replica, until: False
+        else:
+            serve, plan = sim._decode_run, sim._plan_decode_run
+            sim._decode_run = lambda replica, until: served_parts.append(serve(replica, until)) or served_parts[-1]
+            sim._plan_decode_run = lambda replica, batch: plans.append(plan(replica, batch)) or plans[-1]
         for r in range(workload.n_requests):
             sim.advance_to(float(workload.arrival_s[r]))
             sim.route(r, r % 2)
@@ -62,7 +75,11 @@ def test_fast_forwarded_decoding_equals_iterating_one_by_one():
         return sim
 
     fast, slow = run(True), run(False)
-    assert slow.preemptions.sum() > 0
+    planned, served = sum(1 for p in plans if p is not None), sum(1 for part in served_parts if part)
+    if kv_blocks == 900:
+        assert slow.preemptions.sum() > 0 and planned > 0
+    else:
+        assert served > planned > 0  # arrivals cut planned runs, served in several parts
     assert np.allclose(fast.finish_s, slow.finish_s, rtol=0, atol=1e-9)
     assert np.allclose(fast.first_token_s, slow.first_token_s, rtol=0, atol=1e-9)
     assert np.array_equal(fast.preemptions, slow.preemptions)

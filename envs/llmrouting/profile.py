@@ -9,7 +9,9 @@ an iteration is counted once); prefill alone takes ``prefill(T)``. ``decode`` is
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -61,14 +63,20 @@ class LatencyProfile:
         return float(_interp_linear(tokens, self.prefill_tokens, self.prefill_s))
 
     def decode_time_s(self, batch: float, context: float) -> float:
-        return float(self.decode_times_s(batch, np.array([context]))[0])
+        """:meth:`decode_times_s` at one context, in scalar arithmetic (the simulator calls it once per iteration)."""
+        lb, lc = math.log(max(batch, 1.0)), math.log(max(context, 1.0))
+        xb = self._log_batch
+        k = min(max(bisect.bisect_left(xb, lb) - 1, 0), len(xb) - 2)
+        low, high = (_interp_linear(lc, self._log_context, self.decode_s[row]) for row in (k, k + 1))
+        weight = (lb - xb[k]) / (xb[k + 1] - xb[k])
+        return max(low + weight * (high - low), 0.0)
 
     def decode_times_s(self, batch: float, contexts: np.ndarray) -> np.ndarray:
         """Decode iteration times ``[len(contexts)]`` of ``batch`` sequences at each mean context."""
         lb = np.log(max(batch, 1.0))
         lc = np.log(np.maximum(contexts, 1.0))
         xb, xc = self._log_batch, self._log_context
-        k = int(np.clip(np.searchsorted(xb, lb) - 1, 0, len(xb) - 2))
+        k = min(max(int(np.searchsorted(xb, lb)) - 1, 0), len(xb) - 2)
         low, high = (_interp_linear_array(lc, xc, self.decode_s[row]) for row in (k, k + 1))
         weight = (lb - xb[k]) / (xb[k + 1] - xb[k])
         return np.maximum(low + weight * (high - low), 0.0)

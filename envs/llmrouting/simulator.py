@@ -74,6 +74,21 @@ class IterationExecutor(Protocol):
         ...
 
 
+@dataclass
+class DecodeRun:
+    """A run of identical decode-only iterations of one replica, planned at its start and served in parts, up to
+    each arrival that interrupts it.
+
+    Attributes:
+        starts_s, ends_s: ``[steps]`` start and end of each iteration of the run (seconds).
+        done: iterations of the run served so far.
+    """
+
+    starts_s: np.ndarray
+    ends_s: np.ndarray
+    done: int = 0
+
+
 class Replica:
     """The state of one replica; request data lives in the simulator's arrays."""
 
@@ -86,6 +101,7 @@ class Replica:
         self.free_blocks = spec.kv_blocks
         self.cache: OrderedDict[int, None] = OrderedDict()  # prefix id -> (LRU order)
         self.iterations = 0
+        self.decode_run: DecodeRun | None = None  # the run in progress; any other iteration or a finish ends it
 
 
 class ServingSimulator:
@@ -225,6 +241,7 @@ class ServingSimulator:
 
     def _iterate(self, replica: Replica) -> None:
         """Run one iteration of ``replica`` from its clock (or the first waiting arrival, if later)."""
+        replica.decode_run = None
         spec = replica.spec
         start_s = replica.clock_s
         if not replica.running and replica.waiting:
@@ -235,13 +252,13 @@ class ServingSimulator:
         remaining = self.prefill_target[running] - self.prefilled[running]
         prefilling, remaining = running[remaining > 0], remaining[remaining > 0]
         budget = spec.token_budget - len(decodes)
-        chunks = np.clip(np.minimum(remaining, budget - (np.cumsum(remaining) - remaining)), 0, None)
+        chunks = np.maximum(np.minimum(remaining, budget - (np.cumsum(remaining) - remaining)), 0)
         prefilling, chunks = prefilling[chunks > 0], chunks[chunks > 0]
         if not len(decodes) and not len(prefilling):
             replica.clock_s = start_s
             return
         if self.executor is None:
-            mean_context = float(self.kv_tokens[decodes].mean()) if len(decodes) else 0.0
+            mean_context = float(self.kv_tokens[decodes].sum()) / len(decodes) if len(decodes) else 0.0
             end_s = start_s + self.profile.iteration_time_s(int(chunks.sum()), len(decodes), mean_context) / spec.speed
         else:
             batch_chunks = np.stack((prefilling, self.prefilled[prefilling], chunks), axis=1)
@@ -289,15 +306,38 @@ class ServingSimulator:
     def _decode_run(self, replica: Replica, until_s: float) -> bool:
         """Fast-forward a run of identical decode-only iterations (nothing to admit or prefill, enough free blocks,
         no request finishing before the last) that start before ``until_s``; False if the next iteration is not
-        such a one (run it with :meth:`_iterate`). The result equals iterating one by one. With an executor every
-        iteration is run on its own."""
+        such a one (run it with :meth:`_iterate`). The run is planned once (:class:`DecodeRun`) and served in parts
+        up to each ``until_s``. The result equals iterating one by one. With an executor every iteration is run on
+        its own."""
         spec = replica.spec
         running = replica.running
         if self.executor is not None or not running or (replica.waiting and self.workload.arrival_s[replica.waiting[0]] <= replica.clock_s and len(running) < spec.max_batch):
             return False
         batch = np.array(running)
-        if (self.prefilled[batch] < self.prefill_target[batch]).any():
+        run = replica.decode_run or self._plan_decode_run(replica, batch)
+        if run is None:
             return False
+        steps = max(1, int(np.searchsorted(run.starts_s[run.done :], until_s, side="left")))
+        self.generated[batch] += steps
+        self.kv_tokens[batch] += steps
+        needed = -(-self.kv_tokens[batch] // spec.block_tokens)
+        replica.free_blocks -= int(np.maximum(needed - self.blocks[batch], 0).sum())
+        self.blocks[batch] = np.maximum(self.blocks[batch], needed)
+        run.done += steps
+        replica.clock_s = float(run.ends_s[run.done - 1])
+        replica.iterations += steps
+        replica.decode_run = run if run.done < len(run.ends_s) else None
+        for request in batch[self.generated[batch] >= self.workload.output_tokens[batch]].tolist():
+            self._finish(replica, request, replica.clock_s)
+        return True
+
+    def _plan_decode_run(self, replica: Replica, batch: np.ndarray) -> DecodeRun | None:
+        """The decode-only run ``batch`` can go on with from ``replica``'s clock: until its first request finishes,
+        shortened until its new KV blocks fit; None if it is not at least 2 iterations (or a request still
+        prefills)."""
+        spec = replica.spec
+        if (self.prefilled[batch] < self.prefill_target[batch]).any():
+            return None
         steps = int((self.workload.output_tokens[batch] - self.generated[batch]).min())
         kv = self.kv_tokens[batch]
         for _ in range(2):  # shorten the run until its new KV blocks fit
@@ -306,26 +346,16 @@ class ServingSimulator:
                 break
             steps = max(1, steps // 4)
         else:
-            return False
+            return None
         if steps < 2:
-            return False
+            return None
         durations = self.profile.decode_times_s(len(batch), kv.mean() + np.arange(steps)) / spec.speed
         ends = replica.clock_s + np.cumsum(durations)
-        starts = ends - durations
-        steps = max(1, int(np.searchsorted(starts, until_s, side="left")))
-        self.generated[batch] += steps
-        self.kv_tokens[batch] += steps
-        needed = -(-self.kv_tokens[batch] // spec.block_tokens)
-        replica.free_blocks -= int(np.maximum(needed - self.blocks[batch], 0).sum())
-        self.blocks[batch] = np.maximum(self.blocks[batch], needed)
-        replica.clock_s = float(ends[steps - 1])
-        replica.iterations += steps
-        for request in batch[self.generated[batch] >= self.workload.output_tokens[batch]].tolist():
-            self._finish(replica, request, replica.clock_s)
-        return True
+        return DecodeRun(starts_s=ends - durations, ends_s=ends)
 
     def _finish(self, replica: Replica, request: int, end_s: float) -> None:
         """``request`` produced its last token at ``end_s``: it leaves the batch and frees its blocks."""
+        replica.decode_run = None
         self.finish_s[request] = end_s
         replica.running.remove(request)
         replica.free_blocks += int(self.blocks[request])
