@@ -1,6 +1,6 @@
 """Trained policies as leaderboard solvers: ``ppo`` (greedy) and ``ppo-sample`` (greedy, then a search of more
-rollouts, best kept: sampled around the best schedule so far, sampled whole, or one decision away from the best, per
-problem)."""
+rollouts, best kept: sampled around the best schedule so far, sampled whole, or one or two decisions away from the
+best, per problem)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from schedgym.agents.sampling import SEARCH, SEARCHES
 
 
 #: The ``deviations`` search deviates at runs of 1 to this many consecutive decisions, in batches of
-#: ``DEVIATION_BATCH`` rollouts. Measured on the memmap held-out traces at 1 s per trace (``benchmarks/memmap_heldout.py``):
-#: with every run of a step in one batch, runs of 1 only 29.68% mean improvement, up to 2 29.79%, up to 3 29.48%;
-#: runs of up to 2 in batches of 16 / 32 / 64, 29.98% / 30.04% / 29.84%.
+#: ``DEVIATION_BATCH`` rollouts. Measured with :class:`PpoSolver` on the held-out traces of ``benchmarks/memmap_heldout.py``
+#: at 1 s per trace: with every run of a step in one batch, runs of 1 only 29.68% mean improvement, up to 2 29.79%,
+#: up to 3 29.48%; runs of up to 2 in batches of 16 / 32 / 64, 29.98% / 30.04% / 29.84%.
 DEVIATION_RUN = 2
 DEVIATION_BATCH = 32
 
@@ -68,7 +68,8 @@ class PpoSolver:
           replaces it and the descent starts over from it; when every deviation of the incumbent has been tried,
           the sampled rounds begin (a sampled rollout that improves on it starts the descent again). Where the
           first decisions matter most (memmap), sampling the tail does not move them, and a network sure of them
-          rarely samples another; whole batches on traces of 200 buffers outlast 10 s.
+          rarely samples another. (All deviations of a placement as one batch take over 10 s on traces of 200
+          buffers, hence the batches and the first improvement taken.)
 
         Each round of samples is one batch of ``samples`` rollouts; the best one found replaces the incumbent.
         Without a time limit: the descent (if any), then one round. With one: rounds until the limit; the rollouts

@@ -67,7 +67,7 @@ def test_fast_forwarded_decoding_equals_iterating_one_by_one(kv_blocks):
         else:
             serve, plan = sim._decode_run, sim._plan_decode_run
             sim._decode_run = lambda replica, until: served_parts.append(serve(replica, until)) or served_parts[-1]
-            sim._plan_decode_run = lambda replica, batch: plans.append(plan(replica, batch)) or plans[-1]
+            sim._plan_decode_run = lambda replica: plans.append(plan(replica)) or plans[-1]
         for r in range(workload.n_requests):
             sim.advance_to(float(workload.arrival_s[r]))
             sim.route(r, r % 2)

@@ -80,10 +80,12 @@ class DecodeRun:
     each arrival that interrupts it.
 
     Attributes:
+        requests: ``[batch]`` the decoding requests, in admission order.
         starts_s, ends_s: ``[steps]`` start and end of each iteration of the run (seconds).
         done: iterations of the run served so far.
     """
 
+    requests: np.ndarray
     starts_s: np.ndarray
     ends_s: np.ndarray
     done: int = 0
@@ -313,10 +315,10 @@ class ServingSimulator:
         running = replica.running
         if self.executor is not None or not running or (replica.waiting and self.workload.arrival_s[replica.waiting[0]] <= replica.clock_s and len(running) < spec.max_batch):
             return False
-        batch = np.array(running)
-        run = replica.decode_run or self._plan_decode_run(replica, batch)
+        run = replica.decode_run or self._plan_decode_run(replica)
         if run is None:
             return False
+        batch = run.requests
         steps = max(1, int(np.searchsorted(run.starts_s[run.done :], until_s, side="left")))
         self.generated[batch] += steps
         self.kv_tokens[batch] += steps
@@ -331,11 +333,12 @@ class ServingSimulator:
             self._finish(replica, request, replica.clock_s)
         return True
 
-    def _plan_decode_run(self, replica: Replica, batch: np.ndarray) -> DecodeRun | None:
-        """The decode-only run ``batch`` can go on with from ``replica``'s clock: until its first request finishes,
+    def _plan_decode_run(self, replica: Replica) -> DecodeRun | None:
+        """The decode-only run ``replica``'s batch can go on with from its clock: until its first request finishes,
         shortened until its new KV blocks fit; None if it is not at least 2 iterations (or a request still
         prefills)."""
         spec = replica.spec
+        batch = np.array(replica.running)
         if (self.prefilled[batch] < self.prefill_target[batch]).any():
             return None
         steps = int((self.workload.output_tokens[batch] - self.generated[batch]).min())
@@ -351,7 +354,7 @@ class ServingSimulator:
             return None
         durations = self.profile.decode_times_s(len(batch), kv.mean() + np.arange(steps)) / spec.speed
         ends = replica.clock_s + np.cumsum(durations)
-        return DecodeRun(starts_s=ends - durations, ends_s=ends)
+        return DecodeRun(requests=batch, starts_s=ends - durations, ends_s=ends)
 
     def _finish(self, replica: Replica, request: int, end_s: float) -> None:
         """``request`` produced its last token at ``end_s``: it leaves the batch and frees its blocks."""
