@@ -11,7 +11,8 @@ SEARCHES = {
 }
 
 #: The search ``ppo-sample`` runs, per problem. Measured with the same time per instance: jobshop ta41-ta50 at 10 s,
-#: 16.73% gap with ``tail`` vs 18.79% ``whole`` (``benchmarks/sampling_search.py``); memmap held-out traces at 1 s,
+#: 16.73% gap with ``tail`` vs 18.79% ``whole``, and in another run 18.18% ``tail`` vs 19.21% ``deviations``
+#: (``benchmarks/sampling_search.py``, ``results/sampling_search_deviations.json``); memmap held-out traces at 1 s,
 #: 27.63% improvement with ``tail`` (no better than greedy: the placer's first decisions matter most), 29.43%
 #: ``whole``, 29.98% ``deviations``; at 10 s, 29.79% ``whole`` and 30.04% ``deviations`` (``benchmarks/memmap_heldout.py``).
 SEARCH = {"jobshop": "tail", "socdag": "tail", "llmrouting": "tail", "memmap": "deviations"}

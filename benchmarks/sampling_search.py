@@ -8,6 +8,9 @@ One run, instance by instance, each solver in turn with the same ``--time-limit`
   best rollout so far and sample the rest), with ``--cpus`` torch threads;
 * ``whole-samples``: the same policy, greedy, then rounds of ``--samples`` whole sampled rollouts (no replayed
   prefix) until the time is spent: what ``ppo-sample`` did before it followed the incumbent;
+* ``deviations`` (not run by default): the same policy, greedy, then the ``deviations`` search memmap's
+  ``ppo-sample`` runs (greedy rollouts taking the policy's second-ranked action at one or two consecutive decisions
+  of the best rollout so far), then whole samples;
 * ``cpsat-plain``: CP-SAT on the same model without a solution hint, ``--cpus`` workers;
 * ``cpsat``: the registered CP-SAT solver (hinted with FDD/MWKR), ``--cpus`` workers;
 * ``tabu``: the registered tabu search from the FDD/MWKR schedule (one thread);
@@ -43,16 +46,18 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="torch threads of the samplers, CP-SAT workers")
     parser.add_argument("--samples", type=int, default=8, help="rollouts per round (both samplers)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--solvers", default="ppo-sample,whole-samples,cpsat-plain,cpsat,tabu,ppo-tabu")
+    parser.add_argument("--solvers", default="ppo-sample,whole-samples,cpsat-plain,cpsat,tabu,ppo-tabu", help="any of these and deviations")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sampling_search.json"))
     args = parser.parse_args()
 
     sampler = PpoSolver(name="ppo-sample", samples=args.samples, torch_threads=args.cpus, search="tail")
     whole_sampler = PpoSolver(name="whole-samples", samples=args.samples, torch_threads=args.cpus, search="whole")
+    deviation_searcher = PpoSolver(name="deviations", samples=args.samples, torch_threads=args.cpus, search="deviations")
     greedy = PpoSolver(name="ppo", torch_threads=1)
     every_solver = {
         "ppo-sample": lambda inst: sampler.solve(inst, time_limit=args.time_limit, seed=args.seed),
         "whole-samples": lambda inst: whole_sampler.solve(inst, time_limit=args.time_limit, seed=args.seed),
+        "deviations": lambda inst: deviation_searcher.solve(inst, time_limit=args.time_limit, seed=args.seed),
         "cpsat-plain": lambda inst: CpSatJobShop(num_workers=args.cpus, hint_rule=None).solve(inst, time_limit=args.time_limit, seed=args.seed),
         "cpsat": lambda inst: CpSatJobShop(num_workers=args.cpus).solve(inst, time_limit=args.time_limit, seed=args.seed),
         "tabu": lambda inst: TabuSearchSolver("tabu", DispatchingRule("fdd-mwkr")).solve(inst, time_limit=args.time_limit, seed=args.seed),
