@@ -18,7 +18,8 @@ from schedgym.agents.sampling import SEARCH, SEARCHES
 #: The ``deviations`` search deviates at runs of 1 to this many consecutive decisions, in batches of
 #: ``DEVIATION_BATCH`` rollouts. Measured with :class:`PpoSolver` on the held-out traces of ``benchmarks/memmap_heldout.py``
 #: at 1 s per trace: with every run of a step in one batch, runs of 1 only 29.68% mean improvement, up to 2 29.79%,
-#: up to 3 29.48%; runs of up to 2 in batches of 16 / 32 / 64, 29.98% / 30.04% / 29.84%.
+#: up to 3 29.48%; runs of up to 2 in batches of 16 / 32 / 64, 29.98% / 30.04% / 29.84% (32 in the benchmark's own
+#: run: 29.98%).
 DEVIATION_RUN = 2
 DEVIATION_BATCH = 32
 
@@ -30,8 +31,8 @@ class PpoSolver:
     Attributes:
         problem: ``jobshop``, ``socdag``, ``llmrouting`` or ``memmap``.
         policy: a shipped policy name or a checkpoint path.
-        samples: 0 for one greedy rollout; K > 0 adds a search: rounds of K sampled rollouts, each round run as one
-            batch (see :meth:`solve`); the best schedule wins.
+        samples: 0 for one greedy rollout; K > 0 adds a search (see :meth:`solve`) whose rounds of sampled rollouts
+            hold K rollouts each, run as one batch; the best schedule wins.
         search: ``tail``, ``whole`` or ``deviations`` (None: the problem's :data:`~schedgym.agents.sampling.SEARCH`).
         torch_threads: CPU threads for inference (one is fastest for graphs of a few thousand nodes, and leaves
             the other core to a second worker).
