@@ -37,6 +37,16 @@ def test_profile_reads_the_measured_points_and_extends_them():
     assert mixed == pytest.approx(2.2382e-3 + 3.2261e-3 - 1.9211e-3)
 
 
+def test_trace_windows_are_consecutive_blocks_of_its_requests():
+    trace = load_mooncake_jsonl()
+    first, second = trace.window(0, 1000), trace.window(1000, 1000)
+    assert np.array_equal(first.arrival_s, trace.head(1000).arrival_s) and first.prefix_ids == trace.prefix_ids[:1000]
+    assert np.array_equal(np.concatenate([first.prompt_tokens, second.prompt_tokens]), trace.prompt_tokens[:2000])
+    assert second.arrival_s[0] == trace.arrival_s[1000] and second.prefix_ids[0] == trace.prefix_ids[1000]
+    with pytest.raises(ValueError, match=f"cannot start at request {trace.n_requests}"):
+        trace.window(trace.n_requests, 10)
+
+
 def test_scalar_decode_time_equals_the_vector_one_inside_and_beyond_the_measured_grid():
     for batch in (0, 1, 3, 48, 256, 700):
         contexts = np.array([1.0, 100.0, 256.0, 900.0, 4096.0, 20000.0])

@@ -42,14 +42,16 @@ def shipped_profile() -> LatencyProfile:
 
 
 @lru_cache(maxsize=8)
-def base_workload(name: str) -> Workload:
-    """The requests of a named workload, at their original arrival times."""
+def base_workload(name: str, window: int = 0) -> Workload:
+    """The requests of a named workload, at their original arrival times. The suites use window 0: the first 2,000
+    Azure or 1,000 Mooncake requests, or ShareGPT arrivals drawn with seed 0; window ``k`` takes the ``k``-th such
+    block of the trace (ShareGPT: seed ``k``)."""
     if name == "azure-conv":
-        return load_azure_csv().head(2000)
+        return load_azure_csv().window(2000 * window, 2000)
     if name == "mooncake-conv":
-        return load_mooncake_jsonl().head(1000)
+        return load_mooncake_jsonl().window(1000 * window, 1000)
     if name == "sharegpt-poisson":
-        return load_sharegpt_lengths(2000, rate_rps=1.0, seed=0)
+        return load_sharegpt_lengths(2000, rate_rps=1.0, seed=window)
     raise KeyError(f"unknown workload {name!r}; choose one of {', '.join(WORKLOADS)}")
 
 

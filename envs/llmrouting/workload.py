@@ -56,9 +56,21 @@ class Workload:
 
     def head(self, n: int) -> "Workload":
         """The first ``n`` requests."""
+        return self.window(0, n)
+
+    def window(self, start: int, n: int) -> "Workload":
+        """Requests ``start`` to ``start + n - 1`` at their arrival times in this workload (:meth:`at_rate` starts
+        them at 0).
+
+        Raises:
+            ValueError: if the workload has no request ``start``.
+        """
+        if not 0 <= start < self.n_requests:
+            raise ValueError(f"workload {self.name!r} has {self.n_requests} requests; a window cannot start at request {start}")
+        end = start + n
         return replace(
-            self, arrival_s=self.arrival_s[:n], prompt_tokens=self.prompt_tokens[:n], output_tokens=self.output_tokens[:n],
-            prefix_ids=None if self.prefix_ids is None else self.prefix_ids[:n],
+            self, arrival_s=self.arrival_s[start:end], prompt_tokens=self.prompt_tokens[start:end],
+            output_tokens=self.output_tokens[start:end], prefix_ids=None if self.prefix_ids is None else self.prefix_ids[start:end],
         )
 
     def at_rate(self, rate_rps: float, name: str | None = None, group: str | None = None) -> "Workload":
