@@ -9,7 +9,6 @@ an iteration is counted once); prefill alone takes ``prefill(T)``. ``decode`` is
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 from dataclasses import dataclass
@@ -64,22 +63,25 @@ class LatencyProfile:
 
     def decode_time_s(self, batch: float, context: float) -> float:
         """:meth:`decode_times_s` at one context, in scalar arithmetic (the simulator calls it once per iteration)."""
-        lb, lc = math.log(max(batch, 1.0)), math.log(max(context, 1.0))
-        xb = self._log_batch
-        k = min(max(bisect.bisect_left(xb, lb) - 1, 0), len(xb) - 2)
+        k, weight = self._batch_rows(batch)
+        lc = math.log(max(context, 1.0))
         low, high = (_interp_linear(lc, self._log_context, self.decode_s[row]) for row in (k, k + 1))
-        weight = (lb - xb[k]) / (xb[k + 1] - xb[k])
         return max(low + weight * (high - low), 0.0)
 
     def decode_times_s(self, batch: float, contexts: np.ndarray) -> np.ndarray:
         """Decode iteration times ``[len(contexts)]`` of ``batch`` sequences at each mean context."""
-        lb = np.log(max(batch, 1.0))
+        k, weight = self._batch_rows(batch)
         lc = np.log(np.maximum(contexts, 1.0))
-        xb, xc = self._log_batch, self._log_context
-        k = min(max(int(np.searchsorted(xb, lb)) - 1, 0), len(xb) - 2)
-        low, high = (_interp_linear_array(lc, xc, self.decode_s[row]) for row in (k, k + 1))
-        weight = (lb - xb[k]) / (xb[k + 1] - xb[k])
+        low, high = (_interp_linear_array(lc, self._log_context, self.decode_s[row]) for row in (k, k + 1))
         return np.maximum(low + weight * (high - low), 0.0)
+
+    def _batch_rows(self, batch: float) -> tuple[int, float]:
+        """The measured batch row below ``batch`` (the last but one past the grid, the first before it) and the
+        weight of the row above, linear in log B."""
+        lb = np.log(max(batch, 1.0))
+        xb = self._log_batch
+        k = min(max(int(np.searchsorted(xb, lb)) - 1, 0), len(xb) - 2)
+        return k, (lb - xb[k]) / (xb[k + 1] - xb[k])
 
     def iteration_time_s(self, prefill_tokens: int, decode_batch: int, mean_context: float) -> float:
         """Duration of one iteration with ``prefill_tokens`` chunk tokens and ``decode_batch`` decodes."""
