@@ -9,6 +9,7 @@ an iteration is counted once); prefill alone takes ``prefill(T)``. ``decode`` is
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from dataclasses import dataclass
@@ -78,9 +79,9 @@ class LatencyProfile:
     def _batch_rows(self, batch: float) -> tuple[int, float]:
         """The measured batch row below ``batch`` (the last but one past the grid, the first before it) and the
         weight of the row above, linear in log B."""
-        lb = np.log(max(batch, 1.0))
+        lb = math.log(max(batch, 1.0))  # scalar arithmetic: the simulator looks rows up once per iteration
         xb = self._log_batch
-        k = min(max(int(np.searchsorted(xb, lb)) - 1, 0), len(xb) - 2)
+        k = min(max(bisect.bisect_left(xb, lb) - 1, 0), len(xb) - 2)
         return k, (lb - xb[k]) / (xb[k + 1] - xb[k])
 
     def iteration_time_s(self, prefill_tokens: int, decode_batch: int, mean_context: float) -> float:
