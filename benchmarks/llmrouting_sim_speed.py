@@ -18,14 +18,13 @@ import platform
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 from schedgym.atomic import atomic_write_text
 
 SUITES = ("azure-conv-high-4", "mooncake-conv-high-4", "sharegpt-poisson-high-4", "azure-conv-high-8")
 RULES = ("rr", "jsq-tokens")
-#: The subpackages that live at the top of a checkout and are installed as ``schedgym.<name>``.
-SUBPACKAGES = ("agents", "baselines", "envs", "graphs", "replay")
 
 MEASURE = """
 import json, sys, time
@@ -40,14 +39,16 @@ print(json.dumps({"wall_s": wall_s, "requests": instance.workload.n_requests, "e
 
 
 def package_view(checkout: Path, folder: Path) -> Path:
-    """A folder whose ``schedgym`` package is ``checkout``'s code (its ``schedgym/`` plus the top-level
-    subpackages), to put first on ``PYTHONPATH``."""
+    """A folder whose ``schedgym`` package is ``checkout``'s code, laid out as the checkout's ``pyproject.toml``
+    installs it (``[tool.setuptools.package-dir]``), to put first on ``PYTHONPATH``."""
+    package_dirs = tomllib.loads((checkout / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
     package = folder / "schedgym"
     package.mkdir()
-    for entry in (checkout / "schedgym").iterdir():
+    for entry in (checkout / package_dirs["schedgym"]).iterdir():
         (package / entry.name).symlink_to(entry.resolve())
-    for name in SUBPACKAGES:
-        (package / name).symlink_to((checkout / name).resolve())
+    for name, source in package_dirs.items():
+        if name != "schedgym":
+            (package / name.removeprefix("schedgym.")).symlink_to((checkout / source).resolve())
     return folder
 
 
