@@ -95,6 +95,34 @@ def test_fast_forwarded_decoding_equals_iterating_one_by_one(kv_blocks):
     assert np.array_equal(fast.preemptions, slow.preemptions)
 
 
+def test_a_replica_served_ahead_on_a_copy_matches_a_run_where_nothing_arrives_later():
+    import copy
+
+    workload = load_azure_csv().head(80).at_rate(40.0)
+    sim = _instance(workload, n=2).simulator()
+    for r in range(40):
+        sim.advance_to(float(workload.arrival_s[r]))
+        sim.route(r, r % 2)
+    sim.advance_to(float(workload.arrival_s[40]))
+    clocks = [replica.clock_s for replica in sim.replicas]
+    first, whole = copy.deepcopy(sim), copy.deepcopy(sim)
+    for ahead in (first, whole):
+        ahead.route(40, 0)
+    first.run_replica(0, until_first_token_of=40)
+    whole.run_replica(0)
+    assert not np.isnan(first.first_token_s[40]) and np.isnan(first.finish_s[40])
+    assert [replica.clock_s for replica in sim.replicas] == clocks and whole.replicas[1].clock_s == clocks[1]  # the copies only
+    reference = _instance(workload.head(41), n=2).simulator()  # the same routing, and no request after request 40
+    for r in range(41):
+        reference.advance_to(float(workload.arrival_s[r]))
+        reference.route(r, r % 2)
+    reference.run_to_completion()
+    at_zero = reference.replica == 0
+    assert first.first_token_s[40] == pytest.approx(reference.first_token_s[40], abs=1e-12)
+    assert np.allclose(whole.finish_s[:41][at_zero], reference.finish_s[at_zero], rtol=0, atol=1e-12)
+    assert np.isnan(whole.finish_s[:41][~at_zero]).sum() > 0  # replica 1's requests were left unserved
+
+
 def test_prefix_cache_skips_shared_prefill():
     prefix = (1, 2, 3)
     workload = Workload("shared", np.array([0.0, 1.0]), np.array([2000, 2000]), np.array([2, 2]), (prefix, prefix), prefix_block_tokens=512)

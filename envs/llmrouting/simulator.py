@@ -167,10 +167,19 @@ class ServingSimulator:
 
     def run_to_completion(self) -> None:
         """Serve every routed request to its end."""
-        for replica in self.replicas:
-            while replica.running or replica.waiting:
-                if not self._decode_run(replica, np.inf):
-                    self._iterate(replica)
+        for replica in range(len(self.replicas)):
+            self.run_replica(replica)
+
+    def run_replica(self, replica: int, until_first_token_of: int | None = None) -> None:
+        """Serve the requests routed to ``replica`` as if none arrived after them: to their end, or until request
+        ``until_first_token_of`` (routed there) has its first token. The other replicas stay where they are, so on
+        a copy of the simulator this looks ahead at what a routing would cost."""
+        rep = self.replicas[replica]
+        while rep.running or rep.waiting:
+            if until_first_token_of is not None and not np.isnan(self.first_token_s[until_first_token_of]):
+                return
+            if not self._decode_run(rep, np.inf):
+                self._iterate(rep)
 
     @property
     def done(self) -> bool:
