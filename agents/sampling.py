@@ -6,13 +6,14 @@ SEARCHES = {
     "rollout so far and sampling the rest",
     "whole": "rounds of --samples K (default 8) rollouts sampled whole, as one batch",
     "deviations": "a descent (greedy rollouts, 32 per batch, each taking the network's second-ranked action at one or "
-    "two consecutive decisions of the best rollout so far, while they improve on it), then rounds of --samples K "
-    "(default 8) rollouts sampled whole",
+    "two consecutive decisions of the best rollout so far, while they improve on it, and from rollouts as good as it "
+    "but different), then rounds of --samples K (default 8) rollouts sampled whole",
 }
 
 #: The search ``ppo-sample`` runs, per problem. Measured with the same time per instance: jobshop ta41-ta50 at 10 s,
 #: 16.73% gap with ``tail`` vs 18.79% ``whole``, and in another run 18.18% ``tail`` vs 19.21% ``deviations``
 #: (``benchmarks/sampling_search.py``, ``results/sampling_search_deviations.json``); memmap held-out traces at 1 s,
 #: 27.63% improvement with ``tail`` (no better than greedy: the placer's first decisions matter most), 29.43%
-#: ``whole``, 29.98% ``deviations``; at 10 s, 29.79% ``whole`` and 30.04% ``deviations`` (``benchmarks/memmap_heldout.py``).
+#: ``whole``, 29.98% ``deviations`` (30.04% once it walks plateaus too); at 10 s, 29.79% ``whole`` and 30.04% ``deviations``
+#: (30.08% with plateaus) (``benchmarks/memmap_heldout.py``).
 SEARCH = {"jobshop": "tail", "socdag": "tail", "llmrouting": "tail", "memmap": "deviations"}

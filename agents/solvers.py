@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from schedgym.agents.checkpoint import DEFAULT_POLICY, PolicyMetadata, load_network
-from schedgym.agents.rollout import policy_objective, run_rollouts
+from schedgym.agents.rollout import Rollout, policy_objective, run_rollouts
 from schedgym.agents.sampling import SEARCH, SEARCHES
 
 
@@ -22,6 +22,9 @@ from schedgym.agents.sampling import SEARCH, SEARCHES
 #: run: 29.98%).
 DEVIATION_RUN = 2
 DEVIATION_BATCH = 32
+#: Two objective values closer than this fraction of them count as equal (float sums in another order differ by
+#: about 1e-16 of them): a rollout improves on the best only by more.
+SAME_VALUE = 1e-9
 
 
 @dataclass
@@ -67,8 +70,10 @@ class PpoSolver:
           :data:`DEVIATION_RUN` - 1 decisions after it), and go on greedily: one per decision and run, earliest
           first, in batches of :data:`DEVIATION_BATCH`. When a batch improves on the incumbent, its best rollout
           replaces it and the descent starts over from it; when every deviation of the incumbent has been tried,
-          the sampled rounds begin (a sampled rollout that improves on it starts the descent again). Where the
-          first decisions matter most (memmap), sampling the tail does not move them, and a network sure of them
+          the descent walks the plateau: it starts over from a deviation that was as good as the incumbent but
+          different (:func:`plateau_key`), the first such one found first; only when none is left do the sampled
+          rounds begin (a sampled rollout that improves on the best so far starts the descent again from it). Where
+          the first decisions matter most (memmap), sampling the tail does not move them, and a network sure of them
           rarely samples another. (All deviations of a placement as one batch take over 10 s on traces of 200
           buffers, hence the batches and the first improvement taken.)
 
@@ -86,13 +91,19 @@ class PpoSolver:
         generator = torch.Generator().manual_seed(int(seed or 0))
         cut_rng = np.random.default_rng(int(seed or 0))
         deviations = deviation_runs(len(best.actions)) if self.search == "deviations" else []
+        current = best  # the rollout the descent deviates from: the best, or one as good on the plateau
+        plateau: list[Rollout] = []  # deviations as good as the best, each different from all walked or queued
+        seen = {plateau_key(self.problem, best)}
         while deadline is None or time.perf_counter() < deadline:
+            if not deviations and plateau:
+                current = plateau.pop(0)
+                deviations = deviation_runs(len(current.actions))
             descending = bool(deviations)
             if descending:
                 runs, deviations = deviations[:DEVIATION_BATCH], deviations[DEVIATION_BATCH:]
                 rollouts = run_rollouts(
                     self.net, [instance] * len(runs), greedy=True, problem=self.problem,
-                    prefixes=[best.actions[: min(run)] for run in runs], runner_up_at=runs, deadline=deadline,
+                    prefixes=[current.actions[: min(run)] for run in runs], runner_up_at=runs, deadline=deadline,
                 )
             else:
                 n_decisions = len(best.actions)
@@ -106,13 +117,27 @@ class PpoSolver:
                 if rollout.solution is None:
                     continue
                 value = policy_objective(self.problem, instance, rollout.solution)
-                if value < best_value:
+                if value < best_value * (1 - SAME_VALUE):
                     best, best_value, improved = rollout, value, True
+                elif descending and value <= best_value * (1 + SAME_VALUE) and plateau_key(self.problem, rollout) not in seen:
+                    seen.add(plateau_key(self.problem, rollout))
+                    plateau.append(rollout)
             if not descending and deadline is None:
                 break
             if improved and self.search == "deviations":
+                current, plateau = best, []
+                seen.add(plateau_key(self.problem, best))
                 deviations = deviation_runs(len(best.actions))
         return best.solution
+
+
+def plateau_key(problem: str, rollout: Rollout) -> bytes:
+    """What makes two equally good rollouts different points to descend from: on memmap the set of buffers in fast
+    memory (the modelled runtime depends on nothing else, and maps differing only in offsets abound), elsewhere the
+    actions."""
+    if problem == "memmap":
+        return (rollout.solution.offset >= 0).tobytes()
+    return np.asarray(rollout.actions, dtype=np.int64).tobytes()
 
 
 def deviation_runs(n_decisions: int) -> list[set[int]]:
