@@ -68,9 +68,9 @@ class PpoSolver:
         * ``deviations``: a descent, then ``whole`` rounds. The descent runs greedy rollouts that each replay the best
           rollout so far up to one of its decisions, take the network's second-ranked action there (and at up to
           :data:`DEVIATION_RUN` - 1 decisions after it), and go on greedily: one per decision and run, earliest
-          first, in batches of :data:`DEVIATION_BATCH`. When a batch improves on the incumbent, its best rollout
-          replaces it and the descent starts over from it; when every deviation of the incumbent has been tried,
-          the descent walks the plateau: it starts over from a deviation that was as good as the incumbent but
+          first, in batches of :data:`DEVIATION_BATCH`. When a batch improves on the incumbent (by more than the
+          fraction :data:`SAME_VALUE`), its best rollout replaces it and the descent starts over from it; when every
+          deviation of the incumbent has been tried, the descent walks the plateau: it starts over from a deviation that was as good as the incumbent but
           different (:func:`plateau_key`), the first such one found first; only when none is left do the sampled
           rounds begin (a sampled rollout that improves on the best so far starts the descent again from it). Where
           the first decisions matter most (memmap), sampling the tail does not move them, and a network sure of them
