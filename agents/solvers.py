@@ -70,11 +70,11 @@ class PpoSolver:
           :data:`DEVIATION_RUN` - 1 decisions after it), and go on greedily: one per decision and run, earliest
           first, in batches of :data:`DEVIATION_BATCH`. When a batch improves on the incumbent (by more than the
           fraction :data:`SAME_VALUE`), its best rollout replaces it and the descent starts over from it; when every
-          deviation of the incumbent has been tried, the descent walks the plateau: it starts over from a deviation that was as good as the incumbent but
-          different (:func:`plateau_key`), the first such one found first; only when none is left do the sampled
-          rounds begin (a sampled rollout that improves on the best so far starts the descent again from it). Where
-          the first decisions matter most (memmap), sampling the tail does not move them, and a network sure of them
-          rarely samples another. (All deviations of a placement as one batch take over 10 s on traces of 200
+          deviation of the incumbent has been tried, the descent walks the plateau: it starts over from a deviation
+          that was as good as the incumbent but different (:func:`plateau_key`), the first such one found first;
+          only when none is left do the sampled rounds begin (a sampled rollout that improves on the best so far
+          starts the descent again from it). Where the first decisions matter most (memmap), sampling the tail does
+          not move them, and a network sure of them rarely samples another. (All deviations of a placement as one batch take over 10 s on traces of 200
           buffers, hence the batches and the first improvement taken.)
 
         Each round of samples is one batch of ``samples`` rollouts; the best one found replaces the incumbent.
