@@ -74,8 +74,8 @@ class PpoSolver:
           that was as good as the incumbent but different (:func:`plateau_key`), the first such one found first;
           only when none is left do the sampled rounds begin (a sampled rollout that improves on the best so far
           starts the descent again from it). Where the first decisions matter most (memmap), sampling the tail does
-          not move them, and a network sure of them rarely samples another. (All deviations of a placement as one batch take over 10 s on traces of 200
-          buffers, hence the batches and the first improvement taken.)
+          not move them, and a network sure of them rarely samples another. (All deviations of a placement as one
+          batch take over 10 s on traces of 200 buffers, hence the batches and the first improvement taken.)
 
         Each round of samples is one batch of ``samples`` rollouts; the best one found replaces the incumbent.
         Without a time limit: the descent (if any), then one round. With one: rounds until the limit; the rollouts
