@@ -119,8 +119,8 @@ class PpoSolver:
                 value = policy_objective(self.problem, instance, rollout.solution)
                 if value < best_value * (1 - SAME_VALUE):
                     best, best_value, improved = rollout, value, True
-                elif descending and value <= best_value * (1 + SAME_VALUE) and plateau_key(self.problem, rollout) not in seen:
-                    seen.add(plateau_key(self.problem, rollout))
+                elif descending and value <= best_value * (1 + SAME_VALUE) and (key := plateau_key(self.problem, rollout)) not in seen:
+                    seen.add(key)
                     plateau.append(rollout)
             if not descending and deadline is None:
                 break
