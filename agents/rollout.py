@@ -83,6 +83,7 @@ def run_rollouts(
     problem: str = "jobshop",
     prefixes: list[list[int]] | None = None,
     runner_up_at: list[set[int]] | None = None,
+    follow: list | None = None,
     deadline: float | None = None,
 ) -> list[Rollout]:
     """Run one episode per entry of ``instances`` (repeat an instance to sample it several times), all envs in
@@ -93,10 +94,14 @@ def run_rollouts(
         greedy: per rollout (or for all): take the arg-max action, else sample from the masked softmax.
         generator: torch random generator for sampling (seed it for reproducible samples).
         prefixes: per rollout, env actions replayed before the policy takes over (e.g. the first decisions of an
-            earlier rollout's ``actions``); they cost env steps only, no forward pass.
+            earlier rollout's ``actions``); they cost env steps only, no forward pass (none on memmap for the part a
+            prefix shares with a shorter one of the same instance: that env is forked).
         runner_up_at: per rollout, the decisions (counted from the episode's start, after the prefix) at which a
             greedy rollout takes the allowed action the network ranks second instead of its best (where another is
             allowed).
+        follow: per rollout, None or an earlier solution to keep after the rollout's last ``runner_up_at``
+            decision: each later decision repeats that solution's where the env allows it
+            (``env.follow_action(solution)``, memmap envs), with no forward pass, and is the network's elsewhere.
         deadline: a ``time.perf_counter()`` value; episodes still running then (or whose prefix is not replayed
             yet) are abandoned.
     Returns:
@@ -121,7 +126,32 @@ def run_rollouts(
             solutions[i] = info["solution"]
         return not terminated
 
-    active = [i for i, prefix in enumerate(prefixes or [[]] * len(envs)) if all(in_time() and step(i, int(a)) for a in prefix)]
+    def needs_network(i: int) -> bool:
+        """Take the decisions of env ``i`` that repeat its ``follow`` solution; True while its episode goes on."""
+        if follow is None or follow[i] is None:
+            return True
+        last_deviation = max(runner_up_at[i], default=-1) if runner_up_at is not None else -1
+        while len(actions[i]) > last_deviation and (action := envs[i].follow_action(follow[i])) is not None:
+            if not step(i, action):
+                return False
+        return True
+
+    def replay(prefixes: list[list[int]]) -> list[int]:
+        """Take every rollout's prefix; the rollouts still running after it. Shortest prefix first: an env that
+        can ``fork`` (memmap) starts a longer prefix from a copy of the env of the same instance walked along a
+        prefix of it."""
+        can_fork, walker, running = hasattr(envs[0], "fork"), None, []
+        for i in sorted(range(len(envs)), key=lambda i: len(prefixes[i])):
+            prefix = [int(a) for a in prefixes[i]]
+            shared = can_fork and walker is not None and instances[i] is instances[walker] and len(actions[walker]) > 0
+            if shared and prefix[: len(actions[walker])] == actions[walker]:
+                envs[i], observations[i], actions[i] = envs[walker].fork(), observations[walker], list(actions[walker])
+            if all(in_time() and step(i, a) for a in prefix[len(actions[i]) :]):
+                running.append(i)
+                walker = i
+        return sorted(running)
+
+    active = [i for i in replay(prefixes or [[]] * len(envs)) if needs_network(i)]
     while active and in_time():
         logits, _ = net(stack_observations([observations[i] for i in active]))
         masks = torch.from_numpy(np.stack([envs[i].action_masks() for i in active]))
@@ -135,5 +165,5 @@ def run_rollouts(
         if not flags.all():  # draw samples only when some rollout samples
             sampled = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
             chosen = torch.where(flags, chosen, sampled)
-        active = [i for i, action in zip(active, chosen.tolist()) if step(i, action)]
+        active = [i for i, action in zip(active, chosen.tolist()) if step(i, action) and needs_network(i)]
     return [Rollout(solution, taken) for solution, taken in zip(solutions, actions)]

@@ -5,9 +5,10 @@ SEARCHES = {
     "tail": "rounds of --samples K (default 8) rollouts as one batch, each replaying the first half or more of the best "
     "rollout so far and sampling the rest",
     "whole": "rounds of --samples K (default 8) rollouts sampled whole, as one batch",
-    "deviations": "a descent (greedy rollouts, 32 per batch, each taking the network's second-ranked action at one or "
-    "two consecutive decisions of the best rollout so far, while they improve on it, and from rollouts as good as it "
-    "but different), then rounds of --samples K (default 8) rollouts sampled whole",
+    "deviations": "a steepest descent (greedy rollouts, 32 per batch, each taking the network's second-ranked action at "
+    "one or two consecutive decisions of the current rollout and then going on greedily or, on memmap, keeping its "
+    "later decisions where they still fit; the best of all such moves becomes the current rollout while it improves, "
+    "then rollouts as good as it but different), then rounds of --samples K (default 8) rollouts sampled whole",
 }
 
 #: The search ``ppo-sample`` runs, per problem. Measured with the same time per instance: jobshop ta41-ta50 at 10 s,

@@ -22,6 +22,9 @@ from schedgym.agents.sampling import SEARCH, SEARCHES
 #: run: 29.98%).
 DEVIATION_RUN = 2
 DEVIATION_BATCH = 32
+#: The problems whose env can keep an earlier solution's decisions (``follow_action``), so the descent has moves
+#: that keep the current rollout's tail.
+FOLLOWING_PROBLEMS = ("memmap",)
 #: Two objective values closer than this fraction of them count as equal (float sums in another order differ by
 #: about 1e-16 of them): a rollout improves on the best only by more.
 SAME_VALUE = 1e-9
@@ -65,22 +68,27 @@ class PpoSolver:
           only the tail makes a rollout cheaper and keeps the search near the best schedule
           (``benchmarks/sampling_search.py`` compares it with whole sampled rollouts in the same time).
         * ``whole``: rounds of rollouts sampled whole.
-        * ``deviations``: a descent, then ``whole`` rounds. The descent runs greedy rollouts that each replay the best
-          rollout so far up to one of its decisions, take the network's second-ranked action there (and at up to
-          :data:`DEVIATION_RUN` - 1 decisions after it), and go on greedily: one per decision and run, earliest
-          first, in batches of :data:`DEVIATION_BATCH`. When a batch improves on the incumbent (by more than the
-          fraction :data:`SAME_VALUE`), its best rollout replaces it and the descent starts over from it; when every
-          deviation of the incumbent has been tried, the descent walks the plateau: it starts over from a deviation
-          that was as good as the incumbent but different (:func:`plateau_key`), the first such one found first;
-          only when none is left do the sampled rounds begin (a sampled rollout that improves on the best so far
-          starts the descent again from it). Where the first decisions matter most (memmap), sampling the tail does
-          not move them, and a network sure of them rarely samples another. (All deviations of a placement as one
-          batch take over 10 s on traces of 200 buffers, hence the batches and the first improvement taken.)
+        * ``deviations``: a steepest descent, then ``whole`` rounds. A move of the descent's current rollout replays
+          it up to one of its decisions, takes the network's second-ranked action there (and at up to
+          :data:`DEVIATION_RUN` - 1 decisions after it), then goes on in one of two ways: greedily, or keeping the
+          current rollout's later decisions wherever they are still allowed (on :data:`FOLLOWING_PROBLEMS`; on
+          memmap a buffer keeps its offset or slow memory, and only the buffers it displaced are placed by the
+          network). The moves run
+          earliest decision first, each run of decisions greedy then keeping, in batches of
+          :data:`DEVIATION_BATCH`. Once every move of the current rollout is tried, the descent moves to the best
+          rollout found, if it improves on the current one (by more than the fraction :data:`SAME_VALUE`);
+          otherwise it walks the plateau: it starts over from a move that was as good as the best but different
+          (:func:`plateau_key`), the first such one found first. Only when none is left do the sampled rounds
+          begin (a sampled rollout that improves on the best so far starts the descent again from it). Where the
+          first decisions matter most (memmap), sampling the tail does not move them, and a network sure of them
+          rarely samples another; a kept tail lets a move change one decision and leave the rest, so that two
+          moves in a row can trade one large buffer for another.
 
         Each round of samples is one batch of ``samples`` rollouts; the best one found replaces the incumbent.
         Without a time limit: the descent (if any), then one round. With one: rounds until the limit; the rollouts
         still running at the limit are abandoned, so the solver overruns it by about one batched decision or one
-        replayed action (the greedy rollout always finishes, whatever the limit).
+        replayed action (the greedy rollout always finishes, whatever the limit). The best rollout found so far is
+        kept whenever the limit falls, in the middle of a descent step too.
         """
         torch.set_num_threads(self.torch_threads)
         deadline = None if time_limit is None else time.perf_counter() + time_limit
@@ -90,20 +98,27 @@ class PpoSolver:
             return best.solution
         generator = torch.Generator().manual_seed(int(seed or 0))
         cut_rng = np.random.default_rng(int(seed or 0))
-        deviations = deviation_runs(len(best.actions)) if self.search == "deviations" else []
-        current = best  # the rollout the descent deviates from: the best, or one as good on the plateau
-        plateau: list[Rollout] = []  # deviations as good as the best, each different from all walked or queued
+        keep_tails = self.problem in FOLLOWING_PROBLEMS
+        moves = descent_moves(len(best.actions), keep_tails) if self.search == "deviations" else []
+        current = best  # the rollout the descent moves from: the best, or one as good on the plateau
+        plateau: list[Rollout] = []  # moves as good as the best, each different from all walked or queued
         seen = {plateau_key(self.problem, best)}
+        improved = False  # the best improved since the descent last chose its current rollout
         while deadline is None or time.perf_counter() < deadline:
-            if not deviations and plateau:
-                current = plateau.pop(0)
-                deviations = deviation_runs(len(current.actions))
-            descending = bool(deviations)
+            if not moves and self.search == "deviations" and (improved or plateau):
+                if improved:
+                    current, plateau = best, []
+                    seen.add(plateau_key(self.problem, best))
+                else:
+                    current = plateau.pop(0)
+                moves, improved = descent_moves(len(current.actions), keep_tails), False
+            descending = bool(moves)
             if descending:
-                runs, deviations = deviations[:DEVIATION_BATCH], deviations[DEVIATION_BATCH:]
+                batch, moves = moves[:DEVIATION_BATCH], moves[DEVIATION_BATCH:]
                 rollouts = run_rollouts(
-                    self.net, [instance] * len(runs), greedy=True, problem=self.problem,
-                    prefixes=[current.actions[: min(run)] for run in runs], runner_up_at=runs, deadline=deadline,
+                    self.net, [instance] * len(batch), greedy=True, problem=self.problem,
+                    prefixes=[current.actions[: min(run)] for run, _ in batch], runner_up_at=[run for run, _ in batch],
+                    follow=[current.solution if keep else None for _, keep in batch], deadline=deadline,
                 )
             else:
                 n_decisions = len(best.actions)
@@ -112,7 +127,6 @@ class PpoSolver:
                     self.net, [instance] * self.samples, greedy=False, generator=generator, problem=self.problem,
                     prefixes=[best.actions[:cut] for cut in cuts], deadline=deadline,
                 )
-            improved = False
             for rollout in rollouts:
                 if rollout.solution is None:
                     continue
@@ -124,10 +138,6 @@ class PpoSolver:
                     plateau.append(rollout)
             if not descending and deadline is None:
                 break
-            if improved and self.search == "deviations":
-                current, plateau = best, []
-                seen.add(plateau_key(self.problem, best))
-                deviations = deviation_runs(len(best.actions))
         return best.solution
 
 
@@ -138,6 +148,12 @@ def plateau_key(problem: str, rollout: Rollout) -> bytes:
     if problem == "memmap":
         return (rollout.solution.offset >= 0).tobytes()
     return np.asarray(rollout.actions, dtype=np.int64).tobytes()
+
+
+def descent_moves(n_decisions: int, keep_tails: bool) -> list[tuple[set[int], bool]]:
+    """The moves of one ``deviations`` descent step: per run of :func:`deviation_runs`, (run, False) going on
+    greedily after it, then (with ``keep_tails``) (run, True) keeping the current rollout's later decisions."""
+    return [(run, keep) for run in deviation_runs(n_decisions) for keep in ((False, True) if keep_tails else (False,))]
 
 
 def deviation_runs(n_decisions: int) -> list[set[int]]:

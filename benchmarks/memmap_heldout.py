@@ -10,8 +10,9 @@ shipped ``memmap-default`` leaves out transformers; the other two are trained he
 * ``msa``, ``first-fit``, ``greedy-size``: the greedy placers;
 * ``ppo``: the held-out placer, greedy;
 * ``cpsat-same-time``: the hinted ``cpsat`` given the wall time ``ppo`` took on that trace;
-* ``ppo-sample``: the held-out placer, greedy then its search (a descent through the network's runner-up decisions,
-  then rounds of 8 whole sampled placements) for ``--sample-time`` s;
+* ``ppo-sample``: the held-out placer, greedy then its search (a steepest descent through the network's runner-up
+  decisions, each followed greedily or by the current map's later decisions, then rounds of 8 whole sampled
+  placements) for ``--sample-time`` s;
 * ``cpsat-sample-time``: the hinted ``cpsat`` given the wall time ``ppo-sample`` took on that trace;
 * ``cpsat``: the hinted ``cpsat`` given 10 s (optimal on these traces).
 

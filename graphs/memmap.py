@@ -65,7 +65,7 @@ class MemMapEncoder:
         static[:n, 1] = inst.live_start / inst.n_ops
         static[:n, 2] = inst.live_end / inst.n_ops
         static[:n, 3] = benefit_s / max(float(benefit_s.max()), 1e-30)
-        self._static = static
+        self._static = np.clip(static, -_CLIP, _CLIP)  # clipped once: of the columns set per step only the offset can exceed 1
         pairs = [(a, b) for a in range(n) for b in inst.overlaps[a]]
         edges = np.full((self.max_edges, 2), -1, dtype=np.int64)
         kept = pairs[: self.max_edges]
@@ -80,7 +80,7 @@ class MemMapEncoder:
         features = self._static.copy()
         fast = placement.offset >= 0
         features[:n, 4] = fast
-        features[:n, 5] = np.where(fast, placement.offset / inst.capacity_bytes, 0.0)
+        features[:n, 5] = np.where(fast, np.minimum(placement.offset / inst.capacity_bytes, _CLIP), 0.0)
         features[:n, 6] = decided
         if current < n:
             features[current, 7] = 1.0
@@ -91,7 +91,7 @@ class MemMapEncoder:
             candidate_features[k] = (offset / inst.capacity_bytes, 1.0 if left < 0 else left / inst.capacity_bytes)
             mask[k + 1] = 1
         return {
-            "buffer_features": np.clip(features, -_CLIP, _CLIP),
+            "buffer_features": features,
             "buffer_mask": self._mask.copy(),
             "edges": self._edges.copy(),
             "candidate_features": np.clip(candidate_features, -_CLIP, _CLIP),

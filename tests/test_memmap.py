@@ -146,6 +146,54 @@ def test_env_passes_check_env_and_its_return_is_the_improvement():
     assert obs["action_mask"][0] == 0 and obs["action_mask"][1:].any()  # no slow memory when packing
 
 
+def test_env_follows_an_earlier_map_where_it_still_fits_and_forks_into_an_independent_copy():
+    from schedgym.envs.memmap import MemoryMappingEnv
+
+    inst = _mapping_instance()  # buffers in the env's order: 0 and 1 (60 bytes, live together), then 2 (40 bytes)
+    env = MemoryMappingEnv(inst, candidates=4)
+    env.reset(seed=0)
+    earlier = MemMapSolution(np.array([40, SLOW, 0]))
+    assert env.order == [0, 1, 2] and env.follow_action(earlier) is None  # offset 40 is no gap bottom now
+    env.step(1)  # buffer 0 at offset 0
+    assert env.follow_action(earlier) == 0  # buffer 1 slow, as earlier
+    twin = env.fork()
+    twin.step(0)
+    assert twin.follow_action(earlier) is None and twin.current_candidates == [(60, 0)]  # buffer 2: offset 0 is taken
+    assert env.step_index == 1 and env.placement.offset.tolist() == [0, SLOW, SLOW]  # the original is untouched
+    env.step(0)
+    _, _, done, _, info = twin.step(1)
+    _, _, also_done, _, also_info = env.step(1)
+    assert done and also_done and np.array_equal(info["solution"].offset, also_info["solution"].offset)
+    assert info["metrics"] == also_info["metrics"]
+
+
+def test_rollouts_that_fork_their_prefixes_match_rollouts_that_replay_them(monkeypatch):
+    from schedgym.agents.rollout import run_rollouts
+    from schedgym.envs.memmap import MemoryMappingEnv
+    from schedgym.envs.memmap.tracer import ModelSpec, trace_model
+    from schedgym.registry import make_solver
+
+    inst, other = trace_model(ModelSpec("transformer", (64, 4, 128, 1), 4), 0.5), trace_model(ModelSpec("mlp", (64, 128, 32), 4), 0.5)
+    net = make_solver("memmap", "ppo").net
+    greedy, other_greedy = run_rollouts(net, [inst], problem="memmap")[0], run_rollouts(net, [other], problem="memmap")[0]
+    cuts = [9, 0, 4, 4, len(greedy.actions), 17]
+    instances = [inst] * len(cuts) + [other, other]
+    arguments = {
+        "prefixes": [greedy.actions[:cut] for cut in cuts] + [[], other_greedy.actions[:4]],
+        "runner_up_at": [{cut} for cut in cuts] + [set(), {4}],
+        "follow": [greedy.solution if k % 2 else None for k in range(len(cuts))] + [None, other_greedy.solution],
+        "problem": "memmap",
+    }
+    forked = run_rollouts(net, instances, **arguments)
+    monkeypatch.delattr(MemoryMappingEnv, "fork")
+    replayed = run_rollouts(net, instances, **arguments)
+    assert [r.actions for r in forked] == [r.actions for r in replayed]
+    assert all(np.array_equal(a.solution.offset, b.solution.offset) for a, b in zip(forked, replayed))
+    assert forked[4].actions == greedy.actions  # a prefix of every decision: the episode ends in the replay
+    assert any(r.actions != greedy.actions for r in forked[: len(cuts)])
+    assert forked[-2].actions == other_greedy.actions and len(forked[-1].solution.offset) == other.n_buffers
+
+
 def test_tracer_turns_a_tiny_mlp_into_buffers_live_ranges_bytes_and_flops():
     from schedgym.envs.memmap.tracer import PEAK_FLOPS, ModelSpec, trace_model
 
@@ -188,7 +236,7 @@ def test_shipped_memmap_policy_places_validly_and_deterministically():
 
 @pytest.mark.parametrize(
     "family, size, batch, moves",
-    [("transformer", (64, 4, 64, 2), 2, "improves"), ("resnet", (16, 2, 16), 8, "walks the plateau")],
+    [("transformer", (64, 4, 128, 1), 4, "improves"), ("resnet", (16, 2, 16), 8, "walks the plateau")],
 )
 def test_memmap_sampler_descends_through_the_networks_runner_up_decisions_and_its_plateaus_and_keeps_the_best(monkeypatch, family, size, batch, moves):
     import torch
@@ -209,11 +257,12 @@ def test_memmap_sampler_descends_through_the_networks_runner_up_decisions_and_it
 
     def recording_run_rollouts(net, instances, **kwargs):
         rollouts = real_run_rollouts(net, instances, **kwargs)
-        batches.append((kwargs.get("greedy", True), kwargs.get("runner_up_at"), rollouts))
+        batches.append((kwargs.get("greedy", True), kwargs.get("runner_up_at"), kwargs.get("follow"), rollouts))
         return rollouts
 
     def ranked_actions(actions):
-        """Per state the actions pass: the allowed actions and their logits, best first, one state at a time."""
+        """Per state the actions pass: the allowed actions and their logits, best first, one state at a time, and
+        the buffer decided there with the action that puts it at each allowed place (an offset, or SLOW)."""
         env = policy_envs("memmap", [inst], sampler.net)[0]
         observation, ranked = env.reset(seed=0)[0], []
         for action in actions:
@@ -221,57 +270,72 @@ def test_memmap_sampler_descends_through_the_networks_runner_up_decisions_and_it
                 logits = sampler.net({key: torch.from_numpy(value[None]) for key, value in observation.items()})[0][0].numpy()
             allowed = np.flatnonzero(env.action_masks())
             order = np.argsort(-logits[allowed], kind="stable")
-            ranked.append((allowed[order], logits[allowed][order]))
+            places = {SLOW if a == 0 else env.current_candidates[a - 1][0]: int(a) for a in allowed}
+            ranked.append((allowed[order], logits[allowed][order], env.order[env.step_index], places))
             observation = env.step(action)[0]
         return ranked
 
     def takes(choice, ranked_here, rank):
-        allowed, logits = ranked_here
+        allowed, logits, _, _ = ranked_here
         rank = min(rank, len(allowed) - 1)
         return choice in allowed and abs(logits[list(allowed).index(choice)] - logits[rank]) < 1e-5
 
     monkeypatch.setattr(solvers, "run_rollouts", recording_run_rollouts)
     first = sampler.solve(inst, seed=3)
-    greedy_flag, _, (greedy,) = batches[0]
+    greedy_flag, _, _, (greedy,) = batches[0]
     assert greedy_flag is True and all(takes(a, r, 0) for a, r in zip(greedy.actions, ranked_actions(greedy.actions)))
-    # The descent: greedy rollouts that follow the incumbent up to a decision, take the network's second-ranked action
-    # there (and at the next decision too), in batches of 32, earliest decision first, starting over from a better
-    # rollout as soon as a batch finds one; when every deviation is tried, starting over from a deviation as good as
-    # the best with another fast set (first found, first walked); then one round of whole samples.
+    # The descent: rollouts that follow the current one up to a decision, take the network's second-ranked action
+    # there (and at the next decision too), then go on greedily or keep the current rollout's later decisions where
+    # they are still allowed; in batches of 32, earliest decision first, each run greedy then keeping. Only when
+    # every move is tried does it move to the best rollout found (steepest descent), or, if none improved, to a
+    # move as good as the best with another fast set (first found, first walked); then one round of whole samples.
     n = len(greedy.actions)
     all_runs = [run for t in range(n) for run in ([{t}, {t, t + 1}] if t + 1 < n else [{t}])]
+    all_moves = [(run, keep) for run in all_runs for keep in (False, True)]
 
     def fast_set(rollout):
         return tuple(np.flatnonzero(rollout.solution.offset >= 0))
 
-    pending, current, best_value, improvements, walked = list(all_runs), greedy, objective(inst, greedy.solution), 0, 0
+    def kept_or_best(origin, choice, ranked_here):
+        """Whether ``choice`` puts the buffer where ``origin`` has it, if that is allowed, else is the network's best."""
+        _, _, buffer, places = ranked_here
+        offset = int(origin.solution.offset[buffer])
+        return choice == places[offset] if offset in places else takes(choice, ranked_here, 0)
+
+    pending, current, best, best_value = list(all_moves), greedy, greedy, objective(inst, greedy.solution)
+    improved, improvements, walked, kept_checked = False, 0, 0, 0
     plateau, seen = [], {fast_set(greedy)}
-    for flag, runs, rollouts in batches[1:-1]:
+    for flag, runs, follow, rollouts in batches[1:-1]:
         if not pending:
-            current, pending, walked = plateau.pop(0), list(all_runs), walked + 1
-        assert flag is True and runs == pending[:32]
+            if improved:
+                current, pending, plateau, improvements = best, list(all_moves), [], improvements + 1
+                seen.add(fast_set(best))
+            else:
+                current, pending, walked = plateau.pop(0), list(all_moves), walked + 1
+            improved = False
+        assert flag is True and runs == [run for run, _ in pending[:32]]
+        assert [f is current.solution for f in follow] == [keep for _, keep in pending[:32]]
         pending = pending[32:]
-        origin, improved = current, False
-        for index, (run, rollout) in enumerate(zip(runs, rollouts)):
+        for index, (run, keep, rollout) in enumerate(zip(runs, [f is not None for f in follow], rollouts)):
             start = min(run)
-            assert rollout.actions[:start] == origin.actions[:start]
-            if index % 4 == 0 and improvements == walked == 0:  # spot checks, one state at a time, within float noise
+            assert rollout.actions[:start] == current.actions[:start]
+            if index % 4 in (0, 1) and improvements == walked == 0:  # spot checks, one state at a time, within float noise
                 ranked = ranked_actions(rollout.actions)
-                assert all(takes(rollout.actions[t], ranked[t], 1 if t in run else 0) for t in range(start, len(rollout.actions)))
+                assert all(takes(rollout.actions[t], ranked[t], 1) for t in run)
+                for t in range(max(run) + 1, len(rollout.actions)):
+                    assert kept_or_best(current, rollout.actions[t], ranked[t]) if keep else takes(rollout.actions[t], ranked[t], 0)
+                kept_checked += keep
             value = objective(inst, rollout.solution)
             if value < best_value * (1 - 1e-9):  # better by more than float noise
-                current, best_value, improved = rollout, value, True
+                best, best_value, improved = rollout, value, True
             elif value <= best_value * (1 + 1e-9) and fast_set(rollout) not in seen:
                 seen.add(fast_set(rollout))
                 plateau.append(rollout)
-        if improved:
-            pending, plateau, improvements = list(all_runs), [], improvements + 1
-            seen.add(fast_set(current))
-    assert pending == [] and plateau == []
+    assert pending == [] and plateau == [] and not improved and kept_checked > 0
     assert improvements >= 1 if moves == "improves" else walked >= 1
-    flag, runs, rollouts = batches[-1]
+    flag, runs, _, rollouts = batches[-1]
     assert flag is False and runs is None and len(rollouts) == sampler.samples
-    values = [objective(inst, r.solution) for _, _, rollouts in batches for r in rollouts]
+    values = [objective(inst, r.solution) for *_, rollouts in batches for r in rollouts]
     assert validate(inst, first) == [] and objective(inst, first) <= min(values) * (1 + 1e-9)
     batches.clear()
     second = sampler.solve(inst, seed=3)

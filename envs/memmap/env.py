@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import gymnasium as gym
@@ -10,7 +11,7 @@ import numpy as np
 from schedgym.envs.memmap.instance import MemMapInstance
 from schedgym.envs.memmap.placement import Placement
 from schedgym.envs.memmap.render import offset_time_rgb
-from schedgym.envs.memmap.solution import benefit_s, metrics, op_times_s
+from schedgym.envs.memmap.solution import SLOW, MemMapSolution, benefit_s, metrics, op_times_s
 from schedgym.envs.memmap.suites import resolve_suite
 from schedgym.envs.memmap.tracer import TraceGenerator
 from schedgym.envs.sources import InstanceSource
@@ -144,6 +145,27 @@ class MemoryMappingEnv(gym.Env):
         if not self._obs:
             return np.zeros(self.encoder.candidates + 1, dtype=bool)
         return self._obs["action_mask"].astype(bool)
+
+    def fork(self) -> MemoryMappingEnv:
+        """A copy of this env in its current state that steps on without touching this one (it shares the instance
+        and the episode's constant arrays, which no step writes)."""
+        twin = copy.copy(self)
+        twin.encoder = copy.copy(self.encoder)
+        twin.placement = self.placement.copy()
+        twin.decided = self.decided.copy()
+        twin._np_random = copy.deepcopy(self._np_random)
+        return twin
+
+    def follow_action(self, solution: MemMapSolution) -> int | None:
+        """The action that decides the current buffer as ``solution`` does (slow memory, or fast memory at the same
+        offset), or None if that is not allowed now (the offset is no candidate any more, or slow memory is masked)."""
+        offset = int(solution.offset[self.order[self.step_index]])
+        if offset == SLOW:
+            return 0 if self.action_masks()[0] else None
+        for k, (candidate, _) in enumerate(self.current_candidates):
+            if candidate == offset:
+                return k + 1
+        return None
 
     def _observe(self) -> dict[str, np.ndarray]:
         buffer = self.order[self.step_index]

@@ -19,6 +19,7 @@ class Placement:
         self.instance = instance
         self.limit_bytes = None if instance.packing else instance.capacity_bytes
         self.offset = np.full(instance.n_buffers, SLOW, dtype=np.int64)
+        self._candidates: tuple[int, list[tuple[int, int]]] | None = None  # (buffer, its candidates) until a placement
 
     def free_gaps(self, buffer: int) -> list[tuple[int, int]]:
         """Maximal ``[low, high)`` offset ranges free during ``buffer``'s whole live range (the last one is
@@ -39,6 +40,8 @@ class Placement:
     def candidates(self, buffer: int) -> list[tuple[int, int]]:
         """(aligned offset at the bottom of a gap, bytes left in the gap after the buffer) for every gap it fits in,
         lowest offset first; the unbounded top gap reports ``-1`` bytes left."""
+        if self._candidates is not None and self._candidates[0] == buffer:
+            return self._candidates[1]
         size = int(self.instance.size_bytes[buffer])
         align = self.instance.alignment_bytes
         result = []
@@ -48,6 +51,7 @@ class Placement:
                 result.append((start, -1))
             elif start + size <= high:
                 result.append((start, high - start - size))
+        self._candidates = (buffer, result)
         return result
 
     def place(self, buffer: int, offset: int) -> None:
@@ -57,6 +61,14 @@ class Placement:
         if offset not in {o for o, _ in self.candidates(buffer)}:
             raise ValueError(f"offset {offset} is not a candidate for buffer {buffer}; candidates: {[o for o, _ in self.candidates(buffer)][:10]}")
         self.offset[buffer] = offset
+        self._candidates = None
+
+    def copy(self) -> Placement:
+        """An independent copy (same instance, own offsets)."""
+        twin = Placement(self.instance)
+        twin.offset[:] = self.offset
+        twin._candidates = self._candidates
+        return twin
 
     def solution(self) -> MemMapSolution:
         return MemMapSolution(self.offset.copy())
