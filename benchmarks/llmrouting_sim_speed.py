@@ -15,11 +15,10 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
-import tomllib
 from pathlib import Path
+
+from reference_checkout import measure, package_view
 
 from schedgym.atomic import atomic_write_text
 
@@ -38,28 +37,6 @@ print(json.dumps({"wall_s": wall_s, "requests": instance.workload.n_requests, "e
 """
 
 
-def package_view(checkout: Path, folder: Path) -> Path:
-    """A folder whose ``schedgym`` package is ``checkout``'s code, laid out as the checkout's ``pyproject.toml``
-    installs it (``[tool.setuptools.package-dir]``), to put first on ``PYTHONPATH``."""
-    package_dirs = tomllib.loads((checkout / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
-    package = folder / "schedgym"
-    package.mkdir()
-    for entry in (checkout / package_dirs["schedgym"]).iterdir():
-        (package / entry.name).symlink_to(entry.resolve())
-    for name, source in package_dirs.items():
-        if name != "schedgym":
-            (package / name.removeprefix("schedgym.")).symlink_to((checkout / source).resolve())
-    return folder
-
-
-def measure(suite: str, rule: str, pythonpath: Path | None) -> dict:
-    env = dict(os.environ)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = str(pythonpath)
-    done = subprocess.run([sys.executable, "-c", MEASURE, suite, rule], env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, help="another checkout of this repository to time side by side")
@@ -76,7 +53,7 @@ def main() -> None:
                 runs: dict[str, list[dict]] = {code: [] for code in codes}
                 for _ in range(args.repeats):
                     for code, pythonpath in codes.items():
-                        runs[code].append(measure(suite, rule, pythonpath))
+                        runs[code].append(measure(MEASURE, [suite, rule], pythonpath))
                 row = {"suite": suite, "rule": rule, "requests": runs["ours"][0]["requests"]}
                 for code, results in runs.items():
                     row[f"{code}_req_per_s"] = row["requests"] / min(r["wall_s"] for r in results)
