@@ -12,15 +12,10 @@ for the simulator is 20,000 simulated requests/s with a rule router on 4 replica
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 from pathlib import Path
 
-from reference_checkout import measure, package_view
-
-from schedgym.atomic import atomic_write_text
+from reference_checkout import measure_in_turns, package_view, write_results
 
 SUITES = ("azure-conv-high-4", "mooncake-conv-high-4", "sharegpt-poisson-high-4", "azure-conv-high-8")
 RULES = ("rr", "jsq-tokens")
@@ -50,10 +45,7 @@ def main() -> None:
         rows = []
         for suite in SUITES:
             for rule in RULES:
-                runs: dict[str, list[dict]] = {code: [] for code in codes}
-                for _ in range(args.repeats):
-                    for code, pythonpath in codes.items():
-                        runs[code].append(measure(MEASURE, [suite, rule], pythonpath))
+                runs = measure_in_turns(MEASURE, [suite, rule], codes, args.repeats)
                 row = {"suite": suite, "rule": rule, "requests": runs["ours"][0]["requests"]}
                 for code, results in runs.items():
                     row[f"{code}_req_per_s"] = row["requests"] / min(r["wall_s"] for r in results)
@@ -64,7 +56,7 @@ def main() -> None:
                     line += f", reference {row['reference_req_per_s']:,.0f} req/s ({row['speedup']:.2f}x); mean e2e {row['ours_e2e_mean_s']:.6f} s vs {row['reference_e2e_mean_s']:.6f} s"
                 print(line, flush=True)
                 rows.append(row)
-    atomic_write_text(args.out, json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "repeats": args.repeats, "reference": str(args.reference or ""), "rows": rows}, indent=1))
+    write_results(args.out, rows, args.repeats, args.reference)
 
 
 if __name__ == "__main__":

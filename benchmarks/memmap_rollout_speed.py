@@ -16,15 +16,10 @@ use that checkout's code in turns with ours; the digest of every action taken sh
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 from pathlib import Path
 
-from reference_checkout import measure, package_view
-
-from schedgym.atomic import atomic_write_text
+from reference_checkout import measure_in_turns, package_view, write_results
 from schedgym.envs.memmap.suites import resolve_suite
 
 MEASURE = """
@@ -76,10 +71,7 @@ def main() -> None:
         rows = []
         for trace in traces:
             for workload, unit in (("env", "steps/s"), ("descent", "rollouts/s")):
-                runs: dict[str, list[dict]] = {code: [] for code in codes}
-                for _ in range(args.repeats):
-                    for code, pythonpath in codes.items():
-                        runs[code].append(measure(MEASURE, [trace, workload], pythonpath))
+                runs = measure_in_turns(MEASURE, [trace, workload], codes, args.repeats)
                 row = {"trace": trace, "workload": workload, "unit": unit}
                 for code, results in runs.items():
                     row[f"{code}_per_s"] = results[0]["count"] / min(r["wall_s"] for r in results)
@@ -91,7 +83,7 @@ def main() -> None:
                     line += f", reference {row['reference_per_s']:,.0f} ({row['speedup']:.2f}x); {same} actions"
                 print(line, flush=True)
                 rows.append(row)
-    atomic_write_text(args.out, json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "repeats": args.repeats, "reference": str(args.reference or ""), "rows": rows}, indent=1))
+    write_results(args.out, rows, args.repeats, args.reference)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 
 def package_view(checkout: Path, folder: Path) -> Path:
@@ -36,3 +38,20 @@ def measure(code: str, args: list[str], pythonpath: Path | None) -> dict:
         env["PYTHONPATH"] = str(pythonpath)
     done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_in_turns(code: str, args: list[str], pythonpaths: dict[str, Path | None], repeats: int) -> dict[str, list[dict]]:
+    """``repeats`` runs of :func:`measure` per entry of ``pythonpaths`` (name -> view), the entries in turns."""
+    runs: dict[str, list[dict]] = {name: [] for name in pythonpaths}
+    for _ in range(repeats):
+        for name, pythonpath in pythonpaths.items():
+            runs[name].append(measure(code, args, pythonpath))
+    return runs
+
+
+def write_results(out: Path, rows: list[dict], repeats: int, reference: Path | None) -> None:
+    """The rows with the machine, the repeats and the reference checkout, as JSON at ``out`` (atomically)."""
+    from schedgym.atomic import atomic_write_text
+
+    meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "repeats": repeats, "reference": str(reference or "")}
+    atomic_write_text(out, json.dumps({**meta, "rows": rows}, indent=1))
