@@ -19,7 +19,8 @@ from schedgym.agents.sampling import SEARCH, SEARCHES
 #: ``DEVIATION_BATCH`` rollouts. Measured with :class:`PpoSolver` on the held-out traces of ``benchmarks/memmap_heldout.py``
 #: at 1 s per trace: with every run of a step in one batch, runs of 1 only 29.68% mean improvement, up to 2 29.79%,
 #: up to 3 29.48%; runs of up to 2 in batches of 16 / 32 / 64, 29.98% / 30.04% / 29.84% (32 in the benchmark's own
-#: run: 29.98%).
+#: run: 29.98%). (Those figures are of the descent that took the first improving batch and went on greedily only; the
+#: steepest descent with kept tails was run with these two settings.)
 DEVIATION_RUN = 2
 DEVIATION_BATCH = 32
 #: The problems whose env can keep an earlier solution's decisions (``follow_action``), so the descent has moves
@@ -73,9 +74,8 @@ class PpoSolver:
           :data:`DEVIATION_RUN` - 1 decisions after it), then goes on in one of two ways: greedily, or keeping the
           current rollout's later decisions wherever they are still allowed (on :data:`FOLLOWING_PROBLEMS`; on
           memmap a buffer keeps its offset or slow memory, and only the buffers it displaced are placed by the
-          network). The moves run
-          earliest decision first, each run of decisions greedy then keeping, in batches of
-          :data:`DEVIATION_BATCH`. Once every move of the current rollout is tried, the descent moves to the best
+          network). The moves run earliest decision first, each run of decisions greedy then keeping, in batches
+          of :data:`DEVIATION_BATCH`. Once every move of the current rollout is tried, the descent moves to the best
           rollout found, if it improves on the current one (by more than the fraction :data:`SAME_VALUE`);
           otherwise it walks the plateau: it starts over from a move that was as good as the best but different
           (:func:`plateau_key`), the first such one found first. Only when none is left do the sampled rounds

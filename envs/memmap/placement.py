@@ -13,7 +13,8 @@ from schedgym.envs.memmap.solution import SLOW, MemMapSolution
 
 
 class Placement:
-    """Offsets chosen so far. ``offset[b]`` is ``SLOW`` until buffer ``b`` is placed in fast memory."""
+    """Offsets chosen so far. ``offset[b]`` is ``SLOW`` until buffer ``b`` is placed in fast memory; offsets change
+    through :meth:`place` only (it drops the candidates kept for the buffer last asked about)."""
 
     def __init__(self, instance: MemMapInstance) -> None:
         self.instance = instance
