@@ -126,12 +126,13 @@ def run_rollouts(
             solutions[i] = info["solution"]
         return not terminated
 
+    last_deviation = [max(runs, default=-1) for runs in runner_up_at] if runner_up_at is not None else [-1] * len(envs)
+
     def needs_network(i: int) -> bool:
         """Take the decisions of env ``i`` that repeat its ``follow`` solution; True while its episode goes on."""
         if follow is None or follow[i] is None:
             return True
-        last_deviation = max(runner_up_at[i], default=-1) if runner_up_at is not None else -1
-        while len(actions[i]) > last_deviation and (action := envs[i].follow_action(follow[i])) is not None:
+        while len(actions[i]) > last_deviation[i] and (action := envs[i].follow_action(follow[i])) is not None:
             if not step(i, action):
                 return False
         return True

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import tomllib
 
+from schedgym.atomic import atomic_write_text
+
 
 def package_view(checkout: Path, folder: Path) -> Path:
     """A folder whose ``schedgym`` package is ``checkout``'s code, laid out as the checkout's ``pyproject.toml``
@@ -51,7 +53,5 @@ def measure_in_turns(code: str, args: list[str], pythonpaths: dict[str, Path | N
 
 def write_results(out: Path, rows: list[dict], repeats: int, reference: Path | None) -> None:
     """The rows with the machine, the repeats and the reference checkout, as JSON at ``out`` (atomically)."""
-    from schedgym.atomic import atomic_write_text
-
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "repeats": repeats, "reference": str(reference or "")}
     atomic_write_text(out, json.dumps({**meta, "rows": rows}, indent=1))
