@@ -58,3 +58,18 @@ def test_editable_install_maps_the_folders(tmp_path):
     result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().startswith(str(REPO / "envs"))
+
+
+def test_plain_import_registers_every_env_id():
+    """``import schedgym`` alone (a fresh interpreter, no subpackage imported) makes every env id known to Gymnasium."""
+    code = (
+        "import gymnasium as gym, schedgym, sys;"
+        "missing = [i for i in schedgym.ENV_IDS.values() if i not in gym.registry];"
+        "assert not missing, missing;"
+        "env = gym.make('schedgym/JobShop-v0', instances='ft06');"
+        "obs, info = env.reset(seed=0);"
+        "print(info['instance'], 'schedgym.envs.jobshop.env' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["ft06", "True"]
