@@ -4,7 +4,7 @@ A decision picks a job; its next operation is placed at the earliest time it fit
 if one is long enough (a left-shift insertion), else after the machine's last operation. Every schedule built this
 way is active, and every active schedule - an optimal one among them - can be built by some order of decisions.
 
-State is numpy arrays updated incrementally: placing an operation touches its job and the jobs whose next operation
+State is numpy arrays updated incrementally by the compiled kernels of :mod:`schedgym.envs.jobshop.kernels`: placing an operation touches its job and the jobs whose next operation
 waits on the same machine, nothing else.
 """
 
@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 
+from schedgym.envs.jobshop import kernels
 from schedgym.envs.jobshop.instance import JobShopInstance
 from schedgym.envs.jobshop.solution import JobShopSolution
 
@@ -23,8 +24,6 @@ from schedgym.envs.jobshop.solution import JobShopSolution
 #: next operation can start at the earliest start time of all.
 ActionFilter = Literal["legal", "giffler-thompson", "non-delay"]
 ACTION_FILTERS: tuple[str, ...] = ("legal", "giffler-thompson", "non-delay")
-
-_NEVER = np.iinfo(np.int64).max // 4
 
 
 class JobShopSimulator:
@@ -50,32 +49,41 @@ class JobShopSimulator:
         self.instance = instance
         self.machine_downtime = sorted((int(m), int(s), int(e)) for m, s, e in (machine_downtime or []))
         n_jobs, n_ops, n_machines = instance.n_jobs, instance.n_ops, instance.n_machines
-        ops_per_machine = np.bincount(instance.machines.ravel(), minlength=n_machines)
-        down_per_machine = np.bincount([m for m, _, _ in self.machine_downtime], minlength=n_machines)
-        capacity = int((ops_per_machine + down_per_machine).max())
-
+        capacity = machine_capacity(instance, self.machine_downtime)
         self.next_op = np.zeros(n_jobs, dtype=np.int64)
         self.job_ready = np.zeros(n_jobs, dtype=np.int64)
-        self.next_machine = instance.machines[:, 0].copy()
-        self.next_duration = instance.durations[:, 0].copy()
-        self.start_times = np.full((n_jobs, n_ops), -1, dtype=np.int64)
-        self.machine_starts = np.full((n_machines, capacity), _NEVER, dtype=np.int64)
-        self.machine_ends = np.full((n_machines, capacity), _NEVER, dtype=np.int64)
-        self.machine_ops = np.full((n_machines, capacity), -1, dtype=np.int64)
+        self.next_machine = np.zeros(n_jobs, dtype=np.int64)
+        self.next_duration = np.zeros(n_jobs, dtype=np.int64)
+        self.earliest_start = np.zeros(n_jobs, dtype=np.int64)
+        self.start_times = np.zeros((n_jobs, n_ops), dtype=np.int64)
+        self.machine_starts = np.zeros((n_machines, capacity), dtype=np.int64)
+        self.machine_ends = np.zeros((n_machines, capacity), dtype=np.int64)
+        self.machine_ops = np.zeros((n_machines, capacity), dtype=np.int64)
         self.machine_count = np.zeros(n_machines, dtype=np.int64)
-        self.machine_pred = np.full(n_jobs * n_ops, -1, dtype=np.int64)
-        self.machine_work_left = np.bincount(instance.machines.ravel(), instance.durations.ravel(), minlength=n_machines).astype(np.int64)
-        self.makespan = 0
-        self.n_scheduled = 0
+        self.machine_pred = np.zeros(n_jobs * n_ops, dtype=np.int64)
+        self.machine_work_left = np.zeros(n_machines, dtype=np.int64)
+        self._progress = np.zeros(2, dtype=np.int64)  # (makespan, n_scheduled), written by the kernels
+        self._candidates = np.zeros(n_jobs, dtype=bool)
+        self._machines = np.ascontiguousarray(instance.machines, dtype=np.int64)
+        self._durations = np.ascontiguousarray(instance.durations, dtype=np.int64)
         self._job_index = np.arange(n_jobs)
         # _suffix_work[j, o]: work of job j from operation o to its end; column O is 0.
         self._suffix_work = np.zeros((n_jobs, n_ops + 1), dtype=np.int64)
         self._suffix_work[:, :-1] = np.cumsum(instance.durations[:, ::-1], axis=1)[:, ::-1]
-        for m, start, end in self.machine_downtime:
-            self._insert(m, start, end, -1)
-        self.earliest_start = np.array([self._fit(j) for j in range(n_jobs)], dtype=np.int64)
+        down = np.array(self.machine_downtime, dtype=np.int64).reshape(-1, 3)
+        kernels.reset_schedule(n_jobs, n_ops, self._machines, self._durations, down[:, 0].copy(), down[:, 1].copy(), down[:, 2].copy(), *self._state())
 
     # ----------------------------------------------------------------------------------------------- queries
+    @property
+    def makespan(self) -> int:
+        """Completion time of the last scheduled operation."""
+        return int(self._progress[0])
+
+    @property
+    def n_scheduled(self) -> int:
+        """Operations scheduled so far."""
+        return int(self._progress[1])
+
     @property
     def done(self) -> bool:
         return self.n_scheduled == self.instance.n_operations
@@ -86,16 +94,10 @@ class JobShopSimulator:
 
     def candidate_jobs(self, action_filter: ActionFilter = "legal") -> np.ndarray:
         """bool ``[J]``: the jobs a decision may choose under ``action_filter`` (see :data:`ActionFilter`)."""
-        legal = self.legal_jobs()
-        if action_filter == "legal" or not legal.any():
-            return legal
-        if action_filter == "non-delay":
-            return legal & (self.earliest_start == self.earliest_start[legal].min())
-        if action_filter == "giffler-thompson":
-            completion = np.where(legal, self.earliest_start + self.next_duration, _NEVER)
-            first = int(np.argmin(completion))
-            return legal & (self.next_machine == self.next_machine[first]) & (self.earliest_start < completion[first])
-        raise ValueError(f"unknown action filter {action_filter!r}; choose one of {ACTION_FILTERS}")
+        if action_filter not in ACTION_FILTERS:
+            raise ValueError(f"unknown action filter {action_filter!r}; choose one of {ACTION_FILTERS}")
+        kernels.candidates(ACTION_FILTERS.index(action_filter), self.instance.n_ops, self.next_op, self.next_machine, self.next_duration, self.earliest_start, self._candidates)
+        return self._candidates.copy()
 
     def remaining_work(self) -> np.ndarray:
         """int64 ``[J]``: total duration of each job's unscheduled operations."""
@@ -116,65 +118,25 @@ class JobShopSimulator:
         if not (0 <= job < n_jobs) or self.next_op[job] >= n_ops:
             legal = np.flatnonzero(self.legal_jobs()).tolist()
             raise ValueError(f"invalid action {job!r}: job is out of range or finished; legal jobs are {legal}")
-        op = int(self.next_op[job])
-        machine = int(self.next_machine[job])
-        start = int(self.earliest_start[job])
-        end = start + int(self.next_duration[job])
-        self._insert(machine, start, end, job * n_ops + op)
-        self.start_times[job, op] = start
-        self.job_ready[job] = end
-        self.machine_work_left[machine] -= end - start
-        self.makespan = max(self.makespan, end)
-        self.n_scheduled += 1
-
-        self.next_op[job] = op + 1
-        if op + 1 < n_ops:
-            self.next_machine[job] = self.instance.machines[job, op + 1]
-            self.next_duration[job] = self.instance.durations[job, op + 1]
-        else:
-            self.next_machine[job] = -1
-            self.next_duration[job] = 0
-            self.earliest_start[job] = _NEVER
-        for other in np.flatnonzero(self.next_machine == machine):
-            self.earliest_start[other] = self._fit(int(other))
-        if op + 1 < n_ops and self.next_machine[job] != machine:
-            self.earliest_start[job] = self._fit(job)
-        return start, end
+        start = kernels.dispatch(int(job), n_ops, self._machines, self._durations, *self._state())
+        return int(start), int(start + self.instance.durations[job, self.next_op[job] - 1])
 
     def solution(self) -> JobShopSolution:
         """The schedule built so far (complete once :attr:`done`)."""
         return JobShopSolution(self.instance.name, self.start_times.copy(), list(self.machine_downtime))
 
     # ----------------------------------------------------------------------------------------------- internals
-    def _fit(self, job: int) -> int:
-        """Earliest start of ``job``'s next operation: the first idle gap on its machine, at or after the job is
-        ready, that is long enough."""
-        machine = int(self.next_machine[job])
-        ready = int(self.job_ready[job])
-        duration = int(self.next_duration[job])
-        count = int(self.machine_count[machine])
-        if count == 0:
-            return ready
-        ends = self.machine_ends[machine, :count]
-        if ready >= ends[-1]:
-            return ready
-        starts = self.machine_starts[machine, :count]
-        gap_begin = np.maximum(np.concatenate(([0], ends)), ready)
-        gap_end = np.concatenate((starts, [_NEVER]))
-        first_fit = int(np.argmax(gap_begin + duration <= gap_end))
-        return int(gap_begin[first_fit])
+    def _state(self) -> tuple[np.ndarray, ...]:
+        """The state arrays in the order the kernels take them (see :mod:`schedgym.envs.jobshop.kernels`)."""
+        return (
+            self.next_op, self.job_ready, self.next_machine, self.next_duration, self.earliest_start, self.start_times,
+            self.machine_starts, self.machine_ends, self.machine_ops, self.machine_count, self.machine_pred,
+            self.machine_work_left, self._progress,
+        )
 
-    def _insert(self, machine: int, start: int, end: int, op_id: int) -> None:
-        count = int(self.machine_count[machine])
-        at = int(np.searchsorted(self.machine_starts[machine, :count], start))
-        for row, value in ((self.machine_starts, start), (self.machine_ends, end), (self.machine_ops, op_id)):
-            row[machine, at + 1 : count + 1] = row[machine, at:count]
-            row[machine, at] = value
-        self.machine_count[machine] = count + 1
-        if op_id >= 0:
-            ops = self.machine_ops[machine, : count + 1]
-            before = ops[:at][ops[:at] >= 0]
-            self.machine_pred[op_id] = before[-1] if before.size else -1
-            after = ops[at + 1 :][ops[at + 1 :] >= 0]
-            if after.size:
-                self.machine_pred[after[0]] = op_id
+
+def machine_capacity(instance: JobShopInstance, machine_downtime: list[tuple[int, int, int]]) -> int:
+    """Blocks the busiest machine holds once every operation is scheduled: its operations plus its downtime blocks."""
+    ops_per_machine = np.bincount(instance.machines.ravel(), minlength=instance.n_machines)
+    down_per_machine = np.bincount([m for m, _, _ in machine_downtime], minlength=instance.n_machines)
+    return max(1, int((ops_per_machine + down_per_machine).max()))
