@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import torch
 from gymnasium import spaces
+from numba import njit
 
 if TYPE_CHECKING:
     from schedgym.envs.jobshop.simulator import JobShopSimulator
@@ -44,6 +45,118 @@ MACHINE_FEATURES = (
 _TIME_CLIP = 50.0
 
 
+class EpisodeConstants(NamedTuple):
+    """What the encoding of an instance keeps fixed during an episode (padded to ``max_jobs x max_ops`` nodes).
+
+    Attributes:
+        op_features: float32 ``[N, len(OP_FEATURES)]`` with the constant columns (duration, job work and
+            operations left) filled, the others 0.
+        op_mask, op_machine: the observation fields of the same names.
+        machine_mask: int8 ``[max_machines]``.
+        duration_scaled: float64 ``[max_jobs, max_ops]``, duration / mean duration (the float32 feature, widened).
+        work_before: float64 ``[max_jobs, max_ops]``, work of the job before each operation.
+        mean_duration: the instance's mean duration; machine_scale: ``n_jobs * mean_duration``.
+    """
+
+    op_features: np.ndarray
+    op_mask: np.ndarray
+    op_machine: np.ndarray
+    machine_mask: np.ndarray
+    duration_scaled: np.ndarray
+    work_before: np.ndarray
+    mean_duration: float
+    machine_scale: float
+
+
+def episode_constants(instance, max_jobs: int, max_ops: int, max_machines: int) -> EpisodeConstants:
+    """The fixed part of the encoding of ``instance`` (a :class:`~schedgym.envs.jobshop.JobShopInstance`)."""
+    n_jobs, n_ops, n_machines = instance.n_jobs, instance.n_ops, instance.n_machines
+    mean_duration = float(instance.durations.mean())
+    features = np.zeros((max_jobs, max_ops, len(OP_FEATURES)), dtype=np.float32)
+    suffix = np.cumsum(instance.durations[:, ::-1], axis=1)[:, ::-1]
+    features[:n_jobs, :n_ops, 0] = instance.durations / mean_duration
+    features[:n_jobs, :n_ops, 5] = suffix / (n_ops * mean_duration)
+    features[:n_jobs, :n_ops, 6] = (n_ops - np.arange(n_ops)[None, :]) / n_ops
+    duration_scaled = np.zeros((max_jobs, max_ops))
+    duration_scaled[:n_jobs, :n_ops] = features[:n_jobs, :n_ops, 0]
+    work_before = np.zeros((max_jobs, max_ops))
+    work_before[:n_jobs, :n_ops] = np.cumsum(instance.durations, axis=1) - instance.durations
+    op_mask = np.zeros((max_jobs, max_ops), dtype=np.int8)
+    op_mask[:n_jobs, :n_ops] = 1
+    op_machine = np.zeros((max_jobs, max_ops), dtype=np.int64)
+    op_machine[:n_jobs, :n_ops] = instance.machines
+    machine_mask = np.zeros(max_machines, dtype=np.int8)
+    machine_mask[:n_machines] = 1
+    return EpisodeConstants(
+        features.reshape(max_jobs * max_ops, -1), op_mask.ravel(), op_machine.ravel(), machine_mask,
+        duration_scaled, work_before, mean_duration, n_jobs * mean_duration,
+    )
+
+
+@njit(cache=True)
+def _clip_time(value):
+    return min(max(value, -_TIME_CLIP), _TIME_CLIP)
+
+
+@njit(cache=True)
+def write_state_features(
+    n_jobs, n_ops, n_machines, machines, duration_scaled, work_before, mean_duration, machine_scale,
+    next_op, next_machine, earliest_start, start_times, machine_ends, machine_count, machine_pred, machine_work_left,
+    makespan, candidate, op_features, node_pred, machine_features, job_candidate, action_mask,
+):
+    """Write the columns of one state's observation that change during an episode (op_features 1-4 and 7,
+    node_pred = the observation's ``machine_pred``, machine_features, job_candidate, action_mask) from the
+    simulator arrays (see :mod:`schedgym.envs.jobshop.kernels`; their operation ids use ``start_times.shape[1]``
+    columns per job, node ids use ``op_features.shape[0] // len(job_candidate)``). Times are relative to
+    t0 = the earliest start among the unfinished jobs (the makespan once all are done)."""
+    stride = start_times.shape[1]
+    max_ops = op_features.shape[0] // len(job_candidate)
+    t0 = np.inf
+    n_legal = 0
+    for j in range(n_jobs):
+        if next_op[j] < n_ops:
+            t0 = min(t0, float(earliest_start[j]))
+            n_legal += 1
+    if n_legal == 0:
+        t0 = float(makespan)
+    for j in range(n_jobs):
+        nxt = min(next_op[j], n_ops - 1)
+        offset = earliest_start[j] - work_before[j, nxt]
+        for o in range(n_ops):
+            node = j * max_ops + o
+            if start_times[j, o] >= 0:
+                op_features[node, 1] = 1.0
+                start = float(start_times[j, o])
+            else:
+                op_features[node, 1] = 0.0
+                start = work_before[j, o] + offset
+            start_scaled = (start - t0) / mean_duration
+            op_features[node, 2] = 0.0
+            op_features[node, 3] = _clip_time(start_scaled)
+            op_features[node, 4] = _clip_time(start_scaled + duration_scaled[j, o])
+            op_features[node, 7] = machine_work_left[machines[j, o]] / machine_scale
+            pred = machine_pred[j * stride + o]
+            node_pred[node] = -1 if pred < 0 else (pred // stride) * max_ops + pred % stride
+    machine_features[:] = 0.0
+    for m in range(n_machines):
+        machine_features[m, 0] = machine_work_left[m] / machine_scale
+        last_end = machine_ends[m, machine_count[m] - 1] if machine_count[m] > 0 else 0
+        machine_features[m, 1] = _clip_time((last_end - t0) / mean_duration)
+    job_candidate[:] = -1
+    action_mask[:] = 0
+    for j in range(n_jobs):
+        if next_op[j] < n_ops:
+            job_candidate[j] = j * max_ops + next_op[j]
+            machine_features[next_machine[j], 2] += 1.0
+            if candidate[j]:
+                op_features[j * max_ops + next_op[j], 2] = 1.0
+                machine_features[next_machine[j], 3] += 1.0
+                action_mask[j] = 1
+    for m in range(n_machines):
+        machine_features[m, 2] /= n_jobs
+        machine_features[m, 3] /= n_jobs
+
+
 class JobShopEncoder:
     """Encodes a :class:`JobShopSimulator` into fixed-size numpy arrays, padded to ``max_jobs x max_ops`` operations
     and ``max_machines`` machines.
@@ -58,6 +171,9 @@ class JobShopEncoder:
     * ``machine_mask``: int8 ``[max_machines]``
     * ``job_candidate``: int64 ``[max_jobs]``, node id of each job's next operation, -1 if the job is done or padding
     * ``action_mask``: int8 ``[max_jobs]``, 1 where dispatching the job is allowed
+
+    The batched engine (:class:`schedgym.envs.jobshop.batched.JobShopBatch`) writes the same fields for B states
+    with the same compiled kernel, :func:`write_state_features`.
     """
 
     def __init__(self, max_jobs: int, max_ops: int, max_machines: int) -> None:
@@ -80,104 +196,45 @@ class JobShopEncoder:
             }
         )
 
-    def check_fits(self, sim: JobShopSimulator) -> None:
-        inst = sim.instance
-        if inst.n_jobs > self.max_jobs or inst.n_ops > self.max_ops or inst.n_machines > self.max_machines:
+    def check_fits(self, instance) -> None:
+        """Raise ``ValueError`` if ``instance`` is larger than the padding."""
+        if instance.n_jobs > self.max_jobs or instance.n_ops > self.max_ops or instance.n_machines > self.max_machines:
             raise ValueError(
-                f"instance {inst.name} ({inst.n_jobs} jobs x {inst.n_ops} ops, {inst.n_machines} machines) does not fit "
-                f"the observation padding {self.max_jobs}x{self.max_ops}, {self.max_machines} machines; "
+                f"instance {instance.name} ({instance.n_jobs} jobs x {instance.n_ops} ops, {instance.n_machines} machines) "
+                f"does not fit the observation padding {self.max_jobs}x{self.max_ops}, {self.max_machines} machines; "
                 "raise max_jobs / max_ops / max_machines"
             )
 
     def reset(self, sim: JobShopSimulator) -> None:
         """Prepare the arrays that stay fixed during an episode on ``sim.instance``; call before :meth:`encode`."""
-        self.check_fits(sim)
-        inst = sim.instance
-        n_jobs, n_ops, n_machines = inst.n_jobs, inst.n_ops, inst.n_machines
-        self._instance = inst
-        self._mean_duration = float(inst.durations.mean())
-        self._machine_scale = n_jobs * self._mean_duration
-        self._work_before = (np.cumsum(inst.durations, axis=1) - inst.durations).astype(np.float64)
-        self._node = (np.arange(n_jobs)[:, None] * self.max_ops + np.arange(n_ops)[None, :]).ravel()
-        self._job_node0 = np.arange(n_jobs) * self.max_ops
-        self._job_rows = np.arange(n_jobs)
-        self._unpadded = (n_jobs, n_ops) == (self.max_jobs, self.max_ops)
-        self._op_index = np.arange(n_ops)
-
-        # feature-major layout [F, max_jobs, max_ops]: every column is written contiguously, transposed on output
-        features = np.zeros((len(OP_FEATURES), self.max_jobs, self.max_ops), dtype=np.float32)
-        suffix = np.cumsum(inst.durations[:, ::-1], axis=1)[:, ::-1]
-        features[0, :n_jobs, :n_ops] = inst.durations / self._mean_duration
-        features[5, :n_jobs, :n_ops] = suffix / (n_ops * self._mean_duration)
-        features[6, :n_jobs, :n_ops] = (n_ops - self._op_index[None, :]) / n_ops
-        self._features = features
-        self._duration_scaled = features[0, :n_jobs, :n_ops].astype(np.float64)
-        self._machine_rows = np.arange(n_machines)
-        op_mask = np.zeros((self.max_jobs, self.max_ops), dtype=np.int8)
-        op_mask[:n_jobs, :n_ops] = 1
-        self._op_mask = op_mask.ravel()
-        op_machine = np.zeros((self.max_jobs, self.max_ops), dtype=np.int64)
-        op_machine[:n_jobs, :n_ops] = inst.machines
-        self._op_machine = op_machine.ravel()
-        self._machine_mask = np.zeros(self.max_machines, dtype=np.int8)
-        self._machine_mask[:n_machines] = 1
+        self.check_fits(sim.instance)
+        self._constants = episode_constants(sim.instance, self.max_jobs, self.max_ops, self.max_machines)
+        self._op_features = self._constants.op_features.copy()
 
     def encode(self, sim: JobShopSimulator, candidates: np.ndarray) -> dict[str, np.ndarray]:
         """The observation of ``sim``'s current state; ``candidates`` is the bool ``[n_jobs]`` action mask.
 
-        Only the columns that change during an episode are recomputed; the rest was prepared by :meth:`reset`.
+        Only the columns that change during an episode are rewritten; the rest was prepared by :meth:`reset`.
         """
-        inst = self._instance
-        n_jobs, n_ops, n_machines = inst.n_jobs, inst.n_ops, inst.n_machines
-        mean_duration = self._mean_duration
-        legal = sim.legal_jobs()
-        t0 = float(sim.earliest_start[legal].min()) if legal.any() else float(sim.makespan)
-
-        scheduled = sim.start_times >= 0
-        # unscheduled operations: earliest start along the job chain (next op at its earliest start, later ops after)
-        next_op = np.minimum(sim.next_op, n_ops - 1)
-        offset = sim.earliest_start - self._work_before[self._job_rows, next_op]
-        start = np.where(scheduled, sim.start_times, self._work_before + offset[:, None])
-        start_scaled = (start - t0) / mean_duration
-
-        f = self._features
-        f[1, :n_jobs, :n_ops] = scheduled
-        f[2] = 0.0
-        f[3, :n_jobs, :n_ops] = np.minimum(np.maximum(start_scaled, -_TIME_CLIP), _TIME_CLIP)
-        f[4, :n_jobs, :n_ops] = np.minimum(np.maximum(start_scaled + self._duration_scaled, -_TIME_CLIP), _TIME_CLIP)
-        f[7, :n_jobs, :n_ops] = sim.machine_work_left[inst.machines] / self._machine_scale
-        candidate_jobs = np.flatnonzero(candidates)
-        f[2, candidate_jobs, sim.next_op[candidate_jobs]] = 1.0
-
-        pred = sim.machine_pred
-        if self._unpadded:  # node ids are the simulator's flat operation ids
-            machine_pred = pred.copy()
-        else:
-            machine_pred = np.full(self.n_nodes, -1, dtype=np.int64)
-            has_pred = pred >= 0
-            machine_pred[self._node[has_pred]] = self._node[pred[has_pred]]
-
-        machine_features = np.zeros((self.max_machines, len(MACHINE_FEATURES)), dtype=np.float32)
-        count = sim.machine_count
-        last_end = np.where(count > 0, sim.machine_ends[self._machine_rows, np.maximum(count - 1, 0)], 0)
-        machine_features[:n_machines, 0] = sim.machine_work_left / self._machine_scale
-        machine_features[:n_machines, 1] = np.minimum(np.maximum((last_end - t0) / mean_duration, -_TIME_CLIP), _TIME_CLIP)
-        machine_features[:n_machines, 2] = np.bincount(sim.next_machine[legal], minlength=n_machines) / n_jobs
-        machine_features[:n_machines, 3] = np.bincount(sim.next_machine[candidates], minlength=n_machines) / n_jobs
-
-        job_candidate = np.full(self.max_jobs, -1, dtype=np.int64)
-        job_candidate[:n_jobs] = np.where(legal, self._job_node0 + next_op, -1)
-        action_mask = np.zeros(self.max_jobs, dtype=np.int8)
-        action_mask[:n_jobs] = candidates
+        inst, c = sim.instance, self._constants
+        obs = {
+            "machine_pred": np.full(self.n_nodes, -1, dtype=np.int64),
+            "machine_features": np.zeros((self.max_machines, len(MACHINE_FEATURES)), dtype=np.float32),
+            "job_candidate": np.zeros(self.max_jobs, dtype=np.int64),
+            "action_mask": np.zeros(self.max_jobs, dtype=np.int8),
+        }
+        write_state_features(
+            inst.n_jobs, inst.n_ops, inst.n_machines, c.op_machine.reshape(self.max_jobs, self.max_ops), c.duration_scaled, c.work_before, c.mean_duration,
+            c.machine_scale, sim.next_op, sim.next_machine, sim.earliest_start, sim.start_times, sim.machine_ends,
+            sim.machine_count, sim.machine_pred, sim.machine_work_left, sim.makespan, np.asarray(candidates, dtype=bool),
+            self._op_features, obs["machine_pred"], obs["machine_features"], obs["job_candidate"], obs["action_mask"],
+        )
         return {
-            "op_features": self._features.reshape(len(OP_FEATURES), self.n_nodes).T.copy(),
-            "op_mask": self._op_mask.copy(),
-            "op_machine": self._op_machine.copy(),
-            "machine_pred": machine_pred,
-            "machine_features": machine_features,
-            "machine_mask": self._machine_mask.copy(),
-            "job_candidate": job_candidate,
-            "action_mask": action_mask,
+            "op_features": self._op_features.copy(),
+            "op_mask": c.op_mask.copy(),
+            "op_machine": c.op_machine.copy(),
+            "machine_mask": c.machine_mask.copy(),
+            **obs,
         }
 
 
