@@ -60,8 +60,12 @@ def test_editable_install_maps_the_folders(tmp_path):
     assert result.stdout.strip().startswith(str(REPO / "envs"))
 
 
-def test_plain_import_registers_every_env_id():
-    """``import schedgym`` alone (a fresh interpreter, no subpackage imported) makes every env id known to Gymnasium."""
+def test_plain_import_registers_every_env_id(tmp_path):
+    """``import schedgym`` alone (a fresh interpreter, no subpackage imported) makes every env id known to Gymnasium.
+
+    The interpreter runs outside the checkout, whose top-level ``schedgym/`` folder would otherwise shadow the installed
+    package (a regular install maps ``envs/`` to ``schedgym.envs``; the bare folder does not).
+    """
     code = (
         "import gymnasium as gym, schedgym, sys;"
         "missing = [i for i in schedgym.ENV_IDS.values() if i not in gym.registry];"
@@ -70,6 +74,6 @@ def test_plain_import_registers_every_env_id():
         "obs, info = env.reset(seed=0);"
         "print(info['instance'], 'schedgym.envs.jobshop.env' in sys.modules)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["ft06", "True"]
