@@ -157,6 +157,23 @@ def write_state_features(
         machine_features[m, 3] /= n_jobs
 
 
+@njit(cache=True)
+def write_batch_features(
+    slots, n_jobs, n_ops, n_machines, machines, duration_scaled, work_before, mean_duration, machine_scale,
+    next_op, next_machine, earliest_start, start_times, machine_ends, machine_count, machine_pred, machine_work_left,
+    progress, candidate, op_features, node_pred, machine_features, job_candidate, action_mask,
+):
+    """:func:`write_state_features` for the slots ``slots`` of a batch (every array with a leading ``[B]`` axis;
+    ``progress[b, 0]`` is slot b's makespan)."""
+    for b in slots:
+        write_state_features(
+            n_jobs[b], n_ops[b], n_machines[b], machines[b], duration_scaled[b], work_before[b], mean_duration[b],
+            machine_scale[b], next_op[b], next_machine[b], earliest_start[b], start_times[b], machine_ends[b],
+            machine_count[b], machine_pred[b], machine_work_left[b], progress[b, 0], candidate[b], op_features[b],
+            node_pred[b], machine_features[b], job_candidate[b], action_mask[b],
+        )
+
+
 class JobShopEncoder:
     """Encodes a :class:`JobShopSimulator` into fixed-size numpy arrays, padded to ``max_jobs x max_ops`` operations
     and ``max_machines`` machines.

@@ -9,6 +9,7 @@ import numpy as np
 
 from schedgym.envs.jobshop.generator import TaillardGenerator
 from schedgym.envs.jobshop.instance import JobShopInstance
+from schedgym.envs.jobshop.interruptions import draw_downtime
 from schedgym.envs.jobshop.loaders import load_instance
 from schedgym.envs.jobshop.render import gantt_rgb
 from schedgym.envs.sources import InstanceSource
@@ -113,11 +114,10 @@ class JobShopEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         instance = self.source.draw(self.np_random, options)
-        self.sim = JobShopSimulator(instance, self._draw_downtime(instance))
+        self.sim = JobShopSimulator(instance, draw_downtime(instance, self.interruption_rate, self.mean_repair_time, self.np_random))
         self.encoder.reset(self.sim)
         self._reward_scale = 1.0 / instance.trivial_lower_bound() if self.normalize_reward else 1.0
-        self._candidates = self.sim.candidate_jobs(self.action_filter)
-        self._dispatch_forced()
+        self._candidates = self.sim.settle(self.action_filter, self.skip_forced)
         return self._observation(), self._info()
 
     def step(self, action):
@@ -129,8 +129,7 @@ class JobShopEnv(gym.Env):
             raise ValueError(f"invalid action {action!r}: the legal jobs (with an operation left) are {np.flatnonzero(legal).tolist()}")
         makespan_before = self.sim.makespan
         self.sim.dispatch(job)
-        self._candidates = self.sim.candidate_jobs(self.action_filter)
-        self._dispatch_forced()
+        self._candidates = self.sim.settle(self.action_filter, self.skip_forced)
         reward = -float(self.sim.makespan - makespan_before) * self._reward_scale
         terminated = self.sim.done
         info = self._info()
@@ -150,36 +149,8 @@ class JobShopEnv(gym.Env):
         return None
 
     # ----------------------------------------------------------------------------------------------- helpers
-    def _dispatch_forced(self) -> None:
-        """With ``skip_forced``, dispatch while exactly one job is allowed and more than one operation is left."""
-        if not self.skip_forced:
-            return
-        remaining = self.sim.instance.n_operations - self.sim.n_scheduled
-        while remaining > 1 and np.count_nonzero(self._candidates) == 1:
-            self.sim.dispatch(int(np.argmax(self._candidates)))
-            self._candidates = self.sim.candidate_jobs(self.action_filter)
-            remaining -= 1
-
     def _observation(self) -> dict[str, np.ndarray]:
         return self.encoder.encode(self.sim, self._candidates)
 
     def _info(self) -> dict:
         return {"makespan": int(self.sim.makespan), "instance": self.sim.instance.name}
-
-    def _draw_downtime(self, instance: JobShopInstance) -> list[tuple[int, int, int]]:
-        """Down intervals per machine: Poisson breakdowns at ``interruption_rate``, exponential repair times,
-        drawn up to twice the instance's total work (far beyond any schedule a dispatcher builds)."""
-        if self.interruption_rate <= 0:
-            return []
-        downtime = []
-        horizon = 2 * int(instance.durations.sum())
-        for machine in range(instance.n_machines):
-            t = 0
-            while True:
-                t += max(1, int(round(self.np_random.exponential(1.0 / self.interruption_rate))))
-                if t >= horizon:
-                    break
-                repair = max(1, int(round(self.np_random.exponential(self.mean_repair_time))))
-                downtime.append((machine, t, t + repair))
-                t += repair
-        return downtime

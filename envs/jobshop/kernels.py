@@ -182,23 +182,36 @@ def candidates(filter_code, n_ops, next_op, next_machine, next_duration, earlies
 
 
 @njit(cache=True)
+def settle(
+    filter_code, skip_forced, n_jobs, n_ops, machines, durations,
+    next_op, job_ready, next_machine, next_duration, earliest_start, start_times,
+    machine_starts, machine_ends, machine_ops, machine_count, machine_pred, machine_work_left, progress, candidate,
+):
+    """Write the candidates of the current state into bool ``candidate[J]``; with ``skip_forced``, first dispatch
+    by itself while they are a single job and more than one operation is left. Returns how many there are."""
+    while True:
+        count = candidates(filter_code, n_ops, next_op, next_machine, next_duration, earliest_start, candidate)
+        if not skip_forced or count != 1 or n_jobs * n_ops - progress[1] <= 1:
+            return count
+        dispatch(
+            np.argmax(candidate), n_ops, machines, durations, next_op, job_ready, next_machine, next_duration,
+            earliest_start, start_times, machine_starts, machine_ends, machine_ops, machine_count, machine_pred,
+            machine_work_left, progress,
+        )
+
+
+@njit(cache=True)
 def step_batch(
     actions, filter_code, skip_forced, n_jobs, n_ops, machines, durations,
     next_op, job_ready, next_machine, next_duration, earliest_start, start_times,
     machine_starts, machine_ends, machine_ops, machine_count, machine_pred, machine_work_left, progress, candidate,
 ):
     """Dispatch ``actions[b]`` in every slot b of a batch (arrays with a leading ``[B]`` axis, actions already
-    checked legal), then refresh each slot's candidates; with ``skip_forced``, go on dispatching while a slot
-    allows a single job and more than one operation is left."""
+    checked legal), then :func:`settle` each slot."""
     for b in range(len(actions)):
-        job = actions[b]
-        while True:
-            dispatch(
-                job, n_ops[b], machines[b], durations[b], next_op[b], job_ready[b], next_machine[b], next_duration[b],
-                earliest_start[b], start_times[b], machine_starts[b], machine_ends[b], machine_ops[b], machine_count[b],
-                machine_pred[b], machine_work_left[b], progress[b],
-            )
-            count = candidates(filter_code, n_ops[b], next_op[b], next_machine[b], next_duration[b], earliest_start[b], candidate[b])
-            if not skip_forced or count != 1 or n_jobs[b] * n_ops[b] - progress[b, 1] <= 1:
-                break
-            job = np.argmax(candidate[b])
+        state = (
+            next_op[b], job_ready[b], next_machine[b], next_duration[b], earliest_start[b], start_times[b],
+            machine_starts[b], machine_ends[b], machine_ops[b], machine_count[b], machine_pred[b], machine_work_left[b], progress[b],
+        )
+        dispatch(actions[b], n_ops[b], machines[b], durations[b], *state)
+        settle(filter_code, skip_forced, n_jobs[b], n_ops[b], machines[b], durations[b], *state, candidate[b])

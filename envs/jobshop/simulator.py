@@ -94,9 +94,18 @@ class JobShopSimulator:
 
     def candidate_jobs(self, action_filter: ActionFilter = "legal") -> np.ndarray:
         """bool ``[J]``: the jobs a decision may choose under ``action_filter`` (see :data:`ActionFilter`)."""
+        return self.settle(action_filter, skip_forced=False)
+
+    def settle(self, action_filter: ActionFilter = "legal", skip_forced: bool = False) -> np.ndarray:
+        """:meth:`candidate_jobs`; with ``skip_forced``, first dispatch by itself while they are a single job and
+        more than one operation is left (so that every decision left is a real choice)."""
         if action_filter not in ACTION_FILTERS:
             raise ValueError(f"unknown action filter {action_filter!r}; choose one of {ACTION_FILTERS}")
-        kernels.candidates(ACTION_FILTERS.index(action_filter), self.instance.n_ops, self.next_op, self.next_machine, self.next_duration, self.earliest_start, self._candidates)
+        inst = self.instance
+        kernels.settle(
+            ACTION_FILTERS.index(action_filter), skip_forced, inst.n_jobs, inst.n_ops, self._machines, self._durations,
+            *self._state(), self._candidates,
+        )
         return self._candidates.copy()
 
     def remaining_work(self) -> np.ndarray:
