@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import torch
 from gymnasium import spaces
-from numba import njit
+from numba import njit, prange
 
 if TYPE_CHECKING:
     from schedgym.envs.jobshop.simulator import JobShopSimulator
@@ -157,15 +157,16 @@ def write_state_features(
         machine_features[m, 3] /= n_jobs
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def write_batch_features(
     slots, n_jobs, n_ops, n_machines, machines, duration_scaled, work_before, mean_duration, machine_scale,
     next_op, next_machine, earliest_start, start_times, machine_ends, machine_count, machine_pred, machine_work_left,
     progress, candidate, op_features, node_pred, machine_features, job_candidate, action_mask,
 ):
     """:func:`write_state_features` for the slots ``slots`` of a batch (every array with a leading ``[B]`` axis;
-    ``progress[b, 0]`` is slot b's makespan)."""
-    for b in slots:
+    ``progress[b, 0]`` is slot b's makespan), in parallel over numba's threads."""
+    for i in prange(len(slots)):
+        b = slots[i]
         write_state_features(
             n_jobs[b], n_ops[b], n_machines[b], machines[b], duration_scaled[b], work_before[b], mean_duration[b],
             machine_scale[b], next_op[b], next_machine[b], earliest_start[b], start_times[b], machine_ends[b],

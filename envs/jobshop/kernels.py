@@ -27,7 +27,7 @@ than the arrays leaves the extra rows and columns as padding that no kernel touc
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 #: Sentinel time: the earliest start of a finished job, and the end of a machine's last idle gap.
 NEVER = np.iinfo(np.int64).max // 4
@@ -200,15 +200,15 @@ def settle(
         )
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def step_batch(
     actions, filter_code, skip_forced, n_jobs, n_ops, machines, durations,
     next_op, job_ready, next_machine, next_duration, earliest_start, start_times,
     machine_starts, machine_ends, machine_ops, machine_count, machine_pred, machine_work_left, progress, candidate,
 ):
     """Dispatch ``actions[b]`` in every slot b of a batch (arrays with a leading ``[B]`` axis, actions already
-    checked legal), then :func:`settle` each slot."""
-    for b in range(len(actions)):
+    checked legal), then :func:`settle` each slot. Slots are independent: they run on numba's threads."""
+    for b in prange(len(actions)):
         state = (
             next_op[b], job_ready[b], next_machine[b], next_duration[b], earliest_start[b], start_times[b],
             machine_starts[b], machine_ends[b], machine_ops[b], machine_count[b], machine_pred[b], machine_work_left[b], progress[b],
