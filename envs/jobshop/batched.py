@@ -41,6 +41,8 @@ class JobShopBatch:
         instances: the instance each slot is scheduling now.
     """
 
+    render_mode = None  # a batch renders nothing: render one slot's instance with JobShopEnv
+
     def __init__(
         self,
         instances: JobShopInstance | Sequence[JobShopInstance] | TaillardGenerator | str,
