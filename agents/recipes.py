@@ -26,6 +26,7 @@ from schedgym.baselines.llmrouting import Router
 from schedgym.baselines.memmap import GreedyPlacer
 from schedgym.baselines.socdag import OnlineRule, StaticListScheduler
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, generate_taillard, parse_sizes
+from schedgym.envs.jobshop.batched import JobShopBatch
 from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator, generated_instance
 from schedgym.envs.memmap import MemoryMappingEnv
 from schedgym.envs.memmap.tracer import TraceGenerator
@@ -49,6 +50,8 @@ class Recipe:
         demonstrations: (config, backend) -> the warm start's teacher decisions.
         student_demonstrations: (config, network, round) -> the teacher's labels of the states the network reaches
             on fresh episodes (one DAgger round); None where the teacher cannot label any state.
+        make_batched_env: config -> the batched engine of ``config.n_envs`` training slots (the batched trainer's
+            env, same options as ``make_env``); None where the problem has no batched engine yet.
     """
 
     settings: dict[str, Any]
@@ -57,6 +60,7 @@ class Recipe:
     reference_rules: Callable[[], list]
     demonstrations: Callable[["TrainConfig", str], Demonstrations]
     student_demonstrations: Callable[["TrainConfig", "nn.Module", int], Demonstrations] | None = None
+    make_batched_env: Callable[["TrainConfig"], Any] | None = None
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -107,11 +111,17 @@ def _jobshop_env(config: TrainConfig) -> gym.Env:
     return JobShopEnv(TaillardGenerator(parse_sizes(config.sizes)), normalize_reward=True, **POLICY_ENV_OPTIONS)
 
 
+def _jobshop_batch(config: TrainConfig) -> JobShopBatch:
+    generator = TaillardGenerator(parse_sizes(config.sizes))
+    return JobShopBatch(generator, config.n_envs, normalize_reward=True, seed=config.seed, **POLICY_ENV_OPTIONS)
+
+
 RECIPES: dict[str, Recipe] = {
     # Behaviour cloning of CP-SAT schedules of generated instances, then PPO at a small learning rate.
     "jobshop": Recipe(
         settings={},
         make_env=_jobshop_env,
+        make_batched_env=_jobshop_batch,
         validation_instances=_jobshop_validation,
         reference_rules=lambda: [DispatchingRule(name) for name in RULE_SCORES if name != "random"],
         demonstrations=lambda config, backend: collect_demonstrations(

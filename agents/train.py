@@ -80,6 +80,9 @@ class TrainConfig:
     stream_noise: str = "0,0.3"  # socdag: range of the run-time noise (relative std)
     stream_jobs: int = 60  # socdag: jobs per training stream
     trace_families: str = ",".join(TraceGenerator.families)  # memmap: model families of the training traces (the others stay held out)
+    trainer: str = "sb3"  # sb3: MaskablePPO over Gymnasium envs; batched: schedgym.agents.ppo over the problem's batched engine
+    device: str = "cpu"  # where PPO's network runs (batched trainer): cpu or cuda; the engine stays on the CPU
+    value_clip_range: float = 0.0  # batched trainer: clip the value update to this range around the old value (0: off)
     gnn: GnnConfig = field(default_factory=GnnConfig)
 
     @classmethod
@@ -102,8 +105,34 @@ def best_rule_objectives(problem: str, instances: list) -> np.ndarray:
     return np.array([min(policy_objective(problem, inst, rule.solve(inst)) for rule in rules) for inst in instances], dtype=float)
 
 
+class Validation:
+    """The fixed validation set of a run: greedy objectives, mean gap to the best reference rule per instance,
+    the history of every evaluation and the best gap so far."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.instances = RECIPES[config.problem].validation_instances(config)
+        self.reference = best_rule_objectives(config.problem, self.instances)
+        self.best_gap = float("inf")
+        self.history: list[dict] = []
+
+    def evaluate(self, net: torch.nn.Module, steps: int) -> tuple[float, float, bool]:
+        """``(gap %, mean objective, whether the gap is the best so far)`` of ``net`` (greedy) after ``steps``."""
+        was_training = net.training
+        net.eval()
+        solutions = run_policy(net, self.instances, greedy=True, problem=self.config.problem)
+        net.train(was_training)
+        values = np.array([policy_objective(self.config.problem, inst, s) for s, inst in zip(solutions, self.instances)], dtype=float)
+        gap = float(np.mean(100.0 * (values - self.reference) / self.reference))
+        self.history.append({"steps": int(steps), "gap_vs_best_rule_pct": gap})
+        print(f"[validation] steps {steps}: gap to best rule {gap:+.2f}%", flush=True)
+        improved = gap < self.best_gap
+        self.best_gap = min(self.best_gap, gap)
+        return gap, float(values.mean()), improved
+
+
 class ValidationCallback(BaseCallback):
-    """Every ``config.eval_every_steps``: greedy makespans on the validation set, gap to the best rule logged as
+    """Every ``config.eval_every_steps``: :class:`Validation` of the greedy policy, logged as
     ``val/gap_vs_best_rule_pct``; the best policy so far is saved to ``out`` with its metadata."""
 
     def __init__(self, config: TrainConfig, out: Path, where_trained: str) -> None:
@@ -111,11 +140,16 @@ class ValidationCallback(BaseCallback):
         self.config = config
         self.out = out
         self.where_trained = where_trained
-        self.instances = RECIPES[config.problem].validation_instances(config)
-        self.reference = best_rule_objectives(config.problem, self.instances)
-        self.best_gap = float("inf")
+        self.validation = Validation(config)
         self.last_eval = -1
-        self.history: list[dict] = []
+
+    @property
+    def best_gap(self) -> float:
+        return self.validation.best_gap
+
+    @property
+    def history(self) -> list[dict]:
+        return self.validation.history
 
     def _on_step(self) -> bool:
         if self.last_eval < 0 or self.num_timesteps - self.last_eval >= self.config.eval_every_steps:
@@ -128,18 +162,10 @@ class ValidationCallback(BaseCallback):
 
     def evaluate(self) -> float:
         self.last_eval = self.num_timesteps
-        net = self.model.policy.net
-        net.eval()
-        solutions = run_policy(net, self.instances, greedy=True, problem=self.config.problem)
-        net.train()
-        values = np.array([policy_objective(self.config.problem, inst, s) for s, inst in zip(solutions, self.instances)], dtype=float)
-        gap = float(np.mean(100.0 * (values - self.reference) / self.reference))
+        gap, mean_objective, improved = self.validation.evaluate(self.model.policy.net, self.num_timesteps)
         self.logger.record("val/gap_vs_best_rule_pct", gap)
-        self.logger.record("val/mean_objective", float(values.mean()))
-        self.history.append({"steps": self.num_timesteps, "gap_vs_best_rule_pct": gap})
-        print(f"[validation] steps {self.num_timesteps}: gap to best rule {gap:+.2f}%", flush=True)
-        if gap < self.best_gap:
-            self.best_gap = gap
+        self.logger.record("val/mean_objective", mean_objective)
+        if improved:
             save_with_metadata(self.model, self.out, self.config, self.where_trained, {"val_gap_vs_best_rule_pct": gap, "val_history": self.history})
         return gap
 

@@ -193,17 +193,33 @@ def train(
     config: Optional[Path] = typer.Option(None, help="a JSON TrainConfig to start from (the options above override it)"),
     backend: str = typer.Option("local", help="where the jobshop warm start's CP-SAT solves run: local or ray"),
     trace_families: Optional[str] = typer.Option(None, help="memmap: model families of the training traces, e.g. mlp,transformer (the others stay held out)"),
+    trainer: Optional[str] = typer.Option(None, help="sb3 (MaskablePPO over Gymnasium envs) or batched (schedgym.agents.ppo over the batched engine)"),
+    device: Optional[str] = typer.Option(None, help="batched trainer: where the network runs, cpu or cuda"),
+    n_envs: Optional[int] = typer.Option(None, help="slots stepped in lockstep"),
+    init: Optional[str] = typer.Option(None, help="batched trainer: start from this policy's weights (shipped name or checkpoint) instead of the warm start"),
 ) -> None:
-    """Train a GNN dispatching policy (behaviour-cloning warm start, then MaskablePPO) on generated instances.
+    """Train a GNN dispatching policy (behaviour-cloning warm start, then PPO) on generated instances.
     Unset options take TrainConfig.for_problem(PROBLEM) (schedgym.agents.train), the recipe of the shipped policy."""
     from dataclasses import replace
 
     from schedgym.agents.train import TrainConfig, train as run_training
 
     train_config = TrainConfig.from_dict(json.loads(config.read_text())) if config else TrainConfig.for_problem(problem)
-    overrides = {"problem": problem, "sizes": sizes, "total_steps": steps, "learning_rate": learning_rate, "bc_instances": bc_instances, "seed": seed, "trace_families": trace_families}
+    overrides = {
+        "problem": problem, "sizes": sizes, "total_steps": steps, "learning_rate": learning_rate, "bc_instances": bc_instances,
+        "seed": seed, "trace_families": trace_families, "trainer": trainer, "device": device, "n_envs": n_envs,
+    }
     train_config = replace(train_config, **{k: v for k, v in overrides.items() if v is not None})
-    run_training(train_config, out, resume=resume, log_dir=log_dir, demos_cache=demos_cache, backend=backend)
+    if train_config.trainer == "batched":
+        from schedgym.agents.ppo import train_batched
+
+        train_batched(train_config, out, resume=resume, init=init, log_dir=log_dir, demos_cache=demos_cache)
+    elif train_config.trainer == "sb3":
+        if init is not None:
+            raise ValueError("--init is an option of the batched trainer; add --trainer batched, or drop --init")
+        run_training(train_config, out, resume=resume, log_dir=log_dir, demos_cache=demos_cache, backend=backend)
+    else:
+        raise ValueError(f"unknown trainer {train_config.trainer!r}; choose sb3 or batched")
 
 
 @app.command("export")

@@ -1,0 +1,291 @@
+"""PPO over a batched engine, in one file: rollout, GAE, clipped update, validation, checkpoints.
+
+    schedgym train jobshop --trainer batched --init jobshop-default --steps 2000000 --out policies/jobshop.zip
+
+The loop of :func:`train_batched`, per iteration:
+
+1. **Rollout.** ``n_steps`` decisions in each of the engine's ``n_envs`` slots (one compiled engine step and one
+   batched forward per decision); observations go straight from the engine's arrays into tensors on ``device``.
+2. **Advantages.** Generalized advantage estimation over the rollout (``gamma``, ``gae_lambda``), an episode's end
+   cutting the bootstrap.
+3. **Update.** ``n_epochs`` passes over the shuffled rollout in minibatches of ``batch_size``: masked categorical
+   over the legal actions, advantages normalized per minibatch, clipped policy objective (``clip_range``), value
+   loss (clipped around the old value with ``value_clip_range`` > 0), entropy bonus, gradient-norm clipping.
+
+Every ``eval_every_steps`` the greedy policy runs the recipe's fixed validation set (:class:`Validation`, the same
+as the SB3 trainer's); the best policy is written to ``out``, the latest state to ``<out stem>.last.zip`` (resume
+it with ``--resume``: weights, optimizer state and step count). Checkpoints are MaskablePPO zips with the schedgym
+metadata, so every loader (zoo, solvers, export, ``--resume`` of either trainer) reads them. TensorBoard gets the
+losses, KL, clip fraction, episode returns, validation gap and where the time went (env / forward / update).
+
+Why a second trainer beside MaskablePPO: measured on the batched engine, SB3's rollout collection adds a
+per-step cost (dict-observation preprocessing, buffer copies, callbacks) that this loop does not pay, and SB3
+cannot keep the rollout on the GPU while the engine runs on the CPU. ``benchmarks/ppo_speed.py`` times both.
+"""
+
+from __future__ import annotations
+
+import copy
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sb3_contrib import MaskablePPO
+
+from schedgym.agents.checkpoint import CheckpointError, load_network, read_metadata, resolve_policy_path
+from schedgym.agents.policy import GnnMaskablePolicy
+from schedgym.agents.recipes import RECIPES
+from schedgym.agents.train import TrainConfig, Validation, save_with_metadata, warm_start
+from schedgym.envs.vector import BatchedVecEnv
+
+_MASKED_LOGIT = -1e8  # logit of an illegal action: probability 0, but finite so that entropy stays defined
+
+
+def masked_distribution(logits: torch.Tensor, mask: torch.Tensor) -> torch.distributions.Categorical:
+    """Categorical over the legal actions only: logits ``[N, A]``, bool mask ``[N, A]`` (at least one legal per row)."""
+    return torch.distributions.Categorical(logits=torch.where(mask, logits, torch.full_like(logits, _MASKED_LOGIT)))
+
+
+def generalized_advantages(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_value: torch.Tensor, gamma: float, gae_lambda: float) -> torch.Tensor:
+    """GAE advantages ``[T, B]`` of a rollout: rewards, values ``[T, B]`` (value of the state each action was taken
+    in), dones ``[T, B]`` (1.0 where the action ended its episode; the slot then starts a new one), last_value
+    ``[B]`` (value of the state after the rollout)."""
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(last_value)
+    next_value = last_value
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        alive = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_value * alive - values[t]
+        running = delta + gamma * gae_lambda * alive * running
+        advantages[t] = running
+        next_value = values[t]
+    return advantages
+
+
+class RolloutBuffer:
+    """One rollout on ``device``: observations (each field ``[T, B, ...]``), legal-action masks ``[T, B, A]``,
+    actions, log-probabilities, values, rewards and dones ``[T, B]``."""
+
+    def __init__(self, observation: dict[str, np.ndarray], n_actions: int, n_steps: int, device: torch.device) -> None:
+        n_envs = len(next(iter(observation.values())))
+        self.observations = {
+            key: torch.zeros((n_steps, *value.shape), dtype=torch.from_numpy(value[:1]).dtype, device=device)
+            for key, value in observation.items()
+        }
+        self.masks = torch.zeros((n_steps, n_envs, n_actions), dtype=torch.bool, device=device)
+        self.actions = torch.zeros((n_steps, n_envs), dtype=torch.long, device=device)
+        self.log_probs, self.values, self.rewards, self.dones = (torch.zeros((n_steps, n_envs), device=device) for _ in range(4))
+
+    def flat(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict:
+        """Every field with the ``[T, B]`` axes merged into one ``[T * B]`` axis."""
+        merge = lambda tensor: tensor.reshape(-1, *tensor.shape[2:])  # noqa: E731
+        return {
+            "observations": {key: merge(value) for key, value in self.observations.items()},
+            "masks": merge(self.masks), "actions": merge(self.actions), "log_probs": merge(self.log_probs),
+            "values": merge(self.values), "advantages": merge(advantages), "returns": merge(returns),
+        }
+
+
+def _to_device(observation: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    return {key: torch.from_numpy(value).to(device, non_blocking=True) for key, value in observation.items()}
+
+
+def _check_device(device: str) -> torch.device:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device (torch {torch.__version__}); train with --device cpu")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"unknown device {device!r}; use cpu or cuda")
+    return torch.device(device)
+
+
+def _model(config: TrainConfig, env: BatchedVecEnv, device: torch.device, resume: str | Path | None, init: str | Path | None) -> MaskablePPO:
+    """The MaskablePPO object that holds the network, its optimizer and the step count (the checkpoint format)."""
+    if resume is not None:
+        model = MaskablePPO.load(resolve_policy_path(resume), env=env, device=device)
+    else:
+        model = MaskablePPO(
+            GnnMaskablePolicy, env, learning_rate=config.learning_rate, seed=config.seed, device=device,
+            policy_kwargs={"gnn": config.gnn.to_dict(), "problem": config.problem, "mode": config.mode, "binding": config.binding},
+        )
+        if init is not None:
+            net, metadata = load_network(init, config.problem)
+            if metadata.gnn != config.gnn.to_dict():
+                raise CheckpointError(f"--init {init} holds a network of shape {metadata.gnn}, the run asks for {config.gnn.to_dict()}; drop --init or match the gnn settings")
+            model.policy.net.load_state_dict(net.state_dict())
+    for group in model.policy.optimizer.param_groups:
+        group["lr"] = config.learning_rate
+    return model
+
+
+def train_batched(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: str | Path | None = None,
+    init: str | Path | None = None,
+    log_dir: str | Path | None = "runs",
+    demos_cache: str | Path | None = None,
+) -> Path:
+    """Train with PPO on the problem's batched engine until ``config.total_steps`` decisions; returns ``out``.
+
+    ``init``: start from this policy's weights (a shipped name or a checkpoint) instead of the behaviour-cloning
+    warm start; ``resume``: continue a run from its checkpoint (``<out stem>.last.zip``).
+
+    Raises:
+        ValueError: the problem has no batched engine, or ``config.device`` is unusable.
+        CheckpointError: ``resume`` / ``init`` missing, unreadable or of another network.
+    """
+    recipe = RECIPES[config.problem]
+    if recipe.make_batched_env is None:
+        have = [name for name, r in RECIPES.items() if r.make_batched_env is not None]
+        raise ValueError(f"the batched trainer needs a batched engine, which {config.problem} does not have yet; use --trainer sb3 (batched: {', '.join(have)})")
+    device = _check_device(config.device)
+    torch.set_num_threads(config.torch_threads)
+    torch.manual_seed(config.seed)
+    out = Path(out)
+    env = BatchedVecEnv(recipe.make_batched_env(config))
+    model = _model(config, env, device, resume, init)
+    figures: dict = {}
+    if resume is None and init is None and config.bc_instances > 0:
+        model.policy.to("cpu")
+        figures.update(warm_start(model, config, demos_cache))
+        model.policy.to(device)
+    net, optimizer = model.policy.net, model.policy.optimizer
+    where = f"{platform.node() or 'host'} ({platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}, network on {device})"
+    writer = _summary_writer(log_dir, out.stem)
+    validation = Validation(config)
+    if resume is not None:  # the run goes on: keep its validation history and best so far
+        resumed = read_metadata(resolve_policy_path(resume)).figures
+        validation.history = list(resumed.get("val_history", []))
+        validation.best_gap = float(resumed.get("best_val_gap_vs_best_rule_pct", float("inf")))
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+
+    def validate_and_save(steps: int) -> None:
+        cpu_net = net if device.type == "cpu" else _cpu_copy(net)
+        gap, mean_objective, improved = validation.evaluate(cpu_net, steps)
+        if writer is not None:
+            writer.add_scalar("val/gap_vs_best_rule_pct", gap, steps)
+            writer.add_scalar("val/mean_objective", mean_objective, steps)
+        run_figures = {**figures, "val_history": validation.history, "best_val_gap_vs_best_rule_pct": validation.best_gap}
+        if improved:
+            save_with_metadata(model, out, config, where, {**run_figures, "val_gap_vs_best_rule_pct": gap})
+        save_with_metadata(model, out.with_name(f"{out.stem}.last.zip"), config, where, run_figures)
+
+    observation = env.reset()
+    buffer = RolloutBuffer(observation, env.action_space.n, config.n_steps, device)
+    episode_returns: list[float] = []
+    timing = {"env_s": 0.0, "forward_s": 0.0, "update_s": 0.0}
+    started = time.perf_counter()
+    steps_at_start = model.num_timesteps
+    last_eval = model.num_timesteps if resume is not None else -config.eval_every_steps
+    while model.num_timesteps < config.total_steps:
+        if model.num_timesteps - last_eval >= config.eval_every_steps:
+            validate_and_save(model.num_timesteps)
+            last_eval = model.num_timesteps
+        net.eval()
+        for t in range(config.n_steps):
+            tick = time.perf_counter()
+            obs_tensors = _to_device(observation, device)
+            mask = torch.from_numpy(env.action_masks()).to(device)
+            with torch.no_grad():
+                logits, value = net(obs_tensors)
+                distribution = masked_distribution(logits, mask)
+                action = torch.multinomial(distribution.probs, 1, generator=generator).squeeze(1)
+                log_prob = distribution.log_prob(action)
+            for key, tensor in obs_tensors.items():
+                buffer.observations[key][t] = tensor
+            buffer.masks[t], buffer.actions[t], buffer.log_probs[t], buffer.values[t] = mask, action, log_prob, value
+            actions = action.cpu().numpy()
+            tock = time.perf_counter()
+            observation, reward, done, infos = env.step(actions)
+            timing["forward_s"] += tock - tick
+            timing["env_s"] += time.perf_counter() - tock
+            buffer.rewards[t] = torch.from_numpy(reward).to(device)
+            buffer.dones[t] = torch.from_numpy(done.astype(np.float32)).to(device)
+            episode_returns.extend(info["episode"]["r"] for info in infos if "episode" in info)
+        tick = time.perf_counter()
+        with torch.no_grad():
+            last_value = net(_to_device(observation, device))[1]
+        advantages = generalized_advantages(buffer.rewards, buffer.values, buffer.dones, last_value, config.gamma, config.gae_lambda)
+        losses = _update(net, optimizer, buffer.flat(advantages, advantages + buffer.values), config, generator)
+        timing["update_s"] += time.perf_counter() - tick
+        model.num_timesteps += config.n_steps * env.num_envs
+        if writer is not None:
+            steps = model.num_timesteps
+            for name, value in losses.items():
+                writer.add_scalar(f"train/{name}", value, steps)
+            if episode_returns:
+                writer.add_scalar("rollout/episode_return_mean", float(np.mean(episode_returns)), steps)
+            writer.add_scalar("time/steps_per_s", (steps - steps_at_start) / (time.perf_counter() - started), steps)
+            for name, seconds in timing.items():
+                writer.add_scalar(f"time/{name}", seconds, steps)
+        episode_returns.clear()
+    elapsed = time.perf_counter() - started
+    figures.update(
+        train_wall_s=elapsed,
+        train_steps_per_s=(model.num_timesteps - steps_at_start) / elapsed if elapsed > 0 else None,
+        train_time_split_s=timing,
+    )
+    validate_and_save(model.num_timesteps)
+    if writer is not None:
+        writer.close()
+    print({"out": str(out), "best_val_gap_vs_best_rule_pct": validation.best_gap, **{k: v for k, v in figures.items() if k != "val_history"}}, flush=True)
+    return out
+
+
+def _update(net: torch.nn.Module, optimizer: torch.optim.Optimizer, rollout: dict, config: TrainConfig, generator: torch.Generator) -> dict[str, float]:
+    """``config.n_epochs`` passes of clipped-PPO minibatch steps over ``rollout`` (see :meth:`RolloutBuffer.flat`);
+    returns the last epoch's mean losses, approximate KL and clip fraction."""
+    net.train()
+    n = rollout["actions"].shape[0]
+    stats: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [], "approx_kl": [], "clip_fraction": []}
+    for _ in range(config.n_epochs):
+        for values in stats.values():
+            values.clear()
+        order = torch.randperm(n, generator=generator, device=generator.device)
+        for start in range(0, n, config.batch_size):
+            index = order[start : start + config.batch_size]
+            logits, value = net({key: tensor[index] for key, tensor in rollout["observations"].items()})
+            distribution = masked_distribution(logits, rollout["masks"][index])
+            log_ratio = distribution.log_prob(rollout["actions"][index]) - rollout["log_probs"][index]
+            ratio = log_ratio.exp()
+            advantage = rollout["advantages"][index]
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+            policy_loss = -torch.min(ratio * advantage, ratio.clamp(1 - config.clip_range, 1 + config.clip_range) * advantage).mean()
+            returns, old_value = rollout["returns"][index], rollout["values"][index]
+            value_loss = (value - returns).pow(2)
+            if config.value_clip_range > 0:
+                clipped = old_value + (value - old_value).clamp(-config.value_clip_range, config.value_clip_range)
+                value_loss = torch.max(value_loss, (clipped - returns).pow(2))
+            value_loss = 0.5 * value_loss.mean()
+            entropy = distribution.entropy().mean()
+            loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
+            optimizer.step()
+            with torch.no_grad():
+                stats["policy_loss"].append(float(policy_loss))
+                stats["value_loss"].append(float(value_loss))
+                stats["entropy"].append(float(entropy))
+                stats["approx_kl"].append(float(((ratio - 1) - log_ratio).mean()))
+                stats["clip_fraction"].append(float(((ratio - 1).abs() > config.clip_range).float().mean()))
+    return {name: float(np.mean(values)) for name, values in stats.items()}
+
+
+def _cpu_copy(net: torch.nn.Module) -> torch.nn.Module:
+    return copy.deepcopy(net).cpu()
+
+
+def _summary_writer(log_dir: str | Path | None, name: str):
+    if log_dir is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = Path(log_dir) / name
+    index = 1
+    while (run.parent / f"{run.name}_{index}").exists():
+        index += 1
+    return SummaryWriter(str(run.parent / f"{run.name}_{index}"))
