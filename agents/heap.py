@@ -18,15 +18,24 @@ import platform
 
 #: Freed memory at the top of the heap that glibc keeps instead of returning it to the system.
 TOP_PAD_BYTES = 256 << 20
-_M_TOP_PAD = -2  # mallopt parameter number, from glibc's malloc.h
+#: Allocations up to this size come from the heap (glibc's largest allowed on 64-bit), not from a fresh mmap.
+MMAP_THRESHOLD_BYTES = 32 << 20
+_M_TOP_PAD = -2  # mallopt parameter numbers, from glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
 
 
 @functools.cache
 def keep_freed_heap_memory() -> bool:
-    """Set glibc's ``M_TOP_PAD`` to :data:`TOP_PAD_BYTES` (once per process); returns whether it was set."""
+    """Set glibc's ``M_TOP_PAD`` to :data:`TOP_PAD_BYTES` and ``M_MMAP_THRESHOLD`` to :data:`MMAP_THRESHOLD_BYTES`
+    (once per process); returns whether they were set.
+
+    The mmap threshold is fixed with the pad because setting any of glibc's thresholds stops its dynamic mmap
+    threshold: every tensor above 128 KiB would then be a fresh, page-faulted mmap. That made a PPO minibatch
+    (512 15x15 states, forward and backward) 1.8x slower (0.59 s against 0.32 s) before this setting."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
         return False
-    return bool(ctypes.CDLL(libc_name).mallopt(_M_TOP_PAD, TOP_PAD_BYTES))
+    libc = ctypes.CDLL(libc_name)
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(libc.mallopt(_M_TOP_PAD, TOP_PAD_BYTES))

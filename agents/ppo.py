@@ -35,6 +35,7 @@ import torch
 from sb3_contrib import MaskablePPO
 
 from schedgym.agents.checkpoint import CheckpointError, load_network, read_metadata, resolve_policy_path
+from schedgym.agents.heap import keep_freed_heap_memory
 from schedgym.agents.policy import GnnMaskablePolicy
 from schedgym.agents.recipes import RECIPES
 from schedgym.agents.train import TrainConfig, Validation, save_with_metadata, warm_start
@@ -143,6 +144,7 @@ def train_batched(
         raise ValueError(f"the batched trainer needs a batched engine, which {config.problem} does not have yet; use --trainer sb3 (batched: {', '.join(have)})")
     device = _check_device(config.device)
     torch.set_num_threads(config.torch_threads)
+    keep_freed_heap_memory()
     torch.manual_seed(config.seed)
     out = Path(out)
     env = BatchedVecEnv(recipe.make_batched_env(config))

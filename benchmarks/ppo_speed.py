@@ -1,0 +1,107 @@
+"""PPO training throughput on jobshop: today's MaskablePPO recipe, MaskablePPO over the batched engine, and the
+batched trainer (:mod:`schedgym.agents.ppo`), side by side in one run.
+
+    python benchmarks/ppo_speed.py --steps 4096 --device cpu
+
+Every configuration trains the same network (the shipped GnnConfig) from scratch on generated 15x15 instances
+(ta01's size) with no warm start, in a fresh process (so that peak RSS is its own); env steps (decisions) per
+second of wall time count rollouts and gradient steps (and a one-instance validation at the start and end).
+``recipe`` rows use the shipped recipe's PPO settings (16 envs x 128 steps, minibatch 512, 4 epochs); the
+``throughput`` row is the batched trainer with 256 slots x 16 steps, minibatch 1024 and 1 epoch. The batched
+trainer also reports where its time went (env, rollout forward, update).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from schedgym.atomic import atomic_write_text
+
+CONFIGURATIONS = {
+    "MaskablePPO, Gymnasium envs (recipe)": ("sb3", {}),
+    "MaskablePPO, BatchedVecEnv (recipe)": ("sb3-batched", {}),
+    "batched trainer (recipe)": ("batched", {}),
+    "batched trainer (throughput)": ("batched", {"n_envs": 256, "n_steps": 16, "batch_size": 1024, "n_epochs": 1}),
+}
+
+
+def _config(steps: int, device: str, overrides: dict):
+    from schedgym.agents.train import TrainConfig
+
+    base = TrainConfig(
+        sizes="15x15", total_steps=steps, bc_instances=0, eval_every_steps=10**9, checkpoint_every_steps=10**9,
+        val_sizes="6x6", val_instances_per_size=1, device=device,
+    )
+    return replace(base, **overrides)
+
+
+def _run(kind: str, steps: int, device: str, overrides: dict, results) -> None:
+    from sb3_contrib import MaskablePPO
+
+    from schedgym.agents.policy import GnnMaskablePolicy
+    from schedgym.agents.ppo import train_batched
+    from schedgym.agents.recipes import RECIPES
+    from schedgym.agents.train import train
+    from schedgym.envs.vector import BatchedVecEnv
+
+    config = _config(steps, device, overrides)
+    torch.set_num_threads(config.torch_threads)
+    row: dict = {}
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        if kind == "sb3":
+            train(config, Path(folder) / "p.zip", log_dir=None, progress_bar=False)
+        elif kind == "sb3-batched":
+            env = BatchedVecEnv(RECIPES["jobshop"].make_batched_env(config))
+            model = MaskablePPO(
+                GnnMaskablePolicy, env, n_steps=config.n_steps, batch_size=config.batch_size, n_epochs=config.n_epochs,
+                learning_rate=config.learning_rate, gamma=config.gamma, gae_lambda=config.gae_lambda, seed=config.seed,
+                device=device, policy_kwargs={"gnn": config.gnn.to_dict()},
+            )
+            model.learn(steps)
+        else:
+            from schedgym.agents.checkpoint import read_metadata
+
+            out = train_batched(replace(config, trainer="batched"), Path(folder) / "p.zip", log_dir=None)
+            row["time_split_s"] = read_metadata(out.with_name("p.last.zip")).figures["train_time_split_s"]
+        elapsed = time.perf_counter() - started
+    row.update(env_steps_per_s=steps / elapsed, wall_s=elapsed, peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    results.put(row)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=4096, help="decisions per configuration")
+    parser.add_argument("--device", default="cpu", help="where the batched trainer's network runs (cpu or cuda)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "ppo_speed.json"))
+    args = parser.parse_args()
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    for name, (kind, overrides) in CONFIGURATIONS.items():
+        results = context.Queue()
+        process = context.Process(target=_run, args=(kind, args.steps, args.device, overrides, results))
+        process.start()
+        row = results.get()
+        process.join()
+        rows.append({"configuration": name, **_config(args.steps, args.device, overrides).__dict__, **row, "gnn": None})
+        print(f"{name:40s} {row['env_steps_per_s']:8.0f} env steps/s  peak RSS {row['peak_rss_mib']:.0f} MiB  {row.get('time_split_s', '')}", flush=True)
+    reference = rows[0]["env_steps_per_s"]
+    for row in rows:
+        row["x_recipe"] = row["env_steps_per_s"] / reference
+    meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__, "device": args.device, "steps": args.steps}
+    atomic_write_text(Path(args.out), json.dumps({**meta, "rows": rows}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
