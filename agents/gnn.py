@@ -131,7 +131,6 @@ class JobShopGnn(nn.Module):
         op_machine = obs["op_machine"].long().clamp(0, n_machines - 1)
         machine_pred, has_machine_pred, machine_succ, has_machine_succ = _machine_order(op_mask, obs["machine_pred"].long())
         job_order = _job_order(op_mask, n_nodes // obs["action_mask"].shape[1])
-        machine_rows = ((torch.arange(batch_size, device=device) * n_machines)[:, None] + op_machine).reshape(-1)
         membership = ((op_machine[:, :, None] == torch.arange(n_machines, device=device)) & op_mask[:, :, None]).float()
         membership = membership.transpose(1, 2) / membership.sum(1).clamp(min=1.0)[:, :, None]  # [B, M, N]: mean over a machine's operations
 
@@ -143,7 +142,7 @@ class JobShopGnn(nn.Module):
             # (job order) or gather (machine order) the transformed rows to their receivers
             to_operations = weight[:, : 4 * h].reshape(h, 4, h).permute(2, 1, 0).reshape(h, 4 * h)
             to_job_next, to_job_prev, to_machine_next, to_machine_prev = (x_op @ to_operations).reshape(batch_size, n_nodes, 4, h).unbind(2)
-            op_out = conv.root(x_op) + (x_machine.reshape(-1, h) @ weight[:, 5 * h :].t()).index_select(0, machine_rows).reshape(batch_size, n_nodes, h)
+            op_out = conv.root(x_op) + _gather_nodes(x_machine @ weight[:, 5 * h :].t(), op_machine)
             op_out = op_out + _from_job_neighbours(to_job_next, to_job_prev, job_order)
             op_out = op_out + _gather_nodes(to_machine_next, machine_pred) * has_machine_pred
             op_out = op_out + _gather_nodes(to_machine_prev, machine_succ) * has_machine_succ
@@ -185,8 +184,8 @@ def _from_job_neighbours(to_next: torch.Tensor, to_previous: torch.Tensor, linke
 
 def _machine_order(op_mask: torch.Tensor, machine_pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per padded operation node, the operation just before it on its machine and the one just after: (before,
-    has_before, after, has_after), node indices int64 ``[B, N]`` and float ``[B, N, 1]`` masks of whether there is one (machine sequences are
-    chains: each neighbour is unique)."""
+    has_before, after, has_after), node indices int64 ``[B, N]`` and float ``[B, N, 1]`` masks of whether there is
+    one (machine sequences are chains: each neighbour is unique)."""
     batch_size, n_nodes = op_mask.shape
     node = torch.arange(n_nodes, device=op_mask.device)
     has_pred = (machine_pred >= 0) & op_mask

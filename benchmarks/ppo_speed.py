@@ -21,7 +21,7 @@ import platform
 import resource
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -94,13 +94,13 @@ def main() -> None:
         process.start()
         row = results.get()
         process.join()
-        rows.append({"configuration": name, **_config(args.steps, args.device, overrides).__dict__, **row, "gnn": None})
+        rows.append({"configuration": name, **asdict(_config(args.steps, args.device, overrides)), **row})
         print(f"{name:40s} {row['env_steps_per_s']:8.0f} env steps/s  peak RSS {row['peak_rss_mib']:.0f} MiB  {row.get('time_split_s', '')}", flush=True)
     reference = rows[0]["env_steps_per_s"]
     for row in rows:
         row["x_recipe"] = row["env_steps_per_s"] / reference
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__, "device": args.device, "steps": args.steps}
-    atomic_write_text(Path(args.out), json.dumps({**meta, "rows": rows}, indent=1, default=str))
+    atomic_write_text(Path(args.out), json.dumps({**meta, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

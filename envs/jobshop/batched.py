@@ -22,16 +22,16 @@ from gymnasium import spaces
 from schedgym.envs.jobshop import kernels
 from schedgym.envs.jobshop.generator import TaillardGenerator
 from schedgym.envs.jobshop.instance import JobShopInstance
+from schedgym.envs.jobshop.env import source_and_encoder
 from schedgym.envs.jobshop.interruptions import draw_downtime
-from schedgym.envs.jobshop.loaders import load_instance
 from schedgym.envs.jobshop.simulator import ACTION_FILTERS, ActionFilter, machine_capacity
 from schedgym.envs.jobshop.solution import JobShopSolution
-from schedgym.envs.sources import InstanceSource
-from schedgym.graphs.jobshop import JobShopEncoder, episode_constants, write_batch_features
+from schedgym.graphs.jobshop import episode_constants, write_batch_features
 
 
 class JobShopBatch:
-    """``n_envs`` job-shop episodes stepped in lockstep (the batched twin of ``JobShopEnv``, same options).
+    """``n_envs`` job-shop episodes stepped in lockstep (the batched twin of ``JobShopEnv``, same options; here
+    ``skip_forced`` and ``normalize_reward`` default to True, the training settings).
 
     Attributes:
         observation: dict of arrays with a leading ``[B]`` axis, the fields of ``JobShopEnv``'s observation
@@ -62,15 +62,7 @@ class JobShopBatch:
             raise ValueError(f"unknown action_filter {action_filter!r}; choose one of {ACTION_FILTERS}")
         if n_envs < 1:
             raise ValueError(f"n_envs must be at least 1, got {n_envs}")
-        self.source = InstanceSource(instances, instance_type=JobShopInstance, generator_type=TaillardGenerator, load=load_instance)
-        if self.source.generator:
-            jobs, ops = self.source.generator.max_jobs, self.source.generator.max_machines
-            machines = ops
-        else:
-            jobs = self.source.largest(lambda i: i.n_jobs)
-            ops = self.source.largest(lambda i: i.n_ops)
-            machines = self.source.largest(lambda i: i.n_machines)
-        self.encoder = JobShopEncoder(max_jobs or jobs, max_ops or ops, max_machines or machines)
+        self.source, self.encoder = source_and_encoder(instances, max_jobs, max_ops, max_machines)
         self.n_envs = int(n_envs)
         self.filter_code = ACTION_FILTERS.index(action_filter)
         self.interruption_rate = float(interruption_rate)

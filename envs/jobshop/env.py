@@ -90,15 +90,7 @@ class JobShopEnv(gym.Env):
             raise ValueError(f"unknown action_filter {action_filter!r}; choose one of {ACTION_FILTERS}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
-        self.source = InstanceSource(instances, instance_type=JobShopInstance, generator_type=TaillardGenerator, load=load_instance)
-        if self.source.generator:
-            jobs, machines = self.source.generator.max_jobs, self.source.generator.max_machines
-            ops = machines
-        else:
-            jobs = self.source.largest(lambda i: i.n_jobs)
-            ops = self.source.largest(lambda i: i.n_ops)
-            machines = self.source.largest(lambda i: i.n_machines)
-        self.encoder = JobShopEncoder(max_jobs or jobs, max_ops or ops, max_machines or machines)
+        self.source, self.encoder = source_and_encoder(instances, max_jobs, max_ops, max_machines)
         self.action_filter = action_filter
         self.interruption_rate = float(interruption_rate)
         self.mean_repair_time = float(mean_repair_time)
@@ -154,3 +146,20 @@ class JobShopEnv(gym.Env):
 
     def _info(self) -> dict:
         return {"makespan": int(self.sim.makespan), "instance": self.sim.instance.name}
+
+
+def source_and_encoder(
+    instances: JobShopInstance | Sequence[JobShopInstance] | TaillardGenerator | str,
+    max_jobs: int | None, max_ops: int | None, max_machines: int | None,
+) -> tuple[InstanceSource, JobShopEncoder]:
+    """Where episodes draw their instances from, and the encoder padded to the largest instance it can draw (a
+    generator's largest size), unless ``max_jobs`` / ``max_ops`` / ``max_machines`` say otherwise."""
+    source = InstanceSource(instances, instance_type=JobShopInstance, generator_type=TaillardGenerator, load=load_instance)
+    if source.generator:
+        jobs, machines = source.generator.max_jobs, source.generator.max_machines
+        ops = machines
+    else:
+        jobs = source.largest(lambda i: i.n_jobs)
+        ops = source.largest(lambda i: i.n_ops)
+        machines = source.largest(lambda i: i.n_machines)
+    return source, JobShopEncoder(max_jobs or jobs, max_ops or ops, max_machines or machines)
