@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import torch
 from gymnasium import spaces
+from numba import njit, prange
+
+from schedgym.envs.socdag.kernels import ARRIVED, COMMITTED, N_READY, NOW, OLDEST, WAITING, has_event, slot_state, slot_tables
 
 if TYPE_CHECKING:
-    from schedgym.envs.socdag.simulator import SocDagSimulator
-
-#: Task status codes of :class:`SocDagSimulator` (``status`` array).
-COMMITTED, DONE = 2, 3
+    from schedgym.envs.socdag.instance import SocDagInstance
 #: Per-task features, in column order.
 TASK_FEATURES = (
     "fastest_run",  # fastest expected run time over the PEs
@@ -54,13 +54,52 @@ PAIR_FEATURES = (
 )
 MAX_PE_TYPES = 8
 _CLIP = 100.0
+_PE_TYPE_COLUMN = len(PE_FEATURES)  # first column of the PE type one-hot
 #: Relation ids of the edges built by :func:`to_graph_batch`.
 RELATIONS = ("parent_to_child", "child_to_parent", "job_to_task", "task_to_job", "pe_to_task", "task_to_pe")
 
 
+class SocDagEncoding(NamedTuple):
+    """What the encoding of one run keeps fixed (written by :meth:`SocDagEncoder.reset`); times in time-scale units.
+
+    Attributes:
+        time_scale_us: float ``[1]``: the mean fastest expected run time of a task.
+        fastest / mean_run / rank: float ``[N]``: fastest and mean expected run time, HEFT upward rank.
+        run: float ``[N, P]``: expected run time per (task, PE), 0 where the PE cannot run the task.
+        job_size: int64 ``[J]``: tasks per job.
+        pe_type: float32 ``[P, MAX_PE_TYPES]``: one-hot PE types (zero rows for padding PEs).
+    """
+
+    time_scale_us: np.ndarray
+    fastest: np.ndarray
+    mean_run: np.ndarray
+    rank: np.ndarray
+    run: np.ndarray
+    job_size: np.ndarray
+    pe_type: np.ndarray
+
+
+class SocDagObservation(NamedTuple):
+    """The arrays of one observation (fields as in :attr:`SocDagEncoder.observation_space`, plus ``action_mask``)."""
+
+    task_features: np.ndarray
+    task_mask: np.ndarray
+    task_job: np.ndarray
+    task_pe: np.ndarray
+    job_features: np.ndarray
+    job_mask: np.ndarray
+    pe_features: np.ndarray
+    pe_mask: np.ndarray
+    edges: np.ndarray
+    pair_features: np.ndarray
+    pair_mask: np.ndarray
+    eft_pe: np.ndarray
+    action_mask: np.ndarray
+
+
 class SocDagEncoder:
-    """Encodes a :class:`SocDagSimulator` into fixed-size arrays (a ``gymnasium.spaces.Dict``; T = max_tasks,
-    P = max_pes, E = 2 * max_tasks):
+    """Encodes a socdag run into fixed-size arrays (a ``gymnasium.spaces.Dict``; T = max_tasks, P = max_pes,
+    E = 2 * max_tasks):
 
     * ``task_features`` float32 ``[T, len(TASK_FEATURES)]``, ``task_mask`` int8 ``[T]``
     * ``task_job`` int64 ``[T]``: job slot of each window task; ``task_pe`` int64 ``[T]``: its PE, -1 if uncommitted
@@ -70,6 +109,10 @@ class SocDagEncoder:
     * ``pair_features`` float32 ``[T, P, len(PAIR_FEATURES)]``
     * ``pair_mask`` int8 ``[T * P]``: legal (task slot, PE) actions, flattened task-major
     * ``eft_pe`` int64 ``[T]``: each ready task's earliest-finish legal PE (0 otherwise)
+
+    The env adds ``action_mask``: int8, ``pair_mask`` (``pair`` mode) or its any-PE reduction per task (``order``
+    mode), then the wait action. The compiled :func:`write_observation` writes all of it, for one run or (from
+    the batched engine) for each slot of a batch.
     """
 
     def __init__(self, max_tasks: int, max_pes: int) -> None:
@@ -97,127 +140,226 @@ class SocDagEncoder:
             }
         )
 
-    def reset(self, sim: SocDagSimulator) -> None:
-        """Prepare what stays fixed for the episode on ``sim.instance``; call before :meth:`encode`."""
-        inst = sim.instance
-        if inst.n_pes > self.max_pes or len(inst.soc.pe_type_names) > MAX_PE_TYPES:
+    def n_actions(self, mode: str) -> int:
+        """Actions of the env in ``mode`` (``pair``: one per (task slot, PE); ``order``: one per task slot), the
+        wait action (the last) included."""
+        return self.max_tasks * (self.max_pes if mode == "pair" else 1) + 1
+
+    def allocate(self, prefix: tuple[int, ...], n_tasks: int, n_jobs: int, mode: str) -> tuple[SocDagEncoding, SocDagObservation, np.ndarray]:
+        """Empty (encoding constants, observation arrays, window) for runs of up to ``n_tasks`` tasks and ``n_jobs``
+        jobs, with leading axes ``prefix``. The window is int64 ``[T]``: the task id in each slot, -1 past the end."""
+        T, P = self.max_tasks, self.max_pes
+        encoding = SocDagEncoding(
+            time_scale_us=np.ones(prefix + (1,)),
+            fastest=np.zeros(prefix + (n_tasks,)),
+            mean_run=np.zeros(prefix + (n_tasks,)),
+            rank=np.zeros(prefix + (n_tasks,)),
+            run=np.zeros(prefix + (n_tasks, P)),
+            job_size=np.ones(prefix + (n_jobs,), dtype=np.int64),
+            pe_type=np.zeros(prefix + (P, MAX_PE_TYPES), dtype=np.float32),
+        )
+        space = self.observation_space.spaces
+        observation = SocDagObservation(
+            **{key: np.zeros(prefix + box.shape, dtype=box.dtype) for key, box in space.items()},
+            action_mask=np.zeros(prefix + (self.n_actions(mode),), dtype=np.int8),
+        )
+        return encoding, observation, np.full(prefix + (T,), -1, dtype=np.int64)
+
+    def reset(self, encoding: SocDagEncoding, instance: SocDagInstance) -> float:
+        """Write the constants of one run on ``instance`` into ``encoding`` (one run's arrays); returns the time
+        scale (us).
+
+        Raises:
+            ValueError: if the instance has more PEs or PE types than the encoding holds.
+        """
+        if instance.n_pes > self.max_pes or len(instance.soc.pe_type_names) > MAX_PE_TYPES:
             raise ValueError(
-                f"instance {inst.name} has {inst.n_pes} PEs of {len(inst.soc.pe_type_names)} types; the encoding holds "
+                f"instance {instance.name} has {instance.n_pes} PEs of {len(instance.soc.pe_type_names)} types; the encoding holds "
                 f"at most {self.max_pes} PEs and {MAX_PE_TYPES} types - raise max_pes"
             )
-        self.time_scale_us = float(max(sim.fastest_us.mean(), 1e-9))
-        finite = np.isfinite(inst.expected_us)
-        self._fastest = sim.fastest_us / self.time_scale_us
-        self._mean_run = np.where(finite, inst.expected_us, 0.0).sum(axis=1) / finite.sum(axis=1) / self.time_scale_us
-        self._rank = inst.upward_rank() / self.time_scale_us
-        self._run = np.where(finite, inst.expected_us, 0.0) / self.time_scale_us
-        self._job_size = np.diff(inst.job_first_task)
-        self._pe_type = np.zeros((self.max_pes, MAX_PE_TYPES), dtype=np.float32)
-        self._pe_type[np.arange(inst.n_pes), inst.soc.pe_types] = 1.0
-        self._children: list[list[int]] = [[] for _ in range(inst.n_tasks)]
-        for parent, child in inst.edges.tolist():
-            self._children[parent].append(child)
+        n, n_pes = instance.n_tasks, instance.n_pes
+        fastest_us = instance.expected_us.min(axis=1)
+        scale = float(max(fastest_us.mean(), 1e-9))
+        finite = np.isfinite(instance.expected_us)
+        encoding.time_scale_us[0] = scale
+        encoding.fastest[:n] = fastest_us / scale
+        encoding.mean_run[:n] = np.where(finite, instance.expected_us, 0.0).sum(axis=1) / finite.sum(axis=1) / scale
+        encoding.rank[:n] = instance.upward_rank() / scale
+        encoding.run[:n] = 0.0
+        encoding.run[:n, :n_pes] = np.where(finite, instance.expected_us, 0.0) / scale
+        encoding.job_size[: instance.n_jobs] = np.diff(instance.job_first_task)
+        encoding.pe_type[:] = 0.0
+        encoding.pe_type[np.arange(n_pes), instance.soc.pe_types] = 1.0
+        return scale
 
-    def window(self, sim: SocDagSimulator) -> list[int]:
-        """Task ids in the window: the ready tasks (if they do not all fit: those with a legal PE first, so a legal
-        action is always shown, then by their job's work left), then the other unfinished tasks of the oldest jobs."""
-        tasks = sim.ready
-        if len(tasks) > self.max_tasks:
-            has_pe = sim.legal_pairs().any(axis=1)
-            work_left = sim.job_work_left_us[sim.instance.task_job[tasks]]
-            tasks = [tasks[i] for i in np.lexsort((work_left, ~has_pe))]
-        tasks = tasks[: self.max_tasks]
-        if len(tasks) < self.max_tasks:
-            first = sim.instance.job_first_task
-            seen = set(tasks)
-            for job in sim.jobs_in_flight():
-                for task in range(first[job], first[job + 1]):
-                    if sim.status[task] != DONE and task not in seen:
-                        tasks.append(task)
-                        if len(tasks) == self.max_tasks:
-                            return tasks
-        return tasks
 
-    def encode(self, sim: SocDagSimulator, tasks: list[int]) -> dict[str, np.ndarray]:
-        """The observation of ``sim`` now, over the window ``tasks`` (from :meth:`window`)."""
-        inst = sim.instance
-        T, P = self.max_tasks, self.max_pes
-        now, scale = sim.now_us, self.time_scale_us
-        n = len(tasks)
-        n_ready = min(len(sim.ready), T)
-        ids = np.array(tasks, dtype=np.int64)
+@njit(cache=True)
+def write_observation(tables, state, encoding, queue_capacity, pair_mode, late, obs, window, slot_of_task):
+    """Write the observation of one run now into ``obs`` and its window (task id per slot) into ``window``.
 
-        task_features = np.zeros((T, len(TASK_FEATURES)), dtype=np.float32)
-        task_features[:n, 0] = self._fastest[ids]
-        task_features[:n, 1] = self._mean_run[ids]
-        task_features[:n, 2] = self._rank[ids]
-        task_features[:n_ready, 3] = 1.0
-        status = sim.status[ids]
-        task_features[:n, 4] = status == COMMITTED
-        task_pe = np.full(T, -1, dtype=np.int64)
-        task_pe[:n] = np.where(status == COMMITTED, sim.pe[ids], -1)
+    The window holds the ready tasks first (in the order they became ready; if they do not all fit: those with a
+    legal PE first, then by their job's work left), then the other unfinished tasks of the jobs in the system,
+    oldest job first. ``slot_of_task`` is int64 scratch ``[N]``, all -1, and is left so.
+    """
+    T, P = window.shape[0], obs.pe_mask.shape[0]
+    n_tasks, n_pes = tables.sizes[0], tables.sizes[1]
+    now, scale = state.clock_us[NOW], encoding.time_scale_us[0]
+    has_room = state.queue_length[:n_pes] < queue_capacity
 
-        pair_features = np.zeros((T, P, len(PAIR_FEATURES)), dtype=np.float32)
-        pair_mask = np.zeros((T, P), dtype=np.int8)
-        eft_pe = np.zeros(T, dtype=np.int64)
-        if n_ready:
-            ready = ids[:n_ready]
-            finish_any = sim.expected_finish_us(ready.tolist(), legal_only=False)
-            legal = sim.legal_pairs(ready.tolist())
-            finish = np.where(legal, finish_any, np.inf)
-            relative = np.where(legal, (finish - now) / scale, 0.0)
-            best = (finish_any.min(axis=1, keepdims=True) - now) / scale
-            pair_features[:n_ready, : inst.n_pes, 1] = relative
-            pair_features[:n_ready, : inst.n_pes, 2] = np.where(legal, relative - best, 0.0)
-            pair_features[:n_ready, : inst.n_pes, 3] = legal
-            pair_mask[:n_ready, : inst.n_pes] = legal
-            task_features[:n_ready, 5] = best[:, 0]
-            eft_pe[:n_ready] = np.argmin(np.where(legal, finish, np.inf), axis=1)
-        pair_features[:n, : inst.n_pes, 0] = self._run[ids]
-        task_features[:n, 6] = sim.job_work_left_us[inst.task_job[ids]] / scale
+    # the window
+    n_ready_all = state.counts[N_READY]
+    ready = state.ready[:n_ready_all]
+    if n_ready_all > T:
+        work_left = np.empty(n_ready_all)
+        has_pe = np.zeros(n_ready_all, dtype=np.bool_)
+        for i in range(n_ready_all):
+            work_left[i] = state.job_work_left_us[tables.task_job[ready[i]]]
+            for p in range(n_pes):
+                if tables.supported[ready[i], p] and has_room[p]:
+                    has_pe[i] = True
+        by_work = np.argsort(work_left, kind="mergesort")
+        n = 0
+        for first_pass in (True, False):
+            for i in by_work:
+                if has_pe[i] == first_pass and n < T:
+                    window[n] = ready[i]
+                    n += 1
+        n_ready = T
+    else:
+        window[:n_ready_all] = ready
+        n_ready = n = n_ready_all
+        oldest = state.counts[OLDEST]
+        while oldest < state.counts[ARRIVED] and state.tasks_left[oldest] == 0:
+            oldest += 1
+        state.counts[OLDEST] = oldest
+        for job in range(oldest, state.counts[ARRIVED]):
+            if n == T:
+                break
+            for task in range(tables.job_first_task[job], tables.job_first_task[job + 1]):
+                status = state.status[task]
+                if status == WAITING or status == COMMITTED:
+                    window[n] = task
+                    n += 1
+                    if n == T:
+                        break
+    window[n:] = -1
 
-        jobs, task_job = np.unique(inst.task_job[ids], return_inverse=True) if n else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-        job_features = np.zeros((T, len(JOB_FEATURES)), dtype=np.float32)
-        if n:
-            job_features[: len(jobs), 0] = (now - inst.arrival_us[jobs]) / scale
-            job_features[: len(jobs), 1] = sim.job_work_left_us[jobs] / scale
-            job_features[: len(jobs), 2] = np.array([sim.tasks_left[j] for j in jobs.tolist()]) / self._job_size[jobs]
-        task_job_padded = np.zeros(T, dtype=np.int64)
-        task_job_padded[:n] = task_job
+    # tasks and their jobs (job slots in job order)
+    obs.task_features[:] = 0.0
+    obs.task_pe[:] = -1
+    obs.task_job[:] = 0
+    obs.job_features[:] = 0.0
+    obs.pair_features[:] = 0.0
+    obs.pair_mask[:] = 0
+    obs.eft_pe[:] = 0
+    jobs = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        jobs[i] = tables.task_job[window[i]]
+    distinct = np.unique(jobs)
+    n_jobs_shown = len(distinct)
+    for k in range(n_jobs_shown):
+        job = distinct[k]
+        obs.job_features[k, 0] = min(max((now - tables.arrival_us[job]) / scale, -_CLIP), _CLIP)
+        obs.job_features[k, 1] = min(max(state.job_work_left_us[job] / scale, -_CLIP), _CLIP)
+        obs.job_features[k, 2] = state.tasks_left[job] / encoding.job_size[job]
+    for i in range(n):
+        task = window[i]
+        slot_of_task[task] = i
+        features = obs.task_features[i]
+        features[0] = min(encoding.fastest[task], _CLIP)
+        features[1] = min(encoding.mean_run[task], _CLIP)
+        features[2] = min(encoding.rank[task], _CLIP)
+        features[3] = 1.0 if i < n_ready else 0.0
+        committed = state.status[task] == COMMITTED
+        features[4] = 1.0 if committed else 0.0
+        if committed:
+            obs.task_pe[i] = state.pe[task]
+        features[6] = min(max(state.job_work_left_us[tables.task_job[task]] / scale, -_CLIP), _CLIP)
+        obs.task_job[i] = np.searchsorted(distinct, tables.task_job[task])
+        for p in range(n_pes):
+            obs.pair_features[i, p, 0] = min(encoding.run[task, p], _CLIP)
+        if i < n_ready:  # finish times of committing it now, on every PE that can run it (busy ones: after their queue)
+            best, eft, eft_pe = np.inf, np.inf, 0
+            for p in range(n_pes):
+                if tables.supported[task, p]:
+                    start = max(max(state.pe_free_expected_us[p], now), state.data_ready_us[task, p])
+                    best = min(best, start + tables.expected_us[task, p])
+            best_relative = (best - now) / scale
+            features[5] = min(max(best_relative, -_CLIP), _CLIP)
+            for p in range(n_pes):
+                if tables.supported[task, p] and has_room[p]:
+                    start = max(max(state.pe_free_expected_us[p], now), state.data_ready_us[task, p])
+                    finish = start + tables.expected_us[task, p]
+                    relative = (finish - now) / scale
+                    obs.pair_features[i, p, 1] = min(max(relative, -_CLIP), _CLIP)
+                    obs.pair_features[i, p, 2] = min(max(relative - best_relative, -_CLIP), _CLIP)
+                    obs.pair_features[i, p, 3] = 1.0
+                    obs.pair_mask[i * P + p] = 1
+                    if finish < eft:
+                        eft, eft_pe = finish, p
+            obs.eft_pe[i] = eft_pe
 
-        pe_features = np.zeros((P, len(PE_FEATURES) + MAX_PE_TYPES), dtype=np.float32)
-        pe_features[: inst.n_pes, 0] = np.maximum(sim.pe_free_expected_us - now, 0.0) / scale
-        pe_features[: inst.n_pes, 1] = sim.queue_length / sim.queue_capacity
-        pe_features[:, len(PE_FEATURES) :] = self._pe_type
+    # PEs
+    obs.pe_features[:] = 0.0
+    for p in range(n_pes):
+        obs.pe_features[p, 0] = min(max(state.pe_free_expected_us[p] - now, 0.0) / scale, _CLIP)
+        obs.pe_features[p, 1] = state.queue_length[p] / queue_capacity
+    obs.pe_features[:, _PE_TYPE_COLUMN:] = encoding.pe_type
 
-        slot = {task: i for i, task in enumerate(tasks)}
-        edges = np.full((self.max_edges, 2), -1, dtype=np.int64)
-        k = 0
-        for i, task in enumerate(tasks):
-            for child in self._children[task]:
-                j = slot.get(child)
-                if j is not None and k < self.max_edges:
-                    edges[k] = (i, j)
-                    k += 1
-        masks = {
-            "task_mask": np.arange(T) < n,
-            "job_mask": np.arange(T) < len(jobs),
-            "pe_mask": np.arange(P) < inst.n_pes,
-        }
-        return {
-            "task_features": np.clip(task_features, -_CLIP, _CLIP),
-            "task_mask": masks["task_mask"].astype(np.int8),
-            "task_job": task_job_padded,
-            "task_pe": task_pe,
-            "job_features": np.clip(job_features, -_CLIP, _CLIP),
-            "job_mask": masks["job_mask"].astype(np.int8),
-            "pe_features": np.clip(pe_features, -_CLIP, _CLIP),
-            "pe_mask": masks["pe_mask"].astype(np.int8),
-            "edges": edges,
-            "pair_features": np.clip(pair_features, -_CLIP, _CLIP),
-            "pair_mask": pair_mask.reshape(-1),
-            "eft_pe": eft_pe,
-        }
+    # DAG edges inside the window
+    obs.edges[:] = -1
+    k = 0
+    for i in range(n):
+        task = window[i]
+        for e in range(tables.out_start[task], tables.out_start[task + 1]):
+            j = slot_of_task[tables.edge_child[tables.out_edges[e]]]
+            if j >= 0 and k < obs.edges.shape[0]:
+                obs.edges[k, 0] = i
+                obs.edges[k, 1] = j
+                k += 1
+    for i in range(n):
+        slot_of_task[window[i]] = -1
+
+    for i in range(T):
+        obs.task_mask[i] = i < n
+        obs.job_mask[i] = i < n_jobs_shown
+    for p in range(P):
+        obs.pe_mask[p] = p < n_pes
+    wait_action = obs.action_mask.shape[0] - 1
+    if pair_mode:
+        obs.action_mask[:wait_action] = obs.pair_mask
+    else:
+        for i in range(T):
+            obs.action_mask[i] = obs.pair_mask[i * P : (i + 1) * P].max()
+    obs.action_mask[wait_action] = late and has_event(tables, state)
+
+
+@njit(cache=True, parallel=True)
+def write_batch_observations(slots, tables, state, encoding, queue_capacity, pair_mode, late, obs, window, slot_of_task):
+    """:func:`write_observation` for each slot in ``slots`` of a batch (arrays with a leading ``[B]`` axis)."""
+    for k in prange(len(slots)):
+        b = slots[k]
+        write_observation(
+            slot_tables(tables, b), slot_state(state, b), _slot_encoding(encoding, b), queue_capacity, pair_mode, late,
+            _slot_observation(obs, b), window[b], slot_of_task[b],
+        )
+
+
+@njit(cache=True)
+def _slot_encoding(encoding, b):
+    return SocDagEncoding(
+        encoding.time_scale_us[b], encoding.fastest[b], encoding.mean_run[b], encoding.rank[b], encoding.run[b],
+        encoding.job_size[b], encoding.pe_type[b],
+    )
+
+
+@njit(cache=True)
+def _slot_observation(obs, b):
+    return SocDagObservation(
+        obs.task_features[b], obs.task_mask[b], obs.task_job[b], obs.task_pe[b], obs.job_features[b], obs.job_mask[b],
+        obs.pe_features[b], obs.pe_mask[b], obs.edges[b], obs.pair_features[b], obs.pair_mask[b], obs.eft_pe[b],
+        obs.action_mask[b],
+    )
 
 
 class SocDagGraphBatch(NamedTuple):

@@ -164,7 +164,7 @@ def test_env_passes_check_env_and_its_return_is_the_objective(mode, binding):
         total += reward
     inst = env.sim.instance
     assert validate(inst, info["solution"]) == []
-    assert -total * env.encoder.time_scale_us == pytest.approx(metrics(inst, info["solution"])["mean_job_duration"])
+    assert -total * env.time_scale_us == pytest.approx(metrics(inst, info["solution"])["mean_job_duration"])
 
 
 def test_env_rejects_an_illegal_action_and_is_seeded():
@@ -321,7 +321,7 @@ def test_rule_demonstrations_replay_to_the_rule_schedule(rule, binding):
     inst = env.sim.instance
     expected = OnlineRule(rule).solve(inst)
     assert np.array_equal(info["solution"].pe, expected.pe) and np.allclose(info["solution"].start_us, expected.start_us)
-    assert demos.returns[0] == pytest.approx(-metrics(inst, expected)["mean_job_duration"] / env.encoder.time_scale_us, rel=1e-5)
+    assert demos.returns[0] == pytest.approx(-metrics(inst, expected)["mean_job_duration"] / env.time_scale_us, rel=1e-5)
 
 
 def test_tiny_socdag_training_run_gives_a_loadable_policy(tmp_path):

@@ -16,7 +16,7 @@ from schedgym.envs.socdag.solution import objective
 from schedgym.envs.socdag.suites import resolve_suite
 from schedgym.envs.sources import InstanceSource
 from schedgym.envs.spaces import MaskedDiscrete
-from schedgym.graphs.socdag import SocDagEncoder
+from schedgym.graphs.socdag import SocDagEncoder, write_observation
 
 MODES = ("pair", "order")
 BINDINGS = ("early", "late")
@@ -101,22 +101,24 @@ class SocDagEnv(gym.Env):
         self.queue_capacity = LATE_BINDING_CAPACITY if binding == "late" else queue_capacity
         self.render_mode = render_mode
         #: The action that waits for the next event (the last one).
-        self.wait_action = self.encoder.max_tasks * (self.encoder.max_pes if mode == "pair" else 1)
+        self.wait_action = self.encoder.n_actions(mode) - 1
         self.action_space = MaskedDiscrete(self.wait_action + 1, self.action_masks)
         self.observation_space = gym.spaces.Dict(
             {**self.encoder.observation_space.spaces, "action_mask": gym.spaces.Box(0, 1, (self.wait_action + 1,), np.int8)}
         )
         self.sim: SocDagSimulator | None = None
         self._obs: dict[str, np.ndarray] = {}
+        self._window = np.zeros(0, dtype=np.int64)
 
     # ----------------------------------------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         instance = self.source.draw(self.np_random, options)
         self.sim = SocDagSimulator(instance, self.queue_capacity)
-        self.encoder.reset(self.sim)
-        self._reward_scale = 1.0 / (instance.n_jobs * self.encoder.time_scale_us)
-        self._window: list[int] = []
+        self._encoding, self._observation, self._window = self.encoder.allocate((), instance.n_tasks, instance.n_jobs, self.mode)
+        self._slot_of_task = np.full(instance.n_tasks, -1, dtype=np.int64)
+        self.time_scale_us = self.encoder.reset(self._encoding, instance)
+        self._reward_scale = 1.0 / (instance.n_jobs * self.time_scale_us)
         return self._observe(), self._info()
 
     def step(self, action):
@@ -155,11 +157,18 @@ class SocDagEnv(gym.Env):
             slot, pe = divmod(action, self.encoder.max_pes)
         else:
             slot, pe = action, int(self._obs["eft_pe"][action])
-        return self._window[slot], pe
+        return int(self._window[slot]), pe
 
     def window_slot(self, task: int) -> int:
-        """The window slot (action index in ``order`` mode) of a ready task shown in the observation."""
-        return self._window.index(task)
+        """The window slot (action index in ``order`` mode) of a ready task shown in the observation.
+
+        Raises:
+            ValueError: if the task is not in the window.
+        """
+        slots = np.flatnonzero(self._window == task)
+        if slots.size == 0:
+            raise ValueError(f"task {task} is not in the observation's window {self._window[self._window >= 0].tolist()}")
+        return int(slots[0])
 
     def action_masks(self) -> np.ndarray:
         """bool mask of the actions allowed now (sb3-contrib's MaskablePPO reads this)."""
@@ -174,13 +183,12 @@ class SocDagEnv(gym.Env):
 
     # ----------------------------------------------------------------------------------------------- helpers
     def _observe(self) -> dict[str, np.ndarray]:
-        self._window = self.encoder.window(self.sim)
-        obs = self.encoder.encode(self.sim, self._window)
-        pairs = obs["pair_mask"].astype(bool)
-        commits = pairs if self.mode == "pair" else pairs.reshape(self.encoder.max_tasks, self.encoder.max_pes).any(axis=1)
-        obs["action_mask"] = np.append(commits, self.binding == "late" and self.sim.can_wait).astype(np.int8)
-        self._obs = obs
-        return obs
+        write_observation(
+            self.sim.tables, self.sim.state, self._encoding, self.queue_capacity, self.mode == "pair", self.binding == "late",
+            self._observation, self._window, self._slot_of_task,
+        )
+        self._obs = {key: value.copy() for key, value in self._observation._asdict().items()}
+        return self._obs
 
     def _info(self) -> dict:
         return {"now_us": self.sim.now_us, "jobs_in_system": self.sim.jobs_in_system, "instance": self.sim.instance.name}

@@ -21,33 +21,31 @@ Two ways to bind tasks to PEs:
 
 from __future__ import annotations
 
-import heapq
-from collections import deque
-
 import numpy as np
 
+from schedgym.envs.socdag import kernels
 from schedgym.envs.socdag.instance import SocDagInstance, topological_order
+from schedgym.envs.socdag.kernels import READY
 from schedgym.envs.socdag.solution import SocDagSolution
 
-WAITING, READY, COMMITTED, DONE = 0, 1, 2, 3  # graphs/socdag.py reads COMMITTED and DONE too
 #: Tasks a PE may hold (running one included) unless told otherwise: enough that a busy accelerator can be
 #: queued for instead of spilling its work onto a slow core (with 2, every online rule degrades sharply under load).
 DEFAULT_QUEUE_CAPACITY = 8
 #: The queue capacity of late binding: a PE holds only the task it runs.
 LATE_BINDING_CAPACITY = 1
-_ARRIVAL, _FINISH = 0, 1
 
 
 class SocDagSimulator:
-    """State of one run; all arrays are indexed by global task id or PE id.
+    """State of one run: the arrays of :class:`~schedgym.envs.socdag.kernels.SocDagState` (``state``), advanced by
+    the compiled kernels of :mod:`schedgym.envs.socdag.kernels` (the batched engine runs the same ones).
 
-    Attributes:
+    Attributes (views of ``state``, indexed by global task id or PE id):
         now_us: the current decision time.
         ready: ready tasks not yet committed, in the order they became ready.
         status: int8 ``[n_tasks]``: WAITING, READY, COMMITTED (queued or running) or DONE.
         pe, start_us, end_us: per task, -1 / NaN until known.
         data_ready_us: float ``[n_tasks, n_pes]``: when the task's input data is on each PE (set once ready).
-        queues: per PE, its committed unfinished tasks (the head runs once started).
+        queue_length: int ``[n_pes]``: committed unfinished tasks per PE.
         pe_free_expected_us: float ``[n_pes]``: when each PE is expected to have run its queue.
         jobs_in_system: arrived jobs with a task left.
         job_work_left_us: float ``[n_jobs]``: per job, the fastest expected run times of its unfinished tasks, summed.
@@ -59,50 +57,44 @@ class SocDagSimulator:
             raise ValueError(f"queue_capacity must be >= 1, got {queue_capacity}")
         self.instance = instance
         self.queue_capacity = queue_capacity
-        n, n_pes = instance.n_tasks, instance.n_pes
         self.supported = instance.supported()
-        self.fastest_us = instance.expected_us.min(axis=1)  # expected_us is inf where a PE cannot run the task
-        self.job_work_left_us = np.bincount(instance.task_job, weights=self.fastest_us, minlength=instance.n_jobs)
-        self.in_edges: list[list[int]] = [[] for _ in range(n)]
-        self.out_edges: list[list[int]] = [[] for _ in range(n)]
-        for e, (parent, child) in enumerate(instance.edges.tolist()):
-            self.out_edges[parent].append(e)
-            self.in_edges[child].append(e)
-        self.parents_left = [len(edges) for edges in self.in_edges]
-        self.tasks_left = np.diff(instance.job_first_task).tolist()
-        self.status = np.zeros(n, dtype=np.int8)
-        self.pe = np.full(n, -1, dtype=np.int64)
-        self.start_us = np.full(n, np.nan)
-        self.end_us = np.full(n, np.nan)
-        self.data_ready_us = np.zeros((n, n_pes))
-        self.queues: list[deque[int]] = [deque() for _ in range(n_pes)]
-        self.queue_length = np.zeros(n_pes, dtype=np.int64)
-        self.pe_free_expected_us = np.zeros(n_pes)
-        self.ready: list[int] = []
-        self._ready_per_pe = np.zeros(n_pes, dtype=np.int64)  # ready tasks each PE supports
-        self.now_us = 0.0
-        self.jobs_in_system = 0
-        self.job_time_us = 0.0
-        self.n_done = 0
-        self.n_decisions = 0
-        self._jobs_arrived = 0
-        self._oldest_job = 0
-        self._events: list[tuple[float, int, int, int]] = []
-        self._sequence = 0
-        for job, arrival in enumerate(instance.arrival_us.tolist()):
-            self._push(arrival, _ARRIVAL, job)
-        self._advance()
+        self.tables = kernels.allocate_tables((), instance.n_tasks, instance.n_pes, instance.n_jobs, len(instance.edges))
+        kernels.fill_tables(self.tables, instance)
+        self.state = kernels.allocate_state((), instance.n_tasks, instance.n_pes, instance.n_jobs, queue_capacity)
+        state = self.state
+        self.status, self.pe, self.start_us, self.end_us = state.status, state.pe, state.start_us, state.end_us
+        self.data_ready_us, self.queue_length = state.data_ready_us, state.queue_length
+        self.pe_free_expected_us, self.job_work_left_us = state.pe_free_expected_us, state.job_work_left_us
+        kernels.reset_run(self.tables, state, queue_capacity)
 
     # ------------------------------------------------------------------------------------------------ queries
     @property
+    def now_us(self) -> float:
+        return float(self.state.clock_us[kernels.NOW])
+
+    @property
+    def job_time_us(self) -> float:
+        return float(self.state.clock_us[kernels.JOB_TIME])
+
+    @property
+    def jobs_in_system(self) -> int:
+        return int(self.state.counts[kernels.IN_SYSTEM])
+
+    @property
+    def n_done(self) -> int:
+        return int(self.state.counts[kernels.N_DONE])
+
+    @property
+    def n_decisions(self) -> int:
+        return int(self.state.counts[kernels.N_DECISIONS])
+
+    @property
+    def ready(self) -> list[int]:
+        return self.state.ready[: self.state.counts[kernels.N_READY]].tolist()
+
+    @property
     def done(self) -> bool:
         return self.n_done == self.instance.n_tasks
-
-    def jobs_in_flight(self) -> list[int]:
-        """Arrived jobs with a task left, oldest first."""
-        while self._oldest_job < self._jobs_arrived and self.tasks_left[self._oldest_job] == 0:
-            self._oldest_job += 1
-        return [j for j in range(self._oldest_job, self._jobs_arrived) if self.tasks_left[j] > 0]
 
     def pe_has_room(self) -> np.ndarray:
         """bool ``[n_pes]``: PEs that accept one more task."""
@@ -126,7 +118,7 @@ class SocDagSimulator:
     @property
     def can_wait(self) -> bool:
         """Whether :meth:`wait` is possible: an event (arrival or completion) is still to come."""
-        return bool(self._events)
+        return bool(kernels.has_event(self.tables, self.state))
 
     def solution(self) -> SocDagSolution:
         return SocDagSolution(self.pe.copy(), self.start_us.copy(), self.end_us.copy())
@@ -144,18 +136,7 @@ class SocDagSimulator:
             raise ValueError(f"PE {pe} cannot run task {task}; it runs on PEs {np.flatnonzero(self.supported[task]).tolist()}")
         if self.queue_length[pe] >= self.queue_capacity:
             raise ValueError(f"PE {pe} is busy (its queue holds {self.queue_capacity} tasks); choose a PE with room")
-        self.ready.remove(task)
-        self._ready_per_pe -= self.supported[task]
-        self.status[task] = COMMITTED
-        self.pe[task] = pe
-        expected_start = max(self.now_us, self.pe_free_expected_us[pe], self.data_ready_us[task, pe])
-        self.pe_free_expected_us[pe] = expected_start + self.instance.expected_us[task, pe]
-        self.queues[pe].append(task)
-        self.queue_length[pe] += 1
-        if self.queue_length[pe] == 1:
-            self._start(task, pe, self.now_us)
-        self.n_decisions += 1
-        self._advance()
+        kernels.commit(self.tables, self.state, self.queue_capacity, task, pe)
 
     def wait(self) -> None:
         """Commit nothing now: run the events of the next event time, then on to the next decision.
@@ -165,87 +146,7 @@ class SocDagSimulator:
         """
         if not self.can_wait:
             raise ValueError(f"nothing to wait for at {self.now_us:g} us: no event is left; commit one of the ready tasks {self.ready}")
-        self.n_decisions += 1
-        self._run_next_event_time()
-        self._advance()
-
-    # ------------------------------------------------------------------------------------------------ events
-    def _push(self, time_us: float, kind: int, item: int) -> None:
-        heapq.heappush(self._events, (time_us, kind, self._sequence, item))
-        self._sequence += 1
-
-    def _start(self, task: int, pe: int, time_us: float) -> None:
-        start = max(time_us, self.data_ready_us[task, pe])
-        self.start_us[task] = start
-        self.end_us[task] = start + self.instance.actual_us[task, pe]
-        self._push(self.end_us[task], _FINISH, task)
-
-    def _decision_possible(self) -> bool:
-        return bool(self.ready) and bool(self._ready_per_pe[self.queue_length < self.queue_capacity].any())
-
-    def _advance(self) -> None:
-        """Process events in time order until a decision is possible or none is left."""
-        while self._events and not self._decision_possible():
-            self._run_next_event_time()
-
-    def _run_next_event_time(self) -> None:
-        """Move the clock to the next event time and process every event at it."""
-        time_us = self._events[0][0]
-        self.job_time_us += self.jobs_in_system * (time_us - self.now_us)
-        self.now_us = time_us
-        while self._events and self._events[0][0] == time_us:
-            _, kind, _, item = heapq.heappop(self._events)
-            if kind == _ARRIVAL:
-                self._arrive(item)
-            else:
-                self._finish(item)
-
-    def _arrive(self, job: int) -> None:
-        self.jobs_in_system += 1
-        self._jobs_arrived = job + 1
-        first, last = self.instance.job_first_task[job], self.instance.job_first_task[job + 1]
-        for task in range(first, last):
-            if self.parents_left[task] == 0:
-                self._make_ready(task)
-
-    def _make_ready(self, task: int) -> None:
-        inst = self.instance
-        ready_at = np.full(inst.n_pes, inst.arrival_us[inst.task_job[task]])
-        for e in self.in_edges[task]:
-            parent = inst.edges[e, 0]
-            transfer = inst.edge_bytes[e] / inst.soc.bandwidth_bytes_per_us[self.pe[parent]]
-            transfer[self.pe[parent]] = 0.0
-            np.maximum(ready_at, self.end_us[parent] + transfer, out=ready_at)
-        self.data_ready_us[task] = ready_at
-        self.status[task] = READY
-        self.ready.append(task)
-        self._ready_per_pe += self.supported[task]
-
-    def _finish(self, task: int) -> None:
-        inst = self.instance
-        self.status[task] = DONE
-        self.n_done += 1
-        pe = self.pe[task]
-        queue = self.queues[pe]
-        queue.popleft()
-        self.queue_length[pe] -= 1
-        free_us = self.now_us
-        if queue:
-            self._start(queue[0], pe, self.now_us)
-            for position, queued in enumerate(queue):
-                begin = self.start_us[queued] if position == 0 else max(free_us, self.data_ready_us[queued, pe])
-                free_us = max(free_us, begin + inst.expected_us[queued, pe])
-        self.pe_free_expected_us[pe] = free_us
-        for e in self.out_edges[task]:
-            child = inst.edges[e, 1]
-            self.parents_left[child] -= 1
-            if self.parents_left[child] == 0:
-                self._make_ready(child)
-        job = inst.task_job[task]
-        self.job_work_left_us[job] -= self.fastest_us[task]
-        self.tasks_left[job] -= 1
-        if self.tasks_left[job] == 0:
-            self.jobs_in_system -= 1
+        kernels.wait(self.tables, self.state, self.queue_capacity)
 
 
 def execute_plan(instance: SocDagInstance, pe: np.ndarray, planned_start_us: np.ndarray) -> SocDagSolution:
