@@ -159,8 +159,9 @@ class SocDagEncoder:
             pe_type=np.zeros(prefix + (P, MAX_PE_TYPES), dtype=np.float32),
         )
         space = self.observation_space.spaces
+        padding = {"task_pe": -1, "edges": -1}  # what padding rows hold
         observation = SocDagObservation(
-            **{key: np.zeros(prefix + box.shape, dtype=box.dtype) for key, box in space.items()},
+            **{key: np.full(prefix + box.shape, padding.get(key, 0), dtype=box.dtype) for key, box in space.items()},
             action_mask=np.zeros(prefix + (self.n_actions(mode),), dtype=np.int8),
         )
         return encoding, observation, np.full(prefix + (T,), -1, dtype=np.int64)
@@ -183,7 +184,7 @@ class SocDagEncoder:
         finite = np.isfinite(instance.expected_us)
         encoding.time_scale_us[0] = scale
         encoding.fastest[:n] = fastest_us / scale
-        encoding.mean_run[:n] = np.where(finite, instance.expected_us, 0.0).sum(axis=1) / finite.sum(axis=1) / scale
+        encoding.mean_run[:n] = instance.mean_run_us() / scale
         encoding.rank[:n] = instance.upward_rank() / scale
         encoding.run[:n] = 0.0
         encoding.run[:n, :n_pes] = np.where(finite, instance.expected_us, 0.0) / scale
@@ -202,9 +203,19 @@ def write_observation(tables, state, encoding, queue_capacity, pair_mode, late, 
     oldest job first. ``slot_of_task`` is int64 scratch ``[N]``, all -1, and is left so.
     """
     T, P = window.shape[0], obs.pe_mask.shape[0]
-    n_tasks, n_pes = tables.sizes[0], tables.sizes[1]
+    n_pes = tables.sizes[1]
     now, scale = state.clock_us[NOW], encoding.time_scale_us[0]
-    has_room = state.queue_length[:n_pes] < queue_capacity
+    has_room = np.empty(n_pes, dtype=np.bool_)
+    for p in range(n_pes):
+        has_room[p] = state.queue_length[p] < queue_capacity
+    # the previous observation's extent: rows past it are still zero (or -1) from before
+    shown_before, jobs_before, edges_before = 0, 0, 0
+    while shown_before < T and window[shown_before] >= 0:
+        shown_before += 1
+    while jobs_before < T and obs.job_mask[jobs_before]:
+        jobs_before += 1
+    while edges_before < obs.edges.shape[0] and obs.edges[edges_before, 0] >= 0:
+        edges_before += 1
 
     # the window
     n_ready_all = state.counts[N_READY]
@@ -245,18 +256,23 @@ def write_observation(tables, state, encoding, queue_capacity, pair_mode, late, 
     window[n:] = -1
 
     # tasks and their jobs (job slots in job order)
-    obs.task_features[:] = 0.0
-    obs.task_pe[:] = -1
-    obs.task_job[:] = 0
-    obs.job_features[:] = 0.0
-    obs.pair_features[:] = 0.0
-    obs.pair_mask[:] = 0
-    obs.eft_pe[:] = 0
-    jobs = np.empty(n, dtype=np.int64)
+    obs.task_features[:shown_before] = 0.0
+    obs.task_pe[:shown_before] = -1
+    obs.task_job[:shown_before] = 0
+    obs.job_features[:jobs_before] = 0.0
+    obs.pair_features[:shown_before] = 0.0
+    obs.pair_mask[: shown_before * P] = 0
+    obs.eft_pe[:shown_before] = 0
+    distinct = np.empty(n, dtype=np.int64)  # the jobs shown, in job order
+    n_jobs_shown = 0
     for i in range(n):
-        jobs[i] = tables.task_job[window[i]]
-    distinct = np.unique(jobs)
-    n_jobs_shown = len(distinct)
+        job = tables.task_job[window[i]]
+        at = np.searchsorted(distinct[:n_jobs_shown], job)
+        if at == n_jobs_shown or distinct[at] != job:
+            distinct[at + 1 : n_jobs_shown + 1] = distinct[at:n_jobs_shown].copy()
+            distinct[at] = job
+            n_jobs_shown += 1
+    distinct = distinct[:n_jobs_shown]
     for k in range(n_jobs_shown):
         job = distinct[k]
         obs.job_features[k, 0] = min(max((now - tables.arrival_us[job]) / scale, -_CLIP), _CLIP)
@@ -307,7 +323,7 @@ def write_observation(tables, state, encoding, queue_capacity, pair_mode, late, 
     obs.pe_features[:, _PE_TYPE_COLUMN:] = encoding.pe_type
 
     # DAG edges inside the window
-    obs.edges[:] = -1
+    obs.edges[:edges_before] = -1
     k = 0
     for i in range(n):
         task = window[i]

@@ -22,6 +22,16 @@ MODES = ("pair", "order")
 BINDINGS = ("early", "late")
 
 
+def source_and_encoder(
+    instances: SocDagInstance | Sequence[SocDagInstance] | StreamGenerator | str, max_tasks: int, max_pes: int | None
+) -> tuple[InstanceSource, SocDagEncoder]:
+    """The instance source of ``instances`` and the encoder sized for it (``max_pes`` default: the largest SoC),
+    as ``SocDagEnv`` and ``SocDagBatch`` both build them."""
+    source = InstanceSource(instances, instance_type=SocDagInstance, generator_type=StreamGenerator, load=resolve_suite)
+    pes = DEFAULT_SOC.n_pes if source.generator else source.largest(lambda inst: inst.n_pes)
+    return source, SocDagEncoder(max_tasks, max_pes or pes)
+
+
 class SocDagEnv(gym.Env):
     """Task DAGs arriving on a heterogeneous SoC; one task committed to one PE per step.
 
@@ -94,9 +104,7 @@ class SocDagEnv(gym.Env):
             raise ValueError(f"unknown binding {binding!r}; choose one of {BINDINGS}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
-        self.source = InstanceSource(instances, instance_type=SocDagInstance, generator_type=StreamGenerator, load=resolve_suite)
-        pes = DEFAULT_SOC.n_pes if self.source.generator else self.source.largest(lambda inst: inst.n_pes)
-        self.encoder = SocDagEncoder(max_tasks, max_pes or pes)
+        self.source, self.encoder = source_and_encoder(instances, max_tasks, max_pes)
         self.mode, self.binding = mode, binding
         self.queue_capacity = LATE_BINDING_CAPACITY if binding == "late" else queue_capacity
         self.render_mode = render_mode

@@ -9,6 +9,7 @@ import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,18 +256,14 @@ class SocDagInstance:
     def upward_rank(self) -> np.ndarray:
         """HEFT's upward rank ``[n_tasks]`` (expected times): mean run time over the PEs that support the task
         plus the longest (mean transfer + rank) over its children. Rounded to 1e-9 so ties break by index."""
-        rank = self._mean_run_us()
-        transfer = self.mean_transfer_us(self.edge_bytes)
-        outgoing: list[list[int]] = [[] for _ in range(self.n_tasks)]
-        for e, parent in enumerate(self.edges[:, 0].tolist()):
-            outgoing[parent].append(e)
-        for task in reversed(topological_order(self.n_tasks, self.edges)):
-            rank[task] += max((transfer[e] + rank[self.edges[e, 1]] for e in outgoing[task]), default=0.0)
+        children = np.argsort(self.edges[:, 0], kind="stable")  # edges grouped by parent, in edge order
+        first = np.concatenate(([0], np.cumsum(np.bincount(self.edges[:, 0], minlength=self.n_tasks))))
+        rank = _upward_rank(self.mean_run_us(), first, self.edges[children, 1], self.mean_transfer_us(self.edge_bytes)[children])
         return np.round(rank, 9)
 
     def downward_rank(self) -> np.ndarray:
         """CPoP's downward rank ``[n_tasks]``: the longest (rank + mean run + mean transfer) over the parents."""
-        mean_run = self._mean_run_us()
+        mean_run = self.mean_run_us()
         rank = np.zeros(self.n_tasks)
         transfer = self.mean_transfer_us(self.edge_bytes)
         incoming: list[list[int]] = [[] for _ in range(self.n_tasks)]
@@ -278,10 +275,43 @@ class SocDagInstance:
                 rank[task] = max(rank[task], rank[parent] + mean_run[parent] + transfer[e])
         return np.round(rank, 9)
 
-    def _mean_run_us(self) -> np.ndarray:
+    def mean_run_us(self) -> np.ndarray:
         """Expected run time ``[n_tasks]`` averaged over the PEs that support each task."""
-        return np.array([row[np.isfinite(row)].mean() for row in self.expected_us])
+        finite = np.isfinite(self.expected_us)
+        return np.where(finite, self.expected_us, 0.0).sum(axis=1) / finite.sum(axis=1)
 
     def __repr__(self) -> str:
         kind = "streaming" if self.streaming else "static"
         return f"SocDagInstance({self.name!r}, {kind}, {self.n_jobs} jobs, {self.n_tasks} tasks, {self.n_pes} PEs)"
+
+
+@njit(cache=True)
+def _upward_rank(mean_run_us, first_child_edge, child, transfer_us):
+    """The upward-rank recursion, children before parents (a reverse Kahn order); task t's children are
+    ``child[first_child_edge[t]:first_child_edge[t + 1]]`` with the transfer times ``transfer_us`` of those edges."""
+    n = len(mean_run_us)
+    indegree = np.zeros(n, dtype=np.int64)
+    for e in range(len(child)):
+        indegree[child[e]] += 1
+    order = np.empty(n, dtype=np.int64)
+    head, tail = 0, 0
+    for t in range(n):
+        if indegree[t] == 0:
+            order[tail] = t
+            tail += 1
+    while head < tail:
+        task = order[head]
+        head += 1
+        for e in range(first_child_edge[task], first_child_edge[task + 1]):
+            indegree[child[e]] -= 1
+            if indegree[child[e]] == 0:
+                order[tail] = child[e]
+                tail += 1
+    rank = mean_run_us.copy()
+    for k in range(n - 1, -1, -1):
+        task = order[k]
+        longest = 0.0
+        for e in range(first_child_edge[task], first_child_edge[task + 1]):
+            longest = max(longest, transfer_us[e] + rank[child[e]])
+        rank[task] += longest
+    return rank
