@@ -2,6 +2,7 @@
 
     python benchmarks/batched_env_speed.py --problem jobshop --sizes 15x15 --seconds 3 --repeats 3
     python benchmarks/batched_env_speed.py --problem socdag
+    python benchmarks/batched_env_speed.py --problem memmap
 
 Every configuration runs the same policy, a uniformly random legal action per decision, with the full graph
 observation written every decision; the clock runs only inside ``step`` (and the resets it triggers), not while the
@@ -11,6 +12,9 @@ random policy draws its actions:
   the shipped policies (Giffler-Thompson filter, forced decisions skipped).
 * ``socdag``: the training workload (``StreamGenerator()``: streams of 30 jobs) in the shipped policy's action
   space (``pair`` mode, late binding, so waiting is one of the random actions).
+* ``memmap``: 64 instances drawn from the training workload (``TraceGenerator()``: traced MLPs and ResNets of up
+  to about 70 buffers) before the clock starts, each slot drawing from that pool: tracing a fresh program costs
+  about 40 ms, far more than its episode, so a fresh draw per episode would time the tracer, not the engine.
 
 The configurations run in turns within one process, ``--repeats`` times, so that they share the machine's state;
 peak memory is the tracemalloc peak of building and running each (numpy arrays included), taken in a separate
@@ -35,6 +39,9 @@ from schedgym.agents.rollout import POLICY_ENV_OPTIONS
 from schedgym.atomic import atomic_write_text
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, parse_sizes
 from schedgym.envs.jobshop.batched import JobShopBatch
+from schedgym.envs.memmap import MemoryMappingEnv
+from schedgym.envs.memmap.batched import MemMapBatch
+from schedgym.envs.memmap.tracer import TraceGenerator
 from schedgym.envs.socdag import SocDagEnv, StreamGenerator
 from schedgym.envs.socdag.batched import SocDagBatch
 
@@ -47,6 +54,14 @@ def engines(problem: str, sizes: str) -> tuple[str, Callable[[], Any], str, Call
         return (
             "JobShopEnv", lambda: JobShopEnv(TaillardGenerator(parse_sizes(sizes)), **POLICY_ENV_OPTIONS),
             "JobShopBatch", lambda n: JobShopBatch(TaillardGenerator(parse_sizes(sizes)), n, seed=0, **POLICY_ENV_OPTIONS),
+        )
+    if problem == "memmap":
+        generator, rng = TraceGenerator(), np.random.default_rng(0)
+        pool = [generator(rng) for _ in range(64)]
+        options = {"max_buffers": generator.max_buffers, "max_edges": generator.max_edges}
+        return (
+            "MemoryMappingEnv", lambda: MemoryMappingEnv(pool, **options),
+            "MemMapBatch", lambda n: MemMapBatch(pool, n, seed=0, **options),
         )
     return (
         "SocDagEnv", lambda: SocDagEnv(StreamGenerator(), **SOCDAG_OPTIONS),
@@ -89,7 +104,7 @@ def batched(make_batch: Callable[[int], Any], n_envs: int, seconds: float) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problem", choices=("jobshop", "socdag"), default="jobshop")
+    parser.add_argument("--problem", choices=("jobshop", "socdag", "memmap"), default="jobshop")
     parser.add_argument("--sizes", default="15x15", help="jobshop instance sizes")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=3)
@@ -124,7 +139,7 @@ def main() -> None:
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "problem": args.problem, "seconds": args.seconds, "repeats": args.repeats}
     if args.problem == "jobshop":
         meta["sizes"] = args.sizes
-    else:
+    elif args.problem == "socdag":
         meta["options"] = SOCDAG_OPTIONS
     atomic_write_text(out, json.dumps({**meta, "rows": rows}, indent=1))
 

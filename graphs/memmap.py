@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from gymnasium import spaces
+from numba import njit
 
 if TYPE_CHECKING:
-    from schedgym.envs.memmap.placement import Placement
+    from schedgym.envs.memmap.instance import MemMapInstance
 
 #: Per-buffer features, in column order.
 BUFFER_FEATURES = (
@@ -37,6 +38,9 @@ class MemMapEncoder:
     * ``edges`` int64 ``[E, 2]``: pairs of buffers live at the same time (both directions), -1 rows are padding
     * ``candidate_features`` float32 ``[K, len(CANDIDATE_FEATURES)]``
     * ``action_mask`` int8 ``[K + 1]``: action 0 = slow memory, action k + 1 = candidate k
+
+    :meth:`reset` writes what stays fixed for an episode; the compiled :func:`update_observation` then changes only
+    what a decision changes (the decided buffer's row, the current flag, the candidates).
     """
 
     def __init__(self, max_buffers: int, candidates: int, max_edges: int) -> None:
@@ -55,45 +59,55 @@ class MemMapEncoder:
             }
         )
 
-    def reset(self, placement: Placement, benefit_s: np.ndarray) -> None:
-        inst = placement.instance
-        if inst.n_buffers > self.max_buffers:
-            raise ValueError(f"{inst.n_buffers} buffers do not fit the encoding of {self.max_buffers}; raise max_buffers")
-        n = inst.n_buffers
-        static = np.zeros((self.max_buffers, len(BUFFER_FEATURES)), dtype=np.float32)
-        static[:n, 0] = inst.size_bytes / inst.capacity_bytes
-        static[:n, 1] = inst.live_start / inst.n_ops
-        static[:n, 2] = inst.live_end / inst.n_ops
-        static[:n, 3] = benefit_s / max(float(benefit_s.max()), 1e-30)
-        self._static = np.clip(static, -_CLIP, _CLIP)  # clipped once: of the columns set per step only the offset can exceed 1
-        pairs = [(a, b) for a in range(n) for b in inst.overlaps[a]]
-        edges = np.full((self.max_edges, 2), -1, dtype=np.int64)
-        kept = pairs[: self.max_edges]
-        if kept:
-            edges[: len(kept)] = kept
-        self._edges = edges
-        self._mask = (np.arange(self.max_buffers) < n).astype(np.int8)
+    def allocate(self, prefix: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Zeroed observation arrays with leading axes ``prefix`` (``()`` for one episode, ``(B,)`` for a batch)."""
+        return {key: np.zeros(prefix + box.shape, dtype=box.dtype) for key, box in self.observation_space.spaces.items()}
 
-    def encode(self, placement: Placement, current: int, decided: np.ndarray, candidates: list[tuple[int, int]]) -> dict[str, np.ndarray]:
-        inst = placement.instance
-        n = inst.n_buffers
-        features = self._static.copy()
-        fast = placement.offset >= 0
-        features[:n, 4] = fast
-        features[:n, 5] = np.where(fast, np.minimum(placement.offset / inst.capacity_bytes, _CLIP), 0.0)
-        features[:n, 6] = decided
-        if current < n:
-            features[current, 7] = 1.0
-        candidate_features = np.zeros((self.candidates, len(CANDIDATE_FEATURES)), dtype=np.float32)
-        mask = np.zeros(self.candidates + 1, dtype=np.int8)
-        mask[0] = 0 if inst.packing else 1
-        for k, (offset, left) in enumerate(candidates[: self.candidates]):
-            candidate_features[k] = (offset / inst.capacity_bytes, 1.0 if left < 0 else left / inst.capacity_bytes)
-            mask[k + 1] = 1
-        return {
-            "buffer_features": features,
-            "buffer_mask": self._mask.copy(),
-            "edges": self._edges.copy(),
-            "candidate_features": np.clip(candidate_features, -_CLIP, _CLIP),
-            "action_mask": mask,
-        }
+    def reset(self, observation: dict[str, np.ndarray], instance: MemMapInstance, benefit_s: np.ndarray) -> None:
+        """Write the episode's constant parts into one episode's ``observation`` arrays (and clear the rest).
+
+        Raises:
+            ValueError: if the instance has more buffers than the encoding holds.
+        """
+        if instance.n_buffers > self.max_buffers:
+            raise ValueError(f"{instance.n_buffers} buffers do not fit the encoding of {self.max_buffers}; raise max_buffers")
+        n = instance.n_buffers
+        static = np.zeros((self.max_buffers, len(BUFFER_FEATURES)), dtype=np.float32)
+        static[:n, 0] = instance.size_bytes / instance.capacity_bytes
+        static[:n, 1] = instance.live_start / instance.n_ops
+        static[:n, 2] = instance.live_end / instance.n_ops
+        static[:n, 3] = benefit_s / max(float(benefit_s.max()), 1e-30)
+        observation["buffer_features"][:] = np.clip(static, -_CLIP, _CLIP)  # of the columns set per step only the offset can exceed 1
+        degree = [len(o) for o in instance.overlaps]
+        kept = min(sum(degree), self.max_edges)
+        observation["edges"][:] = -1
+        if kept:
+            observation["edges"][:kept, 0] = np.repeat(np.arange(n), degree)[:kept]
+            observation["edges"][:kept, 1] = np.concatenate([np.asarray(o, dtype=np.int64) for o in instance.overlaps if o])[:kept]
+        observation["buffer_mask"][:] = np.arange(self.max_buffers) < n
+
+
+@njit(cache=True)
+def update_observation(
+    decided, decided_offset, upcoming, capacity_bytes, packing, candidate_offset, candidate_left, n_candidates,
+    buffer_features, candidate_features, action_mask,
+):
+    """One episode's observation after buffer ``decided`` (-1: none) went to ``decided_offset`` (-1: slow), with
+    buffer ``upcoming`` (-1: none, the episode is over) to decide next among its ``n_candidates`` candidates."""
+    if decided >= 0:
+        row = buffer_features[decided]
+        fast = decided_offset >= 0
+        row[4] = 1.0 if fast else 0.0
+        row[5] = min(decided_offset / capacity_bytes, _CLIP) if fast else 0.0
+        row[6] = 1.0
+        row[7] = 0.0
+    if upcoming >= 0:
+        buffer_features[upcoming, 7] = 1.0
+    candidate_features[:] = 0.0
+    action_mask[:] = 0
+    action_mask[0] = 0 if packing else 1
+    for k in range(min(n_candidates, candidate_features.shape[0])):
+        left = candidate_left[k]
+        candidate_features[k, 0] = min(max(candidate_offset[k] / capacity_bytes, -_CLIP), _CLIP)
+        candidate_features[k, 1] = 1.0 if left < 0 else min(left / capacity_bytes, _CLIP)
+        action_mask[k + 1] = 1

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from schedgym.envs.memmap import kernels
 from schedgym.envs.memmap.instance import MemMapInstance
 from schedgym.envs.memmap.placement import Placement
 from schedgym.envs.memmap.render import offset_time_rgb
@@ -17,6 +18,20 @@ from schedgym.envs.memmap.tracer import TraceGenerator
 from schedgym.envs.sources import InstanceSource
 from schedgym.envs.spaces import MaskedDiscrete
 from schedgym.graphs.memmap import MemMapEncoder
+
+
+def source_and_encoder(
+    instances: MemMapInstance | Sequence[MemMapInstance] | TraceGenerator | str, candidates: int, max_buffers: int | None, max_edges: int | None
+) -> tuple[InstanceSource, MemMapEncoder]:
+    """The instance source of ``instances`` and the encoder sized for it (default: the largest instance, or the
+    generator's padding), as ``MemoryMappingEnv`` and ``MemMapBatch`` both build them."""
+    source = InstanceSource(instances, instance_type=MemMapInstance, generator_type=TraceGenerator, load=resolve_suite)
+    if source.generator:
+        buffers, edges = source.generator.max_buffers, source.generator.max_edges
+    else:
+        buffers = source.largest(lambda inst: inst.n_buffers)
+        edges = source.largest(lambda inst: sum(len(o) for o in inst.overlaps))
+    return source, MemMapEncoder(max_buffers or buffers, candidates, max(1, max_edges or edges))
 
 
 class MemoryMappingEnv(gym.Env):
@@ -50,7 +65,9 @@ class MemoryMappingEnv(gym.Env):
 
     ## Information
     ``buffer`` (the next to decide); at termination ``solution`` and ``metrics``. The env's ``current_candidates``
-    lists the (offset, bytes left in its gap) that action ``k + 1`` stands for.
+    lists the (offset, bytes left in its gap) that action ``k + 1`` stands for. The placement logic and the
+    runtime model run in the compiled kernels of :mod:`schedgym.envs.memmap.kernels` (the runtime updated per
+    decision), which the batched engine :class:`~schedgym.envs.memmap.batched.MemMapBatch` shares.
 
     ## Arguments
     ``gym.make("schedgym/MemoryMapping-v0", instances="minimalloc")``, ``candidates`` (default 8).
@@ -77,32 +94,38 @@ class MemoryMappingEnv(gym.Env):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
         self.render_mode = render_mode
-        self.source = InstanceSource(instances, instance_type=MemMapInstance, generator_type=TraceGenerator, load=resolve_suite)
-        if self.source.generator:
-            buffers, edges = self.source.generator.max_buffers, self.source.generator.max_edges
-        else:
-            buffers = self.source.largest(lambda inst: inst.n_buffers)
-            edges = self.source.largest(lambda inst: sum(len(o) for o in inst.overlaps))
-        self.encoder = MemMapEncoder(max_buffers or buffers, candidates, max(1, max_edges or edges))
+        self.source, self.encoder = source_and_encoder(instances, candidates, max_buffers, max_edges)
         self.observation_space = self.encoder.observation_space
         self.action_space = MaskedDiscrete(candidates + 1, self.action_masks)
         self.placement: Placement | None = None
-        self.current_candidates: list[tuple[int, int]] = []
-        self._obs: dict[str, np.ndarray] = {}
+        self._observation: dict[str, np.ndarray] = {}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         instance = self.source.draw(self.np_random, options)
         self.instance = instance
-        self.placement = Placement(instance)
-        self.order = np.lexsort((instance.live_start, -instance.size_bytes)).tolist()
-        self.step_index = 0
-        self.decided = np.zeros(instance.n_buffers, dtype=np.float32)
-        self._all_slow_s = float(op_times_s(instance, np.zeros(instance.n_buffers, dtype=bool)).sum())
-        self._runtime_s = self._all_slow_s
-        self._peak = 0
-        self.encoder.reset(self.placement, benefit_s(instance))
-        return self._observe(), {"buffer": self.order[0]}
+        self.tables = kernels.allocate_tables((), *kernels.table_sizes(instance))
+        kernels.fill_tables(self.tables, instance)
+        self.state = kernels.allocate_state((), instance.n_buffers, instance.n_ops, self.encoder.candidates)
+        self.placement = Placement(instance, self.tables, self.state.offset)
+        #: The buffers in decision order.
+        self.order: list[int] = self.tables.order.tolist()
+        kernels.reset_episode(self.tables, self.state, float(op_times_s(instance, np.zeros(instance.n_buffers, dtype=bool)).sum()))
+        self._observation = self.encoder.allocate(())
+        self.encoder.reset(self._observation, instance, benefit_s(instance))
+        self._observe_after(-1)
+        return self._observation_copy(), {"buffer": self.order[0]}
+
+    @property
+    def step_index(self) -> int:
+        """Buffers decided so far."""
+        return int(self.state.counts[kernels.STEP])
+
+    @property
+    def current_candidates(self) -> list[tuple[int, int]]:
+        """(offset, bytes left in its gap; -1 for the unbounded top of a packing) that action ``k + 1`` stands for."""
+        count = int(self.state.counts[kernels.N_CANDIDATES])
+        return list(zip(self.state.candidate_offset[:count].tolist(), self.state.candidate_left[:count].tolist()))
 
     def render(self):
         """The offset-time picture of the buffers placed so far (``rgb_array``), or None."""
@@ -117,42 +140,35 @@ class MemoryMappingEnv(gym.Env):
         mask = self.action_masks()
         if not 0 <= action < len(mask) or not mask[action]:
             raise ValueError(f"invalid action {action}: allowed now are {np.flatnonzero(mask).tolist()} (0 = slow, k + 1 = candidate k)")
-        inst = self.instance
-        buffer = self.order[self.step_index]
-        if action > 0:
-            offset = self.current_candidates[action - 1][0]
-            self.placement.place(buffer, offset)
-        self.decided[buffer] = 1.0
+        inst, state = self.instance, self.state
+        runtime_before, peak_before = float(state.time_s[kernels.RUNTIME]), int(state.counts[kernels.PEAK])
+        buffer = kernels.decide(self.tables, state, action - 1)
+        self._observe_after(buffer)
         if inst.packing:
-            peak = max(self._peak, int(self.placement.offset[buffer] + inst.size_bytes[buffer]))
-            reward = -(peak - self._peak) / inst.capacity_bytes
-            self._peak = peak
+            reward = -(int(state.counts[kernels.PEAK]) - peak_before) / inst.capacity_bytes
         else:
-            runtime = float(op_times_s(inst, self.placement.offset >= 0).sum())
-            reward = (self._runtime_s - runtime) / self._all_slow_s if self._all_slow_s > 0 else 0.0
-            self._runtime_s = runtime
-        self.step_index += 1
+            all_slow = float(state.time_s[kernels.ALL_SLOW])
+            reward = (runtime_before - float(state.time_s[kernels.RUNTIME])) / all_slow if all_slow > 0 else 0.0
         terminated = self.step_index == inst.n_buffers
         info = {"buffer": self.order[self.step_index] if not terminated else -1}
         if terminated:
             info["solution"] = self.placement.solution()
             info["metrics"] = metrics(inst, info["solution"])
-            return {key: value.copy() for key, value in self._obs.items()}, reward, True, False, info
-        return self._observe(), reward, False, False, info
+        return self._observation_copy(), reward, terminated, False, info
 
     def action_masks(self) -> np.ndarray:
         """bool ``[candidates + 1]``: slow memory (mapping only) and the candidates of the current buffer."""
-        if not self._obs:
+        if not self._observation:
             return np.zeros(self.encoder.candidates + 1, dtype=bool)
-        return self._obs["action_mask"].astype(bool)
+        return self._observation["action_mask"].astype(bool)
 
     def fork(self) -> MemoryMappingEnv:
         """A copy of this env in its current state that steps on without touching this one (it shares the instance
-        and the episode's constant arrays, which no step writes)."""
+        and the kernel tables, which no step writes)."""
         twin = copy.copy(self)
-        twin.encoder = copy.copy(self.encoder)
-        twin.placement = self.placement.copy()
-        twin.decided = self.decided.copy()
+        twin.state = kernels.MemMapState(*(array.copy() for array in self.state))
+        twin.placement = self.placement.copy(offset=twin.state.offset)
+        twin._observation = self._observation_copy()
         twin._np_random = copy.deepcopy(self._np_random)
         return twin
 
@@ -167,8 +183,9 @@ class MemoryMappingEnv(gym.Env):
                 return k + 1
         return None
 
-    def _observe(self) -> dict[str, np.ndarray]:
-        buffer = self.order[self.step_index]
-        self.current_candidates = self.placement.candidates(buffer)[: self.encoder.candidates]
-        self._obs = self.encoder.encode(self.placement, buffer, self.decided, self.current_candidates)
-        return self._obs
+    def _observe_after(self, decided: int) -> None:
+        obs = self._observation
+        kernels.observe(self.tables, self.state, decided, obs["buffer_features"], obs["candidate_features"], obs["action_mask"])
+
+    def _observation_copy(self) -> dict[str, np.ndarray]:
+        return {key: value.copy() for key, value in self._observation.items()}

@@ -8,68 +8,50 @@ from __future__ import annotations
 
 import numpy as np
 
+from schedgym.envs.memmap import kernels
 from schedgym.envs.memmap.instance import MemMapInstance
 from schedgym.envs.memmap.solution import SLOW, MemMapSolution
 
 
 class Placement:
     """Offsets chosen so far. ``offset[b]`` is ``SLOW`` until buffer ``b`` is placed in fast memory; offsets change
-    through :meth:`place` only (it drops the candidates kept for the buffer last asked about)."""
+    through :meth:`place` (or the env's kernels, which write the same array). The gaps are found by :func:`schedgym.envs.memmap.kernels.find_candidates` on
+    ``tables`` (the instance as the kernels read it), the function the env and the batched engine use.
 
-    def __init__(self, instance: MemMapInstance) -> None:
+    Args:
+        tables: the instance's kernel tables, if already built (the env shares its own).
+        offset: the offset array to place into (the env passes its episode state's), default a fresh one.
+    """
+
+    def __init__(self, instance: MemMapInstance, tables: kernels.MemMapTables | None = None, offset: np.ndarray | None = None) -> None:
         self.instance = instance
-        self.limit_bytes = None if instance.packing else instance.capacity_bytes
-        self.offset = np.full(instance.n_buffers, SLOW, dtype=np.int64)
-        self._candidates: tuple[int, list[tuple[int, int]]] | None = None  # (buffer, its candidates) until a placement
-
-    def free_gaps(self, buffer: int) -> list[tuple[int, int]]:
-        """Maximal ``[low, high)`` offset ranges free during ``buffer``'s whole live range (the last one is
-        unbounded, ``high = -1``, on a packing instance)."""
-        inst = self.instance
-        busy = sorted((int(self.offset[b]), int(self.offset[b] + inst.size_bytes[b])) for b in inst.overlaps[buffer] if self.offset[b] != SLOW)
-        gaps, low = [], 0
-        for begin, end in busy:
-            if begin > low:
-                gaps.append((low, begin))
-            low = max(low, end)
-        if self.limit_bytes is None:
-            gaps.append((low, -1))
-        elif low < self.limit_bytes:
-            gaps.append((low, self.limit_bytes))
-        return gaps
+        if tables is None:
+            tables = kernels.allocate_tables((), *kernels.table_sizes(instance))
+            kernels.fill_tables(tables, instance)
+        self.tables = tables
+        self.offset = np.full(instance.n_buffers, SLOW, dtype=np.int64) if offset is None else offset
 
     def candidates(self, buffer: int) -> list[tuple[int, int]]:
-        """(aligned offset at the bottom of a gap, bytes left in the gap after the buffer) for every gap it fits in,
-        lowest offset first; the unbounded top gap reports ``-1`` bytes left."""
-        if self._candidates is not None and self._candidates[0] == buffer:
-            return self._candidates[1]
-        size = int(self.instance.size_bytes[buffer])
-        align = self.instance.alignment_bytes
-        result = []
-        for low, high in self.free_gaps(buffer):
-            start = -(-low // align) * align
-            if high == -1:
-                result.append((start, -1))
-            elif start + size <= high:
-                result.append((start, high - start - size))
-        self._candidates = (buffer, result)
-        return result
+        """(aligned offset at the bottom of a free gap, bytes left in the gap after the buffer) for every gap free
+        during ``buffer``'s whole live range that it fits in, lowest offset first; the unbounded top gap of a
+        packing instance reports ``-1`` bytes left. Mapping instances stop at the capacity."""
+        room = len(self.instance.overlaps[buffer]) + 1  # at most one gap below each busy range, and the top one
+        offsets, left = np.empty(room, dtype=np.int64), np.empty(room, dtype=np.int64)
+        count = kernels.find_candidates(self.tables, self.offset, buffer, offsets, left)
+        return list(zip(offsets[:count].tolist(), left[:count].tolist()))
 
     def place(self, buffer: int, offset: int) -> None:
         """Put ``buffer`` at ``offset``. Raises ``ValueError`` if that is not the bottom of a free gap it fits in."""
         if self.offset[buffer] != SLOW:
             raise ValueError(f"buffer {buffer} is already placed at {self.offset[buffer]}")
-        if offset not in {o for o, _ in self.candidates(buffer)}:
-            raise ValueError(f"offset {offset} is not a candidate for buffer {buffer}; candidates: {[o for o, _ in self.candidates(buffer)][:10]}")
+        allowed = [o for o, _ in self.candidates(buffer)]
+        if offset not in allowed:
+            raise ValueError(f"offset {offset} is not a candidate for buffer {buffer}; candidates: {allowed[:10]}")
         self.offset[buffer] = offset
-        self._candidates = None
 
-    def copy(self) -> Placement:
-        """An independent copy (same instance, own offsets)."""
-        twin = Placement(self.instance)
-        twin.offset[:] = self.offset
-        twin._candidates = self._candidates
-        return twin
+    def copy(self, offset: np.ndarray | None = None) -> Placement:
+        """An independent copy (same instance and tables; its own offsets: a copy of these, or ``offset``)."""
+        return Placement(self.instance, self.tables, self.offset.copy() if offset is None else offset)
 
     def solution(self) -> MemMapSolution:
         return MemMapSolution(self.offset.copy())

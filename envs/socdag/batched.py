@@ -15,10 +15,11 @@ and grow when a bigger one is drawn.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 from gymnasium import spaces
+
+from schedgym.envs.batching import grown, slot_views
 
 from schedgym.envs.socdag import kernels
 from schedgym.envs.socdag.env import BINDINGS, MODES, source_and_encoder
@@ -160,7 +161,7 @@ class SocDagBatch:
         encoding, observation, window = self.encoder.allocate((B,), n_tasks, n_jobs, self.mode)
         slot_of_task = np.full((B, n_tasks), -1, dtype=np.int64)
         if self._capacity != (0, 0, 0):
-            tables, state, encoding = (_keep(self.tables, tables), _keep(self.state, state), _keep(self.encoding, encoding))
+            tables, state, encoding = (grown(self.tables, tables), grown(self.state, state), grown(self.encoding, encoding))
             observation, window = self._observation, self._window
         self.tables, self.state, self.encoding = tables, state, encoding
         self._observation, self._window, self._slot_of_task = observation, window, slot_of_task
@@ -173,9 +174,9 @@ class SocDagBatch:
         if any(n > have for n, have in zip(needed, self._capacity)):
             self._allocate(*(max(n, have) for n, have in zip(needed, self._capacity)))
         self.instances[b] = instance
-        tables, state = _slot(self.tables, b), _slot(self.state, b)
+        tables, state = slot_views(self.tables, b), slot_views(self.state, b)
         kernels.fill_tables(tables, instance)
-        scale = self.encoder.reset(_slot(self.encoding, b), instance)
+        scale = self.encoder.reset(slot_views(self.encoding, b), instance)
         self._reward_scale[b] = 1.0 / (instance.n_jobs * scale)
         kernels.reset_run(tables, state, self.queue_capacity)
         self._episode_return[b] = 0.0
@@ -198,14 +199,3 @@ class SocDagBatch:
             self.binding == "late", self._observation, self._window, self._slot_of_task,
         )
 
-
-def _slot(arrays: NamedTuple, b: int) -> NamedTuple:
-    """Slot ``b``'s views of a NamedTuple of batched arrays."""
-    return type(arrays)(*(a[b] for a in arrays))
-
-
-def _keep(old: NamedTuple, new: NamedTuple) -> NamedTuple:
-    """``new`` (larger arrays of the same fields) with ``old``'s contents copied into its leading corner."""
-    for a, b in zip(old, new):
-        b[tuple(slice(0, n) for n in a.shape)] = a
-    return new
