@@ -5,6 +5,7 @@ import pytest
 
 from schedgym.baselines.llmrouting import ROUTERS, Router
 from schedgym.envs import InstanceFormatError
+from schedgym.envs.llmrouting import kernels
 from schedgym.envs.llmrouting import (
     LatencyProfile,
     ReplicaSpec,
@@ -68,16 +69,8 @@ def test_fast_forwarded_decoding_equals_iterating_one_by_one(kv_blocks):
     workload = load_azure_csv().head(300).at_rate(60.0)
     inst = _instance(workload, n=2, kv_blocks=kv_blocks)
 
-    served_parts, plans = [], []
-
     def run(fast: bool) -> ServingSimulator:
-        sim = inst.simulator()
-        if not fast:
-            sim._decode_run = lambda replica, until: False
-        else:
-            serve, plan = sim._decode_run, sim._plan_decode_run
-            sim._decode_run = lambda replica, until: served_parts.append(serve(replica, until)) or served_parts[-1]
-            sim._plan_decode_run = lambda replica: plans.append(plan(replica)) or plans[-1]
+        sim = ServingSimulator(inst.workload, list(inst.replicas), inst.profile, fast_forward=fast)
         for r in range(workload.n_requests):
             sim.advance_to(float(workload.arrival_s[r]))
             sim.route(r, r % 2)
@@ -85,7 +78,8 @@ def test_fast_forwarded_decoding_equals_iterating_one_by_one(kv_blocks):
         return sim
 
     fast, slow = run(True), run(False)
-    planned, served = sum(1 for p in plans if p is not None), sum(1 for part in served_parts if part)
+    planned, served = int(fast.state.counts[kernels.RUNS_PLANNED]), int(fast.state.counts[kernels.RUN_PARTS])
+    assert slow.state.counts[kernels.RUNS_PLANNED] == 0
     if kv_blocks == 900:
         assert slow.preemptions.sum() > 0 and planned > 0
     else:

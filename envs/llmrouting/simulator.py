@@ -23,12 +23,12 @@ after it arrived), then :meth:`route` queues the request.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from schedgym.envs.llmrouting import kernels
 from schedgym.envs.llmrouting.profile import LatencyProfile
 from schedgym.envs.llmrouting.workload import Workload
 
@@ -74,86 +74,104 @@ class IterationExecutor(Protocol):
         ...
 
 
-@dataclass
-class DecodeRun:
-    """A run of identical decode-only iterations of one replica, planned at its start and served in parts, up to
-    each arrival that interrupts it.
+class ReplicaView:
+    """One replica of a :class:`ServingSimulator`, read from the simulator's state arrays.
 
     Attributes:
-        requests: ``[batch]`` the decoding requests, in admission order.
-        starts_s, ends_s: ``[steps]`` start and end of each iteration of the run (seconds).
-        done: iterations of the run served so far.
+        spec: its :class:`ReplicaSpec`; index: its position.
     """
 
-    requests: np.ndarray
-    starts_s: np.ndarray
-    ends_s: np.ndarray
-    done: int = 0
+    def __init__(self, sim: ServingSimulator, index: int) -> None:
+        self._sim, self.index, self.spec = sim, index, sim.specs[index]
 
+    @property
+    def waiting(self) -> np.ndarray:
+        """int ``[w]``: the queued requests, head first."""
+        state, r = self._sim.state, self.index
+        count, capacity = int(state.waiting_count[r]), state.waiting.shape[1]
+        return state.waiting[r, (state.waiting_head[r] + np.arange(count)) % capacity]
 
-class Replica:
-    """The state of one replica; request data lives in the simulator's arrays."""
+    @property
+    def running(self) -> np.ndarray:
+        """int ``[b]``: the running batch, in admission order."""
+        return self._sim.state.running[self.index, : self._sim.state.running_count[self.index]]
 
-    def __init__(self, spec: ReplicaSpec, index: int) -> None:
-        self.spec = spec
-        self.index = index
-        self.clock_s = 0.0  # end of the last iteration
-        self.waiting: deque[int] = deque()
-        self.running: list[int] = []  # admission order
-        self.free_blocks = spec.kv_blocks
-        self.cache: OrderedDict[int, None] = OrderedDict()  # prefix id -> (LRU order)
-        self.iterations = 0
-        self.decode_run: DecodeRun | None = None  # the run in progress; any other iteration or a finish ends it
+    @property
+    def free_blocks(self) -> int:
+        return int(self._sim.state.free_blocks[self.index])
+
+    @property
+    def clock_s(self) -> float:
+        """End of its last iteration."""
+        return float(self._sim.state.clock_s[self.index])
+
+    @property
+    def iterations(self) -> int:
+        return int(self._sim.state.iterations[self.index])
 
 
 class ServingSimulator:
-    """N replicas serving one workload.
+    """N replicas serving one workload; the state lives in the arrays of
+    :class:`~schedgym.envs.llmrouting.kernels.ServingState` (``state``), advanced by the compiled kernels of
+    :mod:`schedgym.envs.llmrouting.kernels`.
 
-    Per-request arrays (``[n_requests]``): ``replica`` (-1 until routed), ``prefill_target`` (tokens to prefill:
-    the prompt, plus generated tokens after a preemption), ``prefilled``, ``generated``, ``kv_tokens`` (tokens in
-    its KV cache), ``blocks``,
-    ``prefix_hit_tokens``, ``first_token_s`` and ``finish_s`` (NaN until known), ``preemptions``.
+    Per-request arrays (``[n_requests]``, views of ``state``): ``replica`` (-1 until routed), ``prefill_target``
+    (tokens to prefill: the prompt, plus generated tokens after a preemption), ``prefilled``, ``generated``,
+    ``kv_tokens`` (tokens in its KV cache), ``blocks``, ``prefix_hit_tokens``, ``first_token_s`` and ``finish_s``
+    (NaN until known), ``preemptions``.
 
     With an ``executor`` each iteration lasts what the executor measured for it (the profile is not used for
     time), so a replica's ``clock_s`` is advanced by the measured time of its own iterations; such replicas must
-    have speed 1.0.
+    have speed 1.0. ``fast_forward=False`` steps every decode iteration one by one (the runs' check).
     """
 
-    def __init__(self, workload: Workload, replicas: list[ReplicaSpec], profile: LatencyProfile, executor: IterationExecutor | None = None) -> None:
+    def __init__(
+        self, workload: Workload, replicas: list[ReplicaSpec], profile: LatencyProfile, executor: IterationExecutor | None = None,
+        fast_forward: bool = True,
+    ) -> None:
         if not replicas:
             raise ValueError("need at least one replica")
         if executor is not None and any(spec.speed != 1.0 for spec in replicas):
             raise ValueError(f"an iteration executor measures real iterations, so every replica needs speed 1.0 (got {[spec.speed for spec in replicas]})")
+        longest = int(workload.prompt_tokens.max() + workload.output_tokens.max())
+        too_big = [r for r, spec in enumerate(replicas) if -(-longest // spec.block_tokens) > spec.kv_blocks]
+        if too_big:
+            raise ValueError(f"replicas {too_big} cannot hold the longest request of {workload.name} in their KV cache; raise kv_blocks")
         self.workload = workload
         self.profile = profile
         self.executor = executor
-        self.replicas = [Replica(spec, index) for index, spec in enumerate(replicas)]
-        n = workload.n_requests
-        too_big = [r for r, spec in enumerate(replicas) if self._blocks_for(int(workload.prompt_tokens.max() + workload.output_tokens.max()), spec) > spec.kv_blocks]
-        if too_big:
-            raise ValueError(f"replicas {too_big} cannot hold the longest request of {workload.name} in their KV cache; raise kv_blocks")
-        self.replica = np.full(n, -1, dtype=np.int64)
-        self.prefill_target = workload.prompt_tokens.astype(np.int64).copy()
-        self.prefilled = np.zeros(n, dtype=np.int64)
-        self.generated = np.zeros(n, dtype=np.int64)
-        self.kv_tokens = np.zeros(n, dtype=np.int64)
-        self.blocks = np.zeros(n, dtype=np.int64)
-        self.prefix_hit_tokens = np.zeros(n, dtype=np.int64)
-        self.first_token_s = np.full(n, np.nan)
-        self.finish_s = np.full(n, np.nan)
-        self.preemptions = np.zeros(n, dtype=np.int64)
-        self.n_routed = 0
-        self.n_finished = 0
+        self.specs = list(replicas)
+        self.tables = kernels.build_tables(workload, self.specs, profile, fast_forward)
+        self.state = kernels.allocate_state(self.tables)
+        state = self.state
+        self.replica, self.prefill_target, self.prefilled, self.generated = state.replica, state.prefill_target, state.prefilled, state.generated
+        self.kv_tokens, self.blocks, self.prefix_hit_tokens = state.kv_tokens, state.blocks, state.prefix_hit_tokens
+        self.first_token_s, self.finish_s, self.preemptions = state.first_token_s, state.finish_s, state.preemptions
+        self.replicas = [ReplicaView(self, index) for index in range(len(replicas))]
+        batch = int(self.tables.max_batch.max())
+        self._chunks = np.zeros((batch, 3), dtype=np.int64)  # scratch of one iteration
+        self._decodes = np.zeros(batch, dtype=np.int64)
+        self._released = np.zeros(batch, dtype=np.int64)
+
+    @property
+    def n_routed(self) -> int:
+        return int(self.state.counts[kernels.ROUTED])
+
+    @property
+    def n_finished(self) -> int:
+        return int(self.state.counts[kernels.FINISHED])
 
     # ------------------------------------------------------------------------------------------------ routing
     def advance_to(self, time_s: float) -> None:
         """Run every replica's iterations that start before ``time_s``."""
-        for replica in self.replicas:
-            while replica.clock_s < time_s and self._has_work(replica, replica.clock_s):
-                if not self._decode_run(replica, time_s):
-                    self._iterate(replica)
-            if not self._has_work(replica, time_s):
-                replica.clock_s = max(replica.clock_s, time_s)
+        if self.executor is None:
+            kernels.advance_to(self.tables, self.state, time_s, *self._scratch())
+            return
+        for r in range(len(self.replicas)):
+            while self.state.clock_s[r] < time_s and kernels.has_work(self.tables, self.state, r, self.state.clock_s[r]):
+                self._iterate_with_executor(r)
+            if not kernels.has_work(self.tables, self.state, r, time_s):
+                self.state.clock_s[r] = max(self.state.clock_s[r], time_s)
 
     def route(self, request: int, replica: int) -> None:
         """Queue ``request`` at ``replica`` (requests must be routed in arrival order)."""
@@ -161,9 +179,7 @@ class ServingSimulator:
             raise ValueError(f"request {request} routed out of order; route request {self.n_routed} next")
         if not 0 <= replica < len(self.replicas):
             raise ValueError(f"replica {replica} does not exist; choose one of 0..{len(self.replicas) - 1}")
-        self.replica[request] = replica
-        self.replicas[replica].waiting.append(request)
-        self.n_routed += 1
+        kernels.route(self.tables, self.state, request, replica)
 
     def run_to_completion(self) -> None:
         """Serve every routed request to its end."""
@@ -174,12 +190,15 @@ class ServingSimulator:
         """Serve the requests routed to ``replica`` as if none arrived after them: to their end, or until request
         ``until_first_token_of`` (routed there) has its first token. The other replicas stay where they are, so on
         a copy of the simulator this looks ahead at what a routing would cost."""
-        rep = self.replicas[replica]
-        while rep.running or rep.waiting:
-            if until_first_token_of is not None and not np.isnan(self.first_token_s[until_first_token_of]):
+        target = -1 if until_first_token_of is None else int(until_first_token_of)
+        if self.executor is None:
+            kernels.run_replica(self.tables, self.state, replica, target, *self._scratch())
+            return
+        state = self.state
+        while state.running_count[replica] or state.waiting_count[replica]:
+            if target >= 0 and not np.isnan(state.first_token_s[target]):
                 return
-            if not self._decode_run(rep, np.inf):
-                self._iterate(rep)
+            self._iterate_with_executor(replica)
 
     @property
     def done(self) -> bool:
@@ -188,201 +207,32 @@ class ServingSimulator:
     # ------------------------------------------------------------------------------------------------ queries
     def prefix_hit_tokens_at(self, replica: int, request: int) -> int:
         """Prompt tokens of ``request`` found in ``replica``'s prefix cache now."""
-        ids = self.workload.prefix_ids
-        rep = self.replicas[replica]
-        if ids is None or not rep.spec.prefix_cache:
-            return 0
-        hits = 0
-        for block in ids[request]:
-            if block not in rep.cache:
-                break
-            hits += 1
-        return min(hits * self.workload.prefix_block_tokens, int(self.workload.prompt_tokens[request]) - 1)
+        return int(kernels.prefix_hit_tokens_at(self.tables, self.state, replica, request))
 
     def pending_prefill_tokens(self, replica: int) -> int:
         """Prefill tokens still to compute at ``replica`` (waiting prompts and unfinished prefills)."""
         rep = self.replicas[replica]
-        waiting = sum(int(self.prefill_target[r]) for r in rep.waiting)
-        running = sum(int(self.prefill_target[r] - self.prefilled[r]) for r in rep.running)
-        return waiting + running
+        running = rep.running
+        return int(self.prefill_target[rep.waiting].sum() + (self.prefill_target[running] - self.prefilled[running]).sum())
 
     def decode_batch(self, replica: int) -> int:
-        rep = self.replicas[replica]
-        return sum(1 for r in rep.running if self.prefilled[r] >= self.prefill_target[r])
+        running = self.replicas[replica].running
+        return int((self.prefilled[running] >= self.prefill_target[running]).sum())
 
     # ------------------------------------------------------------------------------------------------ internals
-    @staticmethod
-    def _blocks_for(tokens: int, spec: ReplicaSpec) -> int:
-        return -(-tokens // spec.block_tokens)
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._chunks, self._decodes, self._released
 
-    def _has_work(self, replica: Replica, at_s: float) -> bool:
-        return bool(replica.running) or (bool(replica.waiting) and self.workload.arrival_s[replica.waiting[0]] <= max(at_s, replica.clock_s))
-
-    def _admit(self, replica: Replica, start_s: float) -> None:
-        spec = replica.spec
-        arrival = self.workload.arrival_s
-        while replica.waiting and len(replica.running) < spec.max_batch and arrival[replica.waiting[0]] <= start_s:
-            request = replica.waiting[0]
-            needed = self._blocks_for(int(self.prefill_target[request]) + 1, spec)
-            if needed > replica.free_blocks:
-                break
-            replica.waiting.popleft()
-            replica.free_blocks -= needed
-            self.blocks[request] = needed
-            hit = self.prefix_hit_tokens_at(self.replica[request], request) if self.generated[request] == 0 else 0
-            self.prefix_hit_tokens[request] = max(self.prefix_hit_tokens[request], hit)
-            self.prefilled[request] = hit
-            self.kv_tokens[request] = hit
-            if hit:
-                for block in self.workload.prefix_ids[request][: hit // self.workload.prefix_block_tokens]:
-                    replica.cache.move_to_end(block)
-            replica.running.append(request)
-
-    def _preempt_last(self, replica: Replica) -> None:
-        victim = replica.running.pop()
-        replica.free_blocks += int(self.blocks[victim])
-        self.blocks[victim] = 0
-        self.prefill_target[victim] = int(self.workload.prompt_tokens[victim]) + int(self.generated[victim])
-        self.prefilled[victim] = 0
-        self.kv_tokens[victim] = 0
-        self.preemptions[victim] += 1
-        replica.waiting.appendleft(victim)
-        if self.executor is not None:
-            self.executor.release(replica.index, victim)
-
-    def _iterate(self, replica: Replica) -> None:
-        """Run one iteration of ``replica`` from its clock (or the first waiting arrival, if later)."""
-        replica.decode_run = None
-        spec = replica.spec
-        start_s = replica.clock_s
-        if not replica.running and replica.waiting:
-            start_s = max(start_s, float(self.workload.arrival_s[replica.waiting[0]]))
-        self._admit(replica, start_s)
-        decodes = self._reserve_decode_blocks(replica)
-        running = np.array(replica.running, dtype=np.int64)
-        remaining = self.prefill_target[running] - self.prefilled[running]
-        prefilling, remaining = running[remaining > 0], remaining[remaining > 0]
-        budget = spec.token_budget - len(decodes)
-        chunks = np.maximum(np.minimum(remaining, budget - (np.cumsum(remaining) - remaining)), 0)
-        prefilling, chunks = prefilling[chunks > 0], chunks[chunks > 0]
-        if not len(decodes) and not len(prefilling):
-            replica.clock_s = start_s
+    def _iterate_with_executor(self, r: int) -> None:
+        """One iteration of replica ``r`` run and timed by the executor (the kernels make every decision)."""
+        chunks, decodes, released = self._scratch()
+        start_s, n_chunks, n_decodes, n_released = kernels.begin_iteration(self.tables, self.state, r, chunks, decodes, released)
+        for victim in released[:n_released].tolist():
+            self.executor.release(r, victim)
+        if n_chunks == 0 and n_decodes == 0:
             return
-        if self.executor is None:
-            mean_context = float(self.kv_tokens[decodes].sum()) / len(decodes) if len(decodes) else 0.0
-            end_s = start_s + self.profile.iteration_time_s(int(chunks.sum()), len(decodes), mean_context) / spec.speed
-        else:
-            batch_chunks = np.stack((prefilling, self.prefilled[prefilling], chunks), axis=1)
-            end_s = start_s + self.executor.run_iteration(replica.index, batch_chunks, np.stack((decodes, self.kv_tokens[decodes]), axis=1))
-        replica.iterations += 1
-        self.prefilled[prefilling] += chunks
-        self.kv_tokens[prefilling] += chunks
-        first = prefilling[(self.prefilled[prefilling] >= self.prefill_target[prefilling]) & (self.generated[prefilling] == 0)]
-        self.generated[first] = 1
-        self.first_token_s[first] = end_s
-        self.generated[decodes] += 1
-        self.kv_tokens[decodes] += 1
-        output = self.workload.output_tokens
-        finished = first[output[first] <= 1].tolist() + decodes[self.generated[decodes] >= output[decodes]].tolist()
-        for request in finished:
-            self._finish(replica, request, end_s)
-        replica.clock_s = end_s
-
-    def _reserve_decode_blocks(self, replica: Replica) -> np.ndarray:
-        """The running requests past their prefill, each holding a KV block for its next token; a request that
-        needs a new block when none is free preempts the most recently admitted one (possibly itself)."""
-        spec = replica.spec
-        running = np.array(replica.running, dtype=np.int64)
-        decoding = running[self.prefilled[running] >= self.prefill_target[running]]
-        needs = -(-(self.kv_tokens[decoding] + 1) // spec.block_tokens) > self.blocks[decoding]
-        if needs.sum() <= replica.free_blocks:
-            self.blocks[decoding[needs]] += 1
-            replica.free_blocks -= int(needs.sum())
-            return decoding
-        decodes: list[int] = []
-        for request in decoding.tolist():
-            if request not in replica.running:
-                continue  # preempted by an earlier request of this iteration
-            if self._blocks_for(int(self.kv_tokens[request]) + 1, spec) > self.blocks[request]:
-                while replica.free_blocks == 0 and replica.running[-1] != request:
-                    self._preempt_last(replica)
-                if replica.free_blocks == 0:
-                    self._preempt_last(replica)  # the request itself was the last admitted
-                    continue
-                replica.free_blocks -= 1
-                self.blocks[request] += 1
-            decodes.append(request)
-        return np.array(decodes, dtype=np.int64)
-
-    def _decode_run(self, replica: Replica, until_s: float) -> bool:
-        """Fast-forward a run of identical decode-only iterations (nothing to admit or prefill, enough free blocks,
-        no request finishing before the last) that start before ``until_s``; False if the next iteration is not
-        such a one (run it with :meth:`_iterate`). The run is planned once (:class:`DecodeRun`) and served in parts
-        up to each ``until_s``. The result equals iterating one by one. With an executor every iteration is run on
-        its own."""
-        spec = replica.spec
-        running = replica.running
-        if self.executor is not None or not running or (replica.waiting and self.workload.arrival_s[replica.waiting[0]] <= replica.clock_s and len(running) < spec.max_batch):
-            return False
-        run = replica.decode_run or self._plan_decode_run(replica)
-        if run is None:
-            return False
-        batch = run.requests
-        steps = max(1, int(np.searchsorted(run.starts_s[run.done :], until_s, side="left")))
-        self.generated[batch] += steps
-        self.kv_tokens[batch] += steps
-        needed = -(-self.kv_tokens[batch] // spec.block_tokens)
-        replica.free_blocks -= int(np.maximum(needed - self.blocks[batch], 0).sum())
-        self.blocks[batch] = np.maximum(self.blocks[batch], needed)
-        run.done += steps
-        replica.clock_s = float(run.ends_s[run.done - 1])
-        replica.iterations += steps
-        replica.decode_run = run if run.done < len(run.ends_s) else None
-        for request in batch[self.generated[batch] >= self.workload.output_tokens[batch]].tolist():
-            self._finish(replica, request, replica.clock_s)
-        return True
-
-    def _plan_decode_run(self, replica: Replica) -> DecodeRun | None:
-        """The decode-only run ``replica``'s batch can go on with from its clock: until its first request finishes,
-        shortened until its new KV blocks fit; None if it is not at least 2 iterations (or a request still
-        prefills)."""
-        spec = replica.spec
-        batch = np.array(replica.running)
-        if (self.prefilled[batch] < self.prefill_target[batch]).any():
-            return None
-        steps = int((self.workload.output_tokens[batch] - self.generated[batch]).min())
-        kv = self.kv_tokens[batch]
-        for _ in range(2):  # shorten the run until its new KV blocks fit
-            extra = np.maximum(-(-(kv + steps) // spec.block_tokens) - self.blocks[batch], 0).sum()
-            if extra <= replica.free_blocks:
-                break
-            steps = max(1, steps // 4)
-        else:
-            return None
-        if steps < 2:
-            return None
-        durations = self.profile.decode_times_s(len(batch), kv.mean() + np.arange(steps)) / spec.speed
-        ends = replica.clock_s + np.cumsum(durations)
-        return DecodeRun(requests=batch, starts_s=ends - durations, ends_s=ends)
-
-    def _finish(self, replica: Replica, request: int, end_s: float) -> None:
-        """``request`` produced its last token at ``end_s``: it leaves the batch and frees its blocks."""
-        replica.decode_run = None
-        self.finish_s[request] = end_s
-        replica.running.remove(request)
-        replica.free_blocks += int(self.blocks[request])
-        self.blocks[request] = 0
-        self.n_finished += 1
-        if replica.spec.prefix_cache and self.workload.prefix_ids is not None:
-            self._cache_prefix(replica, request)
-        if self.executor is not None:
-            self.executor.release(replica.index, request)
-
-    def _cache_prefix(self, replica: Replica, request: int) -> None:
-        """Remember the request's prefix blocks (most recent last), keeping at most ``kv_blocks`` of them (LRU)."""
-        for block in self.workload.prefix_ids[request]:
-            replica.cache[block] = None
-            replica.cache.move_to_end(block)
-        capacity = replica.spec.kv_blocks * replica.spec.block_tokens // self.workload.prefix_block_tokens
-        while len(replica.cache) > capacity:
-            replica.cache.popitem(last=False)
+        batch_decodes = decodes[:n_decodes].copy()
+        duration_s = self.executor.run_iteration(r, chunks[:n_chunks].copy(), np.stack((batch_decodes, self.kv_tokens[batch_decodes]), axis=1))
+        n_finished = kernels.end_iteration(self.tables, self.state, r, start_s + duration_s, chunks, n_chunks, decodes, n_decodes, released)
+        for request in released[:n_finished].tolist():
+            self.executor.release(r, request)
