@@ -3,6 +3,7 @@
     python benchmarks/batched_env_speed.py --problem jobshop --sizes 15x15 --seconds 3 --repeats 3
     python benchmarks/batched_env_speed.py --problem socdag
     python benchmarks/batched_env_speed.py --problem memmap
+    python benchmarks/batched_env_speed.py --problem llmrouting
 
 Every configuration runs the same policy, a uniformly random legal action per decision, with the full graph
 observation written every decision; the clock runs only inside ``step`` (and the resets it triggers), not while the
@@ -15,6 +16,8 @@ random policy draws its actions:
 * ``memmap``: 64 instances drawn from the training workload (``TraceGenerator()``: traced MLPs and ResNets of up
   to about 70 buffers) before the clock starts, each slot drawing from that pool: tracing a fresh program costs
   about 40 ms, far more than its episode, so a fresh draw per episode would time the tracer, not the engine.
+* ``llmrouting``: 64 instances drawn from the training workload (``RoutingGenerator()``: 300 requests on 2-8
+  replicas at 0.75-1.0 load) before the clock starts, for the same reason; a decision routes one request.
 
 The configurations run in turns within one process, ``--repeats`` times, so that they share the machine's state;
 peak memory is the tracemalloc peak of building and running each (numpy arrays included), taken in a separate
@@ -39,6 +42,8 @@ from schedgym.agents.rollout import POLICY_ENV_OPTIONS
 from schedgym.atomic import atomic_write_text
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, parse_sizes
 from schedgym.envs.jobshop.batched import JobShopBatch
+from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator
+from schedgym.envs.llmrouting.batched import LlmRoutingBatch
 from schedgym.envs.memmap import MemoryMappingEnv
 from schedgym.envs.memmap.batched import MemMapBatch
 from schedgym.envs.memmap.tracer import TraceGenerator
@@ -54,6 +59,13 @@ def engines(problem: str, sizes: str) -> tuple[str, Callable[[], Any], str, Call
         return (
             "JobShopEnv", lambda: JobShopEnv(TaillardGenerator(parse_sizes(sizes)), **POLICY_ENV_OPTIONS),
             "JobShopBatch", lambda n: JobShopBatch(TaillardGenerator(parse_sizes(sizes)), n, seed=0, **POLICY_ENV_OPTIONS),
+        )
+    if problem == "llmrouting":
+        generator, rng = RoutingGenerator(), np.random.default_rng(0)
+        pool = [generator(rng) for _ in range(64)]
+        return (
+            "LlmRoutingEnv", lambda: LlmRoutingEnv(pool),
+            "LlmRoutingBatch", lambda n: LlmRoutingBatch(pool, n, seed=0),
         )
     if problem == "memmap":
         generator, rng = TraceGenerator(), np.random.default_rng(0)
@@ -104,7 +116,7 @@ def batched(make_batch: Callable[[int], Any], n_envs: int, seconds: float) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problem", choices=("jobshop", "socdag", "memmap"), default="jobshop")
+    parser.add_argument("--problem", choices=("jobshop", "socdag", "llmrouting", "memmap"), default="jobshop")
     parser.add_argument("--sizes", default="15x15", help="jobshop instance sizes")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=3)

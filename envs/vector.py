@@ -20,6 +20,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 
 from schedgym.envs.jobshop.batched import JobShopBatch
+from schedgym.envs.llmrouting.batched import LlmRoutingBatch
 from schedgym.envs.memmap.batched import MemMapBatch
 from schedgym.envs.socdag.batched import SocDagBatch
 
@@ -110,7 +111,7 @@ class BatchedVecEnv(VecEnv):
 
 
 #: The batched engine of each problem that has one.
-BATCHED_ENGINES: dict[str, type] = {"jobshop": JobShopBatch, "socdag": SocDagBatch, "memmap": MemMapBatch}
+BATCHED_ENGINES: dict[str, type] = {"jobshop": JobShopBatch, "socdag": SocDagBatch, "llmrouting": LlmRoutingBatch, "memmap": MemMapBatch}
 
 
 def _copy(observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from gymnasium import spaces
+from numba import njit
+
+from schedgym.envs.llmrouting.kernels import N_REPLICAS, decode_batch, pending_prefill_tokens, prefix_hit_tokens_at
 
 if TYPE_CHECKING:
     from schedgym.envs.llmrouting.simulator import ServingSimulator
@@ -55,27 +58,47 @@ class LlmRoutingEncoder:
             }
         )
 
+    def allocate(self, prefix: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Zeroed observation arrays with leading axes ``prefix`` (``()`` for one simulation, ``(B,)`` for a batch)."""
+        return {key: np.zeros(prefix + box.shape, dtype=box.dtype) for key, box in self.observation_space.spaces.items()}
+
     def encode(self, sim: ServingSimulator, request: int) -> dict[str, np.ndarray]:
-        """The state seen when routing ``request`` (the simulator advanced to its arrival)."""
-        n = len(sim.replicas)
-        if n > self.max_replicas:
-            raise ValueError(f"{n} replicas do not fit the encoding of {self.max_replicas}; raise max_replicas")
-        prompt = int(sim.workload.prompt_tokens[request])
-        features = np.zeros((self.max_replicas, len(REPLICA_FEATURES)), dtype=np.float32)
-        outstanding = np.array([len(r.waiting) + len(r.running) for r in sim.replicas], dtype=float)
-        for k, replica in enumerate(sim.replicas):
-            spec = replica.spec
-            features[k] = (
-                len(replica.waiting) / 16, len(replica.running) / 64,
-                sim.pending_prefill_tokens(k) / (4 * spec.token_budget), sim.decode_batch(k) / 64,
-                1.0 - replica.free_blocks / spec.kv_blocks, sim.prefix_hit_tokens_at(k, request) / prompt,
-                spec.speed, (outstanding[k] - outstanding.mean()) / 16,
-            )
-        prefix_blocks = 0 if sim.workload.prefix_ids is None else len(sim.workload.prefix_ids[request])
-        mask = (np.arange(self.max_replicas) < n).astype(np.int8)
-        return {
-            "replica_features": np.clip(features, -_CLIP, _CLIP),
-            "replica_mask": mask,
-            "request_features": np.array([prompt / 2048, prefix_blocks / 32], dtype=np.float32),
-            "action_mask": mask.copy(),
-        }
+        """The state seen when routing ``request`` (the simulator advanced to its arrival), as fresh arrays.
+
+        Raises:
+            ValueError: if the simulation has more replicas than the encoding holds.
+        """
+        if len(sim.replicas) > self.max_replicas:
+            raise ValueError(f"{len(sim.replicas)} replicas do not fit the encoding of {self.max_replicas}; raise max_replicas")
+        obs = self.allocate(())
+        write_observation(*sim.kernel_args, request, obs["replica_features"], obs["replica_mask"], obs["request_features"], obs["action_mask"])
+        return obs
+
+
+@njit(cache=True)
+def write_observation(tables, state, request, replica_features, replica_mask, request_features, action_mask):
+    """Write the observation of routing ``request`` in one simulation (kernel state) into the given arrays."""
+    n_replicas = tables.config[N_REPLICAS]
+    prompt = tables.prompt_tokens[request]
+    outstanding_total = 0
+    for r in range(n_replicas):
+        outstanding_total += state.waiting_count[r] + state.running_count[r]
+    outstanding_mean = outstanding_total / n_replicas
+    replica_features[:] = 0.0
+    for r in range(n_replicas):
+        row = replica_features[r]
+        row[0] = state.waiting_count[r] / 16
+        row[1] = state.running_count[r] / 64
+        row[2] = pending_prefill_tokens(state, r) / (4 * tables.token_budget[r])
+        row[3] = decode_batch(state, r) / 64
+        row[4] = 1.0 - state.free_blocks[r] / tables.kv_blocks[r]
+        row[5] = prefix_hit_tokens_at(tables, state, r, request) / prompt
+        row[6] = tables.speed[r]
+        row[7] = (state.waiting_count[r] + state.running_count[r] - outstanding_mean) / 16
+        for f in range(row.shape[0]):
+            row[f] = min(max(row[f], -_CLIP), _CLIP)
+    for r in range(replica_mask.shape[0]):
+        replica_mask[r] = r < n_replicas
+        action_mask[r] = r < n_replicas
+    request_features[0] = prompt / 2048
+    request_features[1] = (tables.prefix_start[request + 1] - tables.prefix_start[request]) / 32

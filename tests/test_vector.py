@@ -71,5 +71,5 @@ def test_maskable_ppo_trains_on_the_batched_env():
 
 
 def test_unknown_problem_is_refused_with_the_known_ones():
-    with pytest.raises(ValueError, match="batched engines exist for jobshop, socdag, memmap"):
+    with pytest.raises(ValueError, match="batched engines exist for jobshop, socdag, llmrouting, memmap"):
         make_vec_env("nosuch", "ft06", n_envs=2)

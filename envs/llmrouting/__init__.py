@@ -7,10 +7,24 @@ from schedgym.envs.llmrouting.simulator import ReplicaSpec, ServingSimulator
 from schedgym.envs.llmrouting.solution import RoutingSolution, metrics, validate
 from schedgym.envs.llmrouting.instance import RoutingInstance, measured_capacity_rps
 from schedgym.envs.llmrouting.suites import SUITES, RoutingGenerator, generated_instance, make_instance, resolve_suite
-from schedgym.envs.llmrouting.env import LlmRoutingEnv
+
+
+def __getattr__(name: str):
+    """``LlmRoutingEnv`` and ``LlmRoutingBatch`` load on first use: their encoder (:mod:`schedgym.graphs.llmrouting`)
+    reads the state layout of :mod:`schedgym.envs.llmrouting.kernels`, so importing them here would make the two
+    packages import each other."""
+    if name == "LlmRoutingEnv":
+        from schedgym.envs.llmrouting.env import LlmRoutingEnv
+
+        return LlmRoutingEnv
+    if name == "LlmRoutingBatch":
+        from schedgym.envs.llmrouting.batched import LlmRoutingBatch
+
+        return LlmRoutingBatch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "LatencyProfile", "LlmRoutingEnv", "ReplicaSpec", "RoutingGenerator", "RoutingInstance", "RoutingSolution", "SUITES", "ServingSimulator", "Workload",
+    "LatencyProfile", "LlmRoutingBatch", "LlmRoutingEnv", "ReplicaSpec", "RoutingGenerator", "RoutingInstance", "RoutingSolution", "SUITES", "ServingSimulator", "Workload",
     "generated_instance", "load_azure_csv", "load_mooncake_jsonl", "load_sharegpt_lengths", "make_instance", "measured_capacity_rps",
     "metrics", "resolve_suite", "validate",
 ]

@@ -16,6 +16,17 @@ from schedgym.envs.spaces import MaskedDiscrete
 from schedgym.graphs.llmrouting import LlmRoutingEncoder
 
 
+def source_and_encoder(
+    instances: RoutingInstance | Sequence[RoutingInstance] | RoutingGenerator | str, max_replicas: int | None
+) -> tuple[InstanceSource, LlmRoutingEncoder]:
+    """The instance source of ``instances`` and the encoder sized for it (``max_replicas`` default: the most
+    replicas an instance has), as ``LlmRoutingEnv`` and ``LlmRoutingBatch`` both build them."""
+    source = InstanceSource(instances, instance_type=RoutingInstance, generator_type=RoutingGenerator, load=resolve_suite)
+    generator = source.generator
+    largest = max(generator.replica_counts) if generator else source.largest(lambda inst: inst.n_replicas)
+    return source, LlmRoutingEncoder(max_replicas or largest)
+
+
 class LlmRoutingEnv(gym.Env):
     """Route every arriving LLM request to one of N continuously batching replicas.
 
@@ -68,10 +79,7 @@ class LlmRoutingEnv(gym.Env):
         *,
         max_replicas: int | None = None,
     ) -> None:
-        self.source = InstanceSource(instances, instance_type=RoutingInstance, generator_type=RoutingGenerator, load=resolve_suite)
-        generator = self.source.generator
-        largest = max(generator.replica_counts) if generator else self.source.largest(lambda inst: inst.n_replicas)
-        self.encoder = LlmRoutingEncoder(max_replicas or largest)
+        self.source, self.encoder = source_and_encoder(instances, max_replicas)
         self.observation_space = self.encoder.observation_space
         self.action_space = MaskedDiscrete(self.encoder.max_replicas, self.action_masks)
         self.sim: ServingSimulator | None = None
@@ -84,8 +92,7 @@ class LlmRoutingEnv(gym.Env):
         self.instance = instance
         self.sim = instance.simulator()
         self.request = 0
-        self._last_time_s = float(instance.workload.arrival_s[0])
-        self.sim.advance_to(self._last_time_s)
+        self.sim.advance_to(float(instance.workload.arrival_s[0]))
         return self.encoder.encode(self.sim, 0), self._info()
 
     def step(self, action):
@@ -95,20 +102,9 @@ class LlmRoutingEnv(gym.Env):
         if not 0 <= replica < self.instance.n_replicas:
             raise ValueError(f"invalid action {action!r}: choose a replica in 0..{self.instance.n_replicas - 1}")
         workload = self.instance.workload
-        self.sim.route(self.request, replica)
+        reward = self.sim.route_next(replica)
         self.request += 1
         terminated = self.request == workload.n_requests
-        if terminated:
-            self.sim.run_to_completion()
-            now_s = np.inf
-        else:
-            now_s = float(workload.arrival_s[self.request])
-            self.sim.advance_to(now_s)
-        routed = slice(0, self.request)
-        left_s = np.minimum(np.nan_to_num(self.sim.finish_s[routed], nan=np.inf), now_s)
-        in_system_s = np.clip(left_s - np.maximum(workload.arrival_s[routed], self._last_time_s), 0.0, None)
-        reward = -float(in_system_s.sum()) / workload.n_requests
-        self._last_time_s = now_s
         info = self._info()
         if terminated:
             solution = self.instance.solution_of(self.sim)

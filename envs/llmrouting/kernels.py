@@ -21,7 +21,8 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.experimental import structref
 
 #: ``ServingTables.config`` fields: requests, replicas, tokens per prefix block, whether prefix ids exist, whether
 #: decode runs are fast-forwarded (0: every iteration is stepped, as a check).
@@ -119,6 +120,36 @@ class ServingState(NamedTuple):
     counts: np.ndarray
 
 
+@structref.register
+class _TablesRefType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(kind)) for name, kind in fields)
+
+
+@structref.register
+class _StateRefType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(kind)) for name, kind in fields)
+
+
+class TablesRef(structref.StructRefProxy):
+    """:class:`ServingTables` as one numba object over the same arrays: what Python passes to the kernels (a call
+    then unboxes one object instead of every array, about 1 us instead of 11)."""
+
+
+class StateRef(structref.StructRefProxy):
+    """:class:`ServingState` as one numba object over the same arrays (see :class:`TablesRef`)."""
+
+
+structref.define_proxy(TablesRef, _TablesRefType, list(ServingTables._fields))
+structref.define_proxy(StateRef, _StateRefType, list(ServingState._fields))
+
+
+def kernel_refs(tables: ServingTables, state: ServingState) -> tuple[TablesRef, StateRef]:
+    """The objects the kernels are called with, sharing the arrays of ``tables`` and ``state``."""
+    return TablesRef(*tables), StateRef(*state)
+
+
 def build_tables(workload, replicas, profile, fast_forward: bool = True) -> ServingTables:
     """The tables of a workload served by ``replicas`` (a list of ``ReplicaSpec``) on ``profile``."""
     n = workload.n_requests
@@ -132,9 +163,9 @@ def build_tables(workload, replicas, profile, fast_forward: bool = True) -> Serv
     spec = lambda name, dtype=np.int64: np.array([getattr(r, name) for r in replicas], dtype=dtype)  # noqa: E731
     return ServingTables(
         config=np.array([n, len(replicas), workload.prefix_block_tokens, workload.prefix_ids is not None, fast_forward], dtype=np.int64),
-        arrival_s=np.asarray(workload.arrival_s, dtype=np.float64),
-        prompt_tokens=np.asarray(workload.prompt_tokens, dtype=np.int64),
-        output_tokens=np.asarray(workload.output_tokens, dtype=np.int64),
+        arrival_s=np.array(workload.arrival_s, dtype=np.float64),  # copies: writable arrays are one type for numba
+        prompt_tokens=np.array(workload.prompt_tokens, dtype=np.int64),
+        output_tokens=np.array(workload.output_tokens, dtype=np.int64),
         prefix_start=prefix_start,
         prefix_block=prefix_block,
         speed=spec("speed", np.float64),
@@ -144,11 +175,11 @@ def build_tables(workload, replicas, profile, fast_forward: bool = True) -> Serv
         max_batch=spec("max_batch"),
         prefix_cache=spec("prefix_cache"),
         cache_capacity=np.array([r.kv_blocks * r.block_tokens // workload.prefix_block_tokens for r in replicas], dtype=np.int64),
-        prefill_tokens=np.asarray(profile.prefill_tokens, dtype=np.float64),
-        prefill_s=np.asarray(profile.prefill_s, dtype=np.float64),
-        log_batch=np.asarray(profile._log_batch, dtype=np.float64),
-        log_context=np.asarray(profile._log_context, dtype=np.float64),
-        decode_s=np.ascontiguousarray(profile.decode_s, dtype=np.float64),
+        prefill_tokens=np.array(profile.prefill_tokens, dtype=np.float64),
+        prefill_s=np.array(profile.prefill_s, dtype=np.float64),
+        log_batch=np.array(profile._log_batch, dtype=np.float64),
+        log_context=np.array(profile._log_context, dtype=np.float64),
+        decode_s=np.array(profile.decode_s, dtype=np.float64, order="C"),
     )
 
 
@@ -329,6 +360,28 @@ def _cache_prefix(tables, state, r, request):
         _cache_unlink(state, r, oldest)
         state.in_cache[r, oldest] = False
         state.cache_size[r] -= 1
+
+
+@njit(cache=True)
+def pending_prefill_tokens(state, r):
+    """Prefill tokens still to compute at replica ``r`` (waiting prompts and unfinished prefills)."""
+    pending = 0
+    for k in range(state.waiting_count[r]):
+        pending += state.prefill_target[waiting_at(state, r, k)]
+    for k in range(state.running_count[r]):
+        request = state.running[r, k]
+        pending += state.prefill_target[request] - state.prefilled[request]
+    return pending
+
+
+@njit(cache=True)
+def decode_batch(state, r):
+    """Running requests of replica ``r`` past their prefill."""
+    count = 0
+    for k in range(state.running_count[r]):
+        request = state.running[r, k]
+        count += state.prefilled[request] >= state.prefill_target[request]
+    return count
 
 
 # ---------------------------------------------------------------------------------------------------- iterations

@@ -23,6 +23,7 @@ after it arrived), then :meth:`route` queues the request.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -147,6 +148,7 @@ class ServingSimulator:
         self.replica, self.prefill_target, self.prefilled, self.generated = state.replica, state.prefill_target, state.prefilled, state.generated
         self.kv_tokens, self.blocks, self.prefix_hit_tokens = state.kv_tokens, state.blocks, state.prefix_hit_tokens
         self.first_token_s, self.finish_s, self.preemptions = state.first_token_s, state.finish_s, state.preemptions
+        self.kernel_args = kernels.kernel_refs(self.tables, state)  # (tables, state) as the kernels take them
         self.replicas = [ReplicaView(self, index) for index in range(len(replicas))]
         batch = int(self.tables.max_batch.max())
         self._chunks = np.zeros((batch, 3), dtype=np.int64)  # scratch of one iteration
@@ -165,12 +167,12 @@ class ServingSimulator:
     def advance_to(self, time_s: float) -> None:
         """Run every replica's iterations that start before ``time_s``."""
         if self.executor is None:
-            kernels.advance_to(self.tables, self.state, time_s, *self._scratch())
+            kernels.advance_to(*self.kernel_args, time_s, *self._scratch())
             return
         for r in range(len(self.replicas)):
-            while self.state.clock_s[r] < time_s and kernels.has_work(self.tables, self.state, r, self.state.clock_s[r]):
+            while self.state.clock_s[r] < time_s and kernels.has_work(*self.kernel_args, r, self.state.clock_s[r]):
                 self._iterate_with_executor(r)
-            if not kernels.has_work(self.tables, self.state, r, time_s):
+            if not kernels.has_work(*self.kernel_args, r, time_s):
                 self.state.clock_s[r] = max(self.state.clock_s[r], time_s)
 
     def route(self, request: int, replica: int) -> None:
@@ -179,7 +181,25 @@ class ServingSimulator:
             raise ValueError(f"request {request} routed out of order; route request {self.n_routed} next")
         if not 0 <= replica < len(self.replicas):
             raise ValueError(f"replica {replica} does not exist; choose one of 0..{len(self.replicas) - 1}")
-        kernels.route(self.tables, self.state, request, replica)
+        kernels.route(*self.kernel_args, request, replica)
+
+    def route_next(self, replica: int) -> float:
+        """Route the next request (in arrival order) to ``replica``, then serve up to the next arrival (everything,
+        after the last one). Returns minus the seconds the routed requests spent in the system since the previous
+        arrival, divided by the workload's requests: ``LlmRoutingEnv``'s reward, summing to minus the mean
+        end-to-end latency.
+
+        Raises:
+            ValueError: if the replica does not exist, every request is routed, or an executor runs the iterations
+                (step it with :meth:`route` and :meth:`advance_to`).
+        """
+        if self.executor is not None:
+            raise ValueError("route_next serves with the latency profile; with an executor use route() and advance_to()")
+        if self.n_routed == self.workload.n_requests:
+            raise ValueError(f"all {self.n_routed} requests are routed already")
+        if not 0 <= replica < len(self.replicas):
+            raise ValueError(f"replica {replica} does not exist; choose one of 0..{len(self.replicas) - 1}")
+        return float(kernels.step_route(*self.kernel_args, replica, *self._scratch()))
 
     def run_to_completion(self) -> None:
         """Serve every routed request to its end."""
@@ -192,7 +212,7 @@ class ServingSimulator:
         a copy of the simulator this looks ahead at what a routing would cost."""
         target = -1 if until_first_token_of is None else int(until_first_token_of)
         if self.executor is None:
-            kernels.run_replica(self.tables, self.state, replica, target, *self._scratch())
+            kernels.run_replica(*self.kernel_args, replica, target, *self._scratch())
             return
         state = self.state
         while state.running_count[replica] or state.waiting_count[replica]:
@@ -207,32 +227,43 @@ class ServingSimulator:
     # ------------------------------------------------------------------------------------------------ queries
     def prefix_hit_tokens_at(self, replica: int, request: int) -> int:
         """Prompt tokens of ``request`` found in ``replica``'s prefix cache now."""
-        return int(kernels.prefix_hit_tokens_at(self.tables, self.state, replica, request))
+        return int(kernels.prefix_hit_tokens_at(*self.kernel_args, replica, request))
 
     def pending_prefill_tokens(self, replica: int) -> int:
         """Prefill tokens still to compute at ``replica`` (waiting prompts and unfinished prefills)."""
-        rep = self.replicas[replica]
-        running = rep.running
-        return int(self.prefill_target[rep.waiting].sum() + (self.prefill_target[running] - self.prefilled[running]).sum())
+        return int(kernels.pending_prefill_tokens(self.kernel_args[1], replica))
 
     def decode_batch(self, replica: int) -> int:
-        running = self.replicas[replica].running
-        return int((self.prefilled[running] >= self.prefill_target[running]).sum())
+        """Running requests of ``replica`` past their prefill."""
+        return int(kernels.decode_batch(self.kernel_args[1], replica))
 
     # ------------------------------------------------------------------------------------------------ internals
+    def __deepcopy__(self, memo: dict) -> ServingSimulator:
+        """An independent copy in the same state (the executor, workload, profile and tables are shared)."""
+        twin = copy.copy(self)
+        twin.state = kernels.ServingState(*(array.copy() for array in self.state))
+        state = twin.state
+        twin.replica, twin.prefill_target, twin.prefilled, twin.generated = state.replica, state.prefill_target, state.prefilled, state.generated
+        twin.kv_tokens, twin.blocks, twin.prefix_hit_tokens = state.kv_tokens, state.blocks, state.prefix_hit_tokens
+        twin.first_token_s, twin.finish_s, twin.preemptions = state.first_token_s, state.finish_s, state.preemptions
+        twin.kernel_args = (self.kernel_args[0], kernels.StateRef(*state))
+        twin.replicas = [ReplicaView(twin, index) for index in range(len(self.replicas))]
+        twin._chunks, twin._decodes, twin._released = (a.copy() for a in self._scratch())
+        return twin
+
     def _scratch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._chunks, self._decodes, self._released
 
     def _iterate_with_executor(self, r: int) -> None:
         """One iteration of replica ``r`` run and timed by the executor (the kernels make every decision)."""
         chunks, decodes, released = self._scratch()
-        start_s, n_chunks, n_decodes, n_released = kernels.begin_iteration(self.tables, self.state, r, chunks, decodes, released)
+        start_s, n_chunks, n_decodes, n_released = kernels.begin_iteration(*self.kernel_args, r, chunks, decodes, released)
         for victim in released[:n_released].tolist():
             self.executor.release(r, victim)
         if n_chunks == 0 and n_decodes == 0:
             return
         batch_decodes = decodes[:n_decodes].copy()
         duration_s = self.executor.run_iteration(r, chunks[:n_chunks].copy(), np.stack((batch_decodes, self.kv_tokens[batch_decodes]), axis=1))
-        n_finished = kernels.end_iteration(self.tables, self.state, r, start_s + duration_s, chunks, n_chunks, decodes, n_decodes, released)
+        n_finished = kernels.end_iteration(*self.kernel_args, r, start_s + duration_s, chunks, n_chunks, decodes, n_decodes, released)
         for request in released[:n_finished].tolist():
             self.executor.release(r, request)
