@@ -136,13 +136,10 @@ def train_batched(
     warm start; ``resume``: continue a run from its checkpoint (``<out stem>.last.zip``).
 
     Raises:
-        ValueError: the problem has no batched engine, or ``config.device`` is unusable.
+        ValueError: ``config.device`` is unusable.
         CheckpointError: ``resume`` / ``init`` missing, unreadable or of another network.
     """
     recipe = RECIPES[config.problem]
-    if recipe.make_batched_env is None:
-        have = [name for name, r in RECIPES.items() if r.make_batched_env is not None]
-        raise ValueError(f"the batched trainer needs a batched engine, which {config.problem} does not have yet; use --trainer sb3 (batched: {', '.join(have)})")
     device = _check_device(config.device)
     torch.set_num_threads(config.torch_threads)
     keep_freed_heap_memory()

@@ -28,9 +28,12 @@ from schedgym.baselines.socdag import OnlineRule, StaticListScheduler
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, generate_taillard, parse_sizes
 from schedgym.envs.jobshop.batched import JobShopBatch
 from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator, generated_instance
+from schedgym.envs.llmrouting.batched import LlmRoutingBatch
 from schedgym.envs.memmap import MemoryMappingEnv
+from schedgym.envs.memmap.batched import MemMapBatch
 from schedgym.envs.memmap.tracer import TraceGenerator
 from schedgym.envs.socdag import SocDagEnv, StreamGenerator, stream_instance
+from schedgym.envs.socdag.batched import SocDagBatch
 
 if TYPE_CHECKING:
     from torch import nn
@@ -45,22 +48,22 @@ class Recipe:
     Attributes:
         settings: the ``TrainConfig`` fields of the shipped policy's recipe that differ from the defaults.
         make_env: config -> one training env (drawing a fresh generated instance per episode).
+        make_batched_env: config -> the batched engine of ``config.n_envs`` training slots (the batched trainer's
+            env, same options as ``make_env``).
         validation_instances: config -> the fixed validation set (generated from ``config.val_seed``).
         reference_rules: the deterministic rules whose best objective per validation instance is the reference.
         demonstrations: (config, backend) -> the warm start's teacher decisions.
         student_demonstrations: (config, network, round) -> the teacher's labels of the states the network reaches
             on fresh episodes (one DAgger round); None where the teacher cannot label any state.
-        make_batched_env: config -> the batched engine of ``config.n_envs`` training slots (the batched trainer's
-            env, same options as ``make_env``); None where the problem has no batched engine yet.
     """
 
     settings: dict[str, Any]
     make_env: Callable[["TrainConfig"], gym.Env]
+    make_batched_env: Callable[["TrainConfig"], Any]
     validation_instances: Callable[["TrainConfig"], list]
     reference_rules: Callable[[], list]
     demonstrations: Callable[["TrainConfig", str], Demonstrations]
     student_demonstrations: Callable[["TrainConfig", "nn.Module", int], Demonstrations] | None = None
-    make_batched_env: Callable[["TrainConfig"], Any] | None = None
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -135,6 +138,7 @@ RECIPES: dict[str, Recipe] = {
             eval_every_steps=5_000, val_instances_per_size=6, bc_instances=24, bc_epochs=8, dagger_rounds=3,
         ),
         make_env=lambda config: SocDagEnv(_stream_generator(config), mode=config.mode, binding=config.binding),
+        make_batched_env=lambda config: SocDagBatch(_stream_generator(config), config.n_envs, mode=config.mode, binding=config.binding, seed=config.seed),
         validation_instances=_socdag_validation,
         reference_rules=lambda: [StaticListScheduler("heft"), OnlineRule("heft-online"), OnlineRule("eft"), OnlineRule("srpt")],
         demonstrations=lambda config, backend: collect_rule_demonstrations(
@@ -149,6 +153,7 @@ RECIPES: dict[str, Recipe] = {
     "llmrouting": Recipe(
         settings=dict(total_steps=100_000, learning_rate=3e-5, gamma=0.99, n_steps=256, eval_every_steps=10_000, val_instances_per_size=4, bc_instances=32, bc_epochs=10),
         make_env=lambda config: LlmRoutingEnv(RoutingGenerator()),
+        make_batched_env=lambda config: LlmRoutingBatch(RoutingGenerator(), config.n_envs, seed=config.seed),
         validation_instances=_llmrouting_validation,
         reference_rules=lambda: [Router(name) for name in ("least-outstanding", "jsq-tokens", "llumnix", "prefix-aware")],
         demonstrations=lambda config, backend: collect_router_demonstrations(RoutingGenerator(), config.bc_instances, config.bc_seed),
@@ -160,6 +165,7 @@ RECIPES: dict[str, Recipe] = {
             bc_instances=240, bc_time_limit_s=1.0, bc_epochs=10, dagger_rounds=3,
         ),
         make_env=lambda config: MemoryMappingEnv(_trace_generator(config)),
+        make_batched_env=lambda config: MemMapBatch(_trace_generator(config), config.n_envs, seed=config.seed),
         validation_instances=_memmap_validation,
         reference_rules=lambda: [GreedyPlacer(name) for name in ("greedy-size", "msa", "first-fit")],
         demonstrations=lambda config, backend: collect_placement_demonstrations(

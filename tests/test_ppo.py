@@ -67,12 +67,27 @@ def test_a_short_run_checkpoints_resumes_and_reproduces(tmp_path):
     assert any(not torch.equal(changed[key], value) for key, value in first.items())  # the resumed steps trained
 
 
-def test_bad_device_and_missing_engine_are_refused(tmp_path):
+def test_a_bad_device_is_refused(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="--device cpu"):
             train_batched(replace(TINY, device="cuda"), tmp_path / "x.zip", log_dir=None)
-    with pytest.raises(ValueError, match="no batched engine|does not have yet"):
-        train_batched(replace(TINY, problem="socdag"), tmp_path / "x.zip", log_dir=None)
+    with pytest.raises(ValueError, match="device"):
+        train_batched(replace(TINY, device="tpu"), tmp_path / "x.zip", log_dir=None)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(problem="socdag", mode="pair", binding="late", stream_jobs=3),
+        dict(problem="llmrouting"),
+        dict(problem="memmap"),
+    ],
+)
+def test_the_batched_trainer_runs_on_every_problem(tmp_path, options):
+    config = replace(TINY, total_steps=32, n_steps=8, eval_every_steps=32, val_instances_per_size=1, **options)
+    train_batched(config, tmp_path / "p.zip", log_dir=None)
+    history = read_metadata(tmp_path / "p.last.zip").figures["val_history"]
+    assert [entry["steps"] for entry in history] == [0, 32]  # validated before training and after the 32 decisions
 
 
 def test_ppo_from_scratch_closes_most_of_the_gap_to_the_best_rule(tmp_path):
