@@ -11,6 +11,8 @@ The loop of :func:`train_batched`, per iteration:
 3. **Update.** ``n_epochs`` passes over the shuffled rollout in minibatches of ``batch_size``: masked categorical
    over the legal actions, advantages normalized per minibatch, clipped policy objective (``clip_range``), value
    loss (clipped around the old value with ``value_clip_range`` > 0), entropy bonus, gradient-norm clipping.
+   For the first ``critic_warmup_steps`` decisions only the critic learns (value loss alone, the shared layers and
+   the actor frozen), so that a warm-started policy is first given a critic of its own returns.
 
 Every ``eval_every_steps`` the greedy policy runs the recipe's fixed validation set (:class:`Validation`, the same
 as the SB3 trainer's); the best policy is written to ``out``, the latest state to ``<out stem>.last.zip`` (resume
@@ -209,7 +211,8 @@ def train_batched(
         with torch.no_grad():
             last_value = net(_to_device(observation, device))[1]
         advantages = generalized_advantages(buffer.rewards, buffer.values, buffer.dones, last_value, config.gamma, config.gae_lambda)
-        losses = _update(net, optimizer, buffer.flat(advantages, advantages + buffer.values), config, generator)
+        critic_only = model.num_timesteps < config.critic_warmup_steps
+        losses = _update(net, optimizer, buffer.flat(advantages, advantages + buffer.values), config, generator, critic_only)
         timing["update_s"] += time.perf_counter() - tick
         model.num_timesteps += config.n_steps * env.num_envs
         if writer is not None:
@@ -235,10 +238,14 @@ def train_batched(
     return out
 
 
-def _update(net: torch.nn.Module, optimizer: torch.optim.Optimizer, rollout: dict, config: TrainConfig, generator: torch.Generator) -> dict[str, float]:
+def _update(
+    net: torch.nn.Module, optimizer: torch.optim.Optimizer, rollout: dict, config: TrainConfig, generator: torch.Generator, critic_only: bool = False
+) -> dict[str, float]:
     """``config.n_epochs`` passes of clipped-PPO minibatch steps over ``rollout`` (see :meth:`RolloutBuffer.flat`);
-    returns the last epoch's mean losses, approximate KL and clip fraction."""
+    returns the last epoch's mean losses, approximate KL and clip fraction. ``critic_only``: minimize the value loss
+    alone, and update only the network's ``critic`` (the shared layers and the actor keep their weights)."""
     net.train()
+    frozen = [p for name, p in net.named_parameters() if not name.startswith("critic.")] if critic_only else []
     n = rollout["actions"].shape[0]
     stats: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [], "approx_kl": [], "clip_fraction": []}
     for _ in range(config.n_epochs):
@@ -261,9 +268,11 @@ def _update(net: torch.nn.Module, optimizer: torch.optim.Optimizer, rollout: dic
                 value_loss = torch.max(value_loss, (clipped - returns).pow(2))
             value_loss = 0.5 * value_loss.mean()
             entropy = distribution.entropy().mean()
-            loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+            loss = config.vf_coef * value_loss if critic_only else policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            for parameter in frozen:  # no gradient: Adam leaves them as they are
+                parameter.grad = None
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
             optimizer.step()
             with torch.no_grad():

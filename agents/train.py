@@ -83,6 +83,7 @@ class TrainConfig:
     trainer: str = "sb3"  # sb3: MaskablePPO over Gymnasium envs; batched: schedgym.agents.ppo over the problem's batched engine
     device: str = "cpu"  # where PPO's network runs (batched trainer): cpu or cuda; the engine stays on the CPU
     value_clip_range: float = 0.0  # batched trainer: clip the value update to this range around the old value (0: off)
+    critic_warmup_steps: int = 0  # batched trainer: for this many first decisions only the critic learns (a warm-started policy is not moved by an untrained critic's advantages)
     gnn: GnnConfig = field(default_factory=GnnConfig)
 
     @classmethod

@@ -102,3 +102,16 @@ def test_ppo_from_scratch_closes_most_of_the_gap_to_the_best_rule(tmp_path):
     start, end = history[0]["gap_vs_best_rule_pct"], history[-1]["gap_vs_best_rule_pct"]
     assert start > 15.0  # untrained: far behind the best rule
     assert end < start / 3, history
+
+
+def test_critic_warmup_moves_only_the_critic(tmp_path):
+    config = replace(TINY, total_steps=64, eval_every_steps=64, critic_warmup_steps=64)
+    train_batched(config, tmp_path / "w.zip", log_dir=None)
+    start = load_network(tmp_path / "w.last.zip")[0]  # trained 64 decisions, all of them in the warm-up
+    fresh = train_batched(replace(config, total_steps=0), tmp_path / "f.zip", log_dir=None)  # the same initial weights
+    initial = load_network(fresh)[0].state_dict()
+    for name, value in start.state_dict().items():
+        if name.startswith("critic."):
+            continue
+        assert torch.equal(value, initial[name]), name
+    assert any(not torch.equal(value, initial[name]) for name, value in start.state_dict().items() if name.startswith("critic."))
