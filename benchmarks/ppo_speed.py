@@ -1,11 +1,14 @@
-"""PPO training throughput on jobshop: today's MaskablePPO recipe, MaskablePPO over the batched engine, and the
-batched trainer (:mod:`schedgym.agents.ppo`), side by side in one run.
+"""PPO training throughput: today's MaskablePPO recipe, MaskablePPO over the batched engine, and the batched
+trainer (:mod:`schedgym.agents.ppo`), side by side in one run.
 
-    python benchmarks/ppo_speed.py --steps 4096 --device cpu
+    python benchmarks/ppo_speed.py --problem jobshop --steps 4096 --device cpu
+    python benchmarks/ppo_speed.py --problem socdag   # likewise llmrouting, memmap
 
-Every configuration trains the same network (the shipped GnnConfig) from scratch on generated 15x15 instances
-(ta01's size) with no warm start, in a fresh process (so that peak RSS is its own); env steps (decisions) per
-second of wall time count rollouts and gradient steps (and a one-instance validation at the start and end).
+Every configuration trains the same network (the shipped GnnConfig) from scratch with no warm start, on the
+recipe's training workload (jobshop: generated 15x15 instances, ta01's size), in a fresh process (so that peak RSS
+is its own); env steps (decisions) per second of wall time count rollouts and gradient steps (and a one-instance
+validation at the start and end). Results go to ``results/ppo_speed.json`` (jobshop) or
+``results/ppo_speed_<problem>.json``.
 ``recipe`` rows use the shipped recipe's PPO settings (16 envs x 128 steps, minibatch 512, 4 epochs); the
 ``throughput`` row is the batched trainer with 256 slots x 16 steps, minibatch 1024 and 1 epoch. The batched
 trainer also reports where its time went (env, rollout forward, update).
@@ -36,17 +39,19 @@ CONFIGURATIONS = {
 }
 
 
-def _config(steps: int, device: str, overrides: dict):
+def _config(problem: str, steps: int, device: str, overrides: dict):
     from schedgym.agents.train import TrainConfig
 
-    base = TrainConfig(
-        sizes="15x15", total_steps=steps, bc_instances=0, eval_every_steps=10**9, checkpoint_every_steps=10**9,
-        val_sizes="6x6", val_instances_per_size=1, device=device,
+    base = replace(
+        TrainConfig.for_problem(problem), total_steps=steps, bc_instances=0, dagger_rounds=0, eval_every_steps=10**9,
+        checkpoint_every_steps=10**9, val_sizes="6x6", val_instances_per_size=1, device=device,
     )
+    if problem == "jobshop":
+        base = replace(base, sizes="15x15")
     return replace(base, **overrides)
 
 
-def _run(kind: str, steps: int, device: str, overrides: dict, results) -> None:
+def _run(problem: str, kind: str, steps: int, device: str, overrides: dict, results) -> None:
     from sb3_contrib import MaskablePPO
 
     from schedgym.agents.policy import GnnMaskablePolicy
@@ -55,7 +60,7 @@ def _run(kind: str, steps: int, device: str, overrides: dict, results) -> None:
     from schedgym.agents.train import train
     from schedgym.envs.vector import BatchedVecEnv
 
-    config = _config(steps, device, overrides)
+    config = _config(problem, steps, device, overrides)
     torch.set_num_threads(config.torch_threads)
     row: dict = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -63,11 +68,11 @@ def _run(kind: str, steps: int, device: str, overrides: dict, results) -> None:
         if kind == "sb3":
             train(config, Path(folder) / "p.zip", log_dir=None, progress_bar=False)
         elif kind == "sb3-batched":
-            env = BatchedVecEnv(RECIPES["jobshop"].make_batched_env(config))
+            env = BatchedVecEnv(RECIPES[problem].make_batched_env(config))
             model = MaskablePPO(
                 GnnMaskablePolicy, env, n_steps=config.n_steps, batch_size=config.batch_size, n_epochs=config.n_epochs,
                 learning_rate=config.learning_rate, gamma=config.gamma, gae_lambda=config.gae_lambda, seed=config.seed,
-                device=device, policy_kwargs={"gnn": config.gnn.to_dict()},
+                device=device, policy_kwargs={"gnn": config.gnn.to_dict(), "problem": problem, "mode": config.mode, "binding": config.binding},
             )
             model.learn(steps)
         else:
@@ -82,25 +87,28 @@ def _run(kind: str, steps: int, device: str, overrides: dict, results) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problem", choices=("jobshop", "socdag", "llmrouting", "memmap"), default="jobshop")
     parser.add_argument("--steps", type=int, default=4096, help="decisions per configuration")
     parser.add_argument("--device", default="cpu", help="where the batched trainer's network runs (cpu or cuda)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "ppo_speed.json"))
+    parser.add_argument("--out", help="default: results/ppo_speed.json (jobshop), results/ppo_speed_<problem>.json")
     args = parser.parse_args()
+    file_name = "ppo_speed.json" if args.problem == "jobshop" else f"ppo_speed_{args.problem}.json"
+    out = Path(args.out or Path(__file__).parent / "results" / file_name)
     context = multiprocessing.get_context("spawn")
     rows = []
     for name, (kind, overrides) in CONFIGURATIONS.items():
         results = context.Queue()
-        process = context.Process(target=_run, args=(kind, args.steps, args.device, overrides, results))
+        process = context.Process(target=_run, args=(args.problem, kind, args.steps, args.device, overrides, results))
         process.start()
         row = results.get()
         process.join()
-        rows.append({"configuration": name, **asdict(_config(args.steps, args.device, overrides)), **row})
+        rows.append({"configuration": name, **asdict(_config(args.problem, args.steps, args.device, overrides)), **row})
         print(f"{name:40s} {row['env_steps_per_s']:8.0f} env steps/s  peak RSS {row['peak_rss_mib']:.0f} MiB  {row.get('time_split_s', '')}", flush=True)
     reference = rows[0]["env_steps_per_s"]
     for row in rows:
         row["x_recipe"] = row["env_steps_per_s"] / reference
-    meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__, "device": args.device, "steps": args.steps}
-    atomic_write_text(Path(args.out), json.dumps({**meta, "rows": rows}, indent=1))
+    meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__, "problem": args.problem, "device": args.device, "steps": args.steps}
+    atomic_write_text(out, json.dumps({**meta, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -295,3 +295,29 @@ def test_shipped_router_policy_routes_validly_and_deterministically():
         assert validate(instance.workload, first) == []
         assert np.array_equal(first.replica, second.replica)
         assert len(set(first.replica.tolist())) > 1  # it spreads the load
+
+
+def test_a_simulator_pickles_mid_run_and_serves_on_identically():
+    import pickle
+
+    inst = resolve_suite("azure-conv-moderate-4")[0]
+    inst = dataclasses.replace(inst, workload=inst.workload.head(200))
+    sim = inst.simulator()
+    arrivals = inst.workload.arrival_s
+    for request in range(100):
+        sim.advance_to(float(arrivals[request]))
+        sim.route(request, request % 4)
+    twin = pickle.loads(pickle.dumps(sim))
+    for copy in (sim, twin):
+        for request in range(100, 200):
+            copy.advance_to(float(arrivals[request]))
+            copy.route(request, request % 4)
+        copy.run_to_completion()
+    np.testing.assert_array_equal(sim.finish_s, twin.finish_s)
+    assert twin.done and not np.shares_memory(sim.finish_s, twin.finish_s)
+    from schedgym.envs.llmrouting import LlmRoutingEnv
+
+    env = LlmRoutingEnv(inst)  # SB3 pickles the action space, which holds the env, into every checkpoint
+    env.reset(seed=0)
+    env.step(0)
+    assert pickle.loads(pickle.dumps(env.action_space)).n == env.action_space.n

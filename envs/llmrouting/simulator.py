@@ -238,6 +238,16 @@ class ServingSimulator:
         return int(kernels.decode_batch(self.kernel_args[1], replica))
 
     # ------------------------------------------------------------------------------------------------ internals
+    def __getstate__(self) -> dict:
+        """Pickled without the kernels' objects (numba structrefs do not pickle); :meth:`__setstate__` rebuilds them."""
+        state = dict(self.__dict__)
+        del state["kernel_args"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.kernel_args = kernels.kernel_refs(self.tables, self.state)
+
     def __deepcopy__(self, memo: dict) -> ServingSimulator:
         """An independent copy in the same state (the executor, workload, profile and tables are shared)."""
         twin = copy.copy(self)
