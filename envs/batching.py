@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, TypeVar
 
+import numpy as np
+
 Arrays = TypeVar("Arrays", bound=NamedTuple)
 
 
@@ -21,3 +23,18 @@ def grown(old: Arrays, new: Arrays) -> Arrays:
     for before, after in zip(old, new):
         after[tuple(slice(0, n) for n in before.shape)] = before
     return new
+
+
+def slot_rngs(seed: int | None, n_envs: int) -> list[np.random.Generator]:
+    """One generator per slot: ``numpy.random.default_rng(seed + b)`` for slot ``b`` (fresh entropy when ``seed`` is
+    None), the seeding every batched engine documents."""
+    if seed is None:
+        return [np.random.default_rng(s) for s in np.random.SeedSequence().spawn(n_envs)]
+    return [np.random.default_rng(int(seed) + b) for b in range(n_envs)]
+
+
+def first_masked_action(actions: np.ndarray, action_mask: np.ndarray) -> int:
+    """The first slot whose action is out of range or masked in ``action_mask`` (int ``[B, n_actions]``), -1 if none."""
+    in_range = (actions >= 0) & (actions < action_mask.shape[1])
+    legal = in_range & (action_mask[np.arange(len(actions)), np.where(in_range, actions, 0)] == 1)
+    return -1 if legal.all() else int(np.argmin(legal))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from gymnasium import spaces
 
+from schedgym.envs.batching import slot_rngs
 from schedgym.envs.jobshop import kernels
 from schedgym.envs.jobshop.generator import TaillardGenerator
 from schedgym.envs.jobshop.instance import JobShopInstance
@@ -78,10 +79,7 @@ class JobShopBatch:
     def seed(self, seed: int | None) -> None:
         """Slot ``b`` draws its instances from ``numpy.random.default_rng(seed + b)`` from the next :meth:`reset`
         on (fresh entropy when ``seed`` is None)."""
-        if seed is None:
-            self._rngs = [np.random.default_rng(s) for s in np.random.SeedSequence().spawn(self.n_envs)]
-        else:
-            self._rngs = [np.random.default_rng(int(seed) + b) for b in range(self.n_envs)]
+        self._rngs = slot_rngs(seed, self.n_envs)
 
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         """Start a fresh episode in every slot; returns :attr:`observation`."""

@@ -21,6 +21,7 @@ from gymnasium import spaces
 from numba import njit, prange
 from numba.typed import List
 
+from schedgym.envs.batching import first_masked_action, slot_rngs
 from schedgym.envs.llmrouting import kernels
 from schedgym.envs.llmrouting.env import source_and_encoder
 from schedgym.envs.llmrouting.instance import RoutingInstance
@@ -66,10 +67,7 @@ class LlmRoutingBatch:
     def seed(self, seed: int | None) -> None:
         """Slot ``b`` draws its instances from ``numpy.random.default_rng(seed + b)`` from the next :meth:`reset`
         on (fresh entropy when ``seed`` is None)."""
-        if seed is None:
-            self._rngs = [np.random.default_rng(s) for s in np.random.SeedSequence().spawn(self.n_envs)]
-        else:
-            self._rngs = [np.random.default_rng(int(seed) + b) for b in range(self.n_envs)]
+        self._rngs = slot_rngs(seed, self.n_envs)
 
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         """Start a fresh episode in every slot; returns :attr:`observation`."""
@@ -99,10 +97,8 @@ class LlmRoutingBatch:
             raise ValueError(f"actions has shape {actions.shape}, expected ({self.n_envs},): one replica per slot")
         actions = actions.astype(np.int64)
         mask = self.observation["action_mask"]
-        in_range = (actions >= 0) & (actions < mask.shape[1])
-        legal = in_range & (mask[np.arange(self.n_envs), np.where(in_range, actions, 0)] == 1)
-        if not legal.all():
-            b = int(np.argmin(legal))
+        b = first_masked_action(actions, mask)
+        if b >= 0:
             raise ValueError(f"invalid action {int(actions[b])} in slot {b}: choose a replica in 0..{int(mask[b].sum()) - 1}")
         reward, done = np.zeros(self.n_envs), np.zeros(self.n_envs, dtype=bool)
         obs = self.observation

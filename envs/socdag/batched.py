@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from gymnasium import spaces
 
-from schedgym.envs.batching import grown, slot_views
+from schedgym.envs.batching import first_masked_action, grown, slot_rngs, slot_views
 
 from schedgym.envs.socdag import kernels
 from schedgym.envs.socdag.env import BINDINGS, MODES, source_and_encoder
@@ -81,10 +81,7 @@ class SocDagBatch:
     def seed(self, seed: int | None) -> None:
         """Slot ``b`` draws its instances from ``numpy.random.default_rng(seed + b)`` from the next :meth:`reset`
         on (fresh entropy when ``seed`` is None)."""
-        if seed is None:
-            self._rngs = [np.random.default_rng(s) for s in np.random.SeedSequence().spawn(self.n_envs)]
-        else:
-            self._rngs = [np.random.default_rng(int(seed) + b) for b in range(self.n_envs)]
+        self._rngs = slot_rngs(seed, self.n_envs)
 
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         """Start a fresh run in every slot; returns :attr:`observation`."""
@@ -118,10 +115,8 @@ class SocDagBatch:
         actions = actions.astype(np.int64)
         rows = np.arange(self.n_envs)
         mask = self.observation["action_mask"]
-        in_range = (actions >= 0) & (actions <= self.wait_action)
-        legal = in_range & (mask[rows, np.where(in_range, actions, 0)] == 1)
-        if not legal.all():
-            b = int(np.argmin(legal))
+        b = first_masked_action(actions, mask)
+        if b >= 0:
             allowed = np.flatnonzero(mask[b]).tolist()
             raise ValueError(
                 f"invalid action {int(actions[b])} in slot {b}: the legal actions there are {allowed[:20]}"
