@@ -7,7 +7,7 @@ from typing import Any
 from schedgym.agents.sampling import SEARCH, SEARCHES
 from schedgym.baselines.jobshop import RULE_SCORES, CpSatJobShop, DispatchingRule, TabuSearchSolver
 from schedgym.baselines.llmrouting import ROUTERS, Router
-from schedgym.baselines.memmap import CpSatMemMap, GreedyPlacer
+from schedgym.baselines.memmap import CpSatMemMap, GreedyPlacer, PackSolver
 from schedgym.baselines.socdag import ONLINE_RULES, CpSatSocDag, OnlineRule, StaticListScheduler
 from schedgym.envs import ENV_IDS, llmrouting, memmap, socdag
 from schedgym.envs.llmrouting.render import latency_cdf_figure
@@ -194,7 +194,7 @@ register_problem(
         group=lambda inst: inst.group,
         solution_from_dict=memmap.MemMapSolution.from_dict,
         picture=offset_time_figure,
-        default_leaderboard=[("minimalloc", ["greedy-size", "msa", "first-fit"], None), ("traced-models", ["greedy-size", "msa", "first-fit", "cpsat", "ppo"], 5.0)],
+        default_leaderboard=[("minimalloc", ["greedy-size", "msa", "first-fit", "pack"], 5.0), ("traced-models", ["greedy-size", "msa", "first-fit", "cpsat", "ppo"], 5.0)],
         default_solver="greedy-size",
         summary_metrics=("improvement_pct", "fast_bytes_peak", "placed_fraction"),
     )
@@ -205,6 +205,12 @@ for _name, _description in (
     ("first-fit", "by live-range start, lowest offset"),
 ):
     register_solver("memmap", _name, lambda name=_name, **_: GreedyPlacer(name), _description)
+register_solver(
+    "memmap",
+    "pack",
+    lambda **_: PackSolver(),
+    "exact search over canonical packings (MiniMalloc-class): packing within the capacity, or the fast-memory packer under the MSA-like choice of buffers",
+)
 register_solver(
     "memmap",
     "cpsat",

@@ -1,5 +1,5 @@
-"""Named memmap suites: ``minimalloc`` (the six MiniMalloc "challenging" instances, packing mode at their stated
-capacity) and ``traced-models`` (two MLPs, two small ResNets and two transformer stacks traced with torch.fx, mapping
+"""Named memmap suites: ``minimalloc`` (the six MiniMalloc "challenging" instances A-F, packing mode at their stated
+capacity), ``minimalloc-heldout`` (the benchmark's other five, G-K) and ``traced-models`` (two MLPs, two small ResNets and two transformer stacks traced with torch.fx, mapping
 mode with fast memory at 25% and 50% of each trace's peak live bytes). A MiniMalloc CSV path (``NAME.CAPACITY.csv``)
 runs as a one-instance packing suite."""
 
@@ -12,8 +12,10 @@ from schedgym.envs.memmap.loaders import data_file, load_minimalloc_csv
 from schedgym.envs.memmap.tracer import CAPACITY_FRACTIONS, SUITE_MODELS, trace_model
 
 MINIMALLOC = tuple(f"minimalloc_{k}" for k in "ABCDEF")
+MINIMALLOC_HELDOUT = tuple(f"minimalloc_{k}" for k in "GHIJK")
 SUITES: dict[str, str] = {
     "minimalloc": f"{len(MINIMALLOC)} MiniMalloc packing instances, capacity 1,048,576 bytes",
+    "minimalloc-heldout": f"the other {len(MINIMALLOC_HELDOUT)} instances of that benchmark (G-K), never used to tune the packer",
     "traced-models": f"{len(SUITE_MODELS) * len(CAPACITY_FRACTIONS)} traced models (MLP, ResNet, transformer) at 25% / 50% of peak live bytes",
 }
 
@@ -23,9 +25,10 @@ def resolve_suite(spec: str) -> list[MemMapInstance]:
     MiniMalloc CSV path."""
     if spec == "traced-models":
         return [trace_model(model, fraction) for model in SUITE_MODELS for fraction in CAPACITY_FRACTIONS]
-    if spec == "minimalloc":
-        return [load_minimalloc_csv(data_file(f"{name}.1048576.csv")) for name in MINIMALLOC]
-    if spec in MINIMALLOC:
+    if spec in ("minimalloc", "minimalloc-heldout"):
+        names = MINIMALLOC if spec == "minimalloc" else MINIMALLOC_HELDOUT
+        return [load_minimalloc_csv(data_file(f"{name}.1048576.csv")) for name in names]
+    if spec in MINIMALLOC + MINIMALLOC_HELDOUT:
         return [load_minimalloc_csv(data_file(f"{spec}.1048576.csv"))]
     for model in SUITE_MODELS:  # one traced model of the suite by its name
         for fraction in CAPACITY_FRACTIONS:

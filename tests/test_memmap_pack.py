@@ -1,0 +1,77 @@
+"""The exact packer ``pack``: its packings pass the independent validator, it proves infeasibility, and it agrees
+with CP-SAT on small instances."""
+
+import numpy as np
+import pytest
+
+from schedgym.baselines.memmap import CpSatMemMap, GreedyPlacer, PackSolver, pack_buffers
+from schedgym.baselines.memmap.pack import independent_parts
+from schedgym.envs.memmap import MemMapInstance, MemMapSolution, metrics, validate
+from schedgym.envs.memmap.suites import resolve_suite
+
+
+def packing_instance(start, end, size, capacity) -> MemMapInstance:
+    n_ops = int(np.max(end))
+    return MemMapInstance("random", np.asarray(size), np.asarray(start), np.asarray(end), capacity, 1, np.zeros(n_ops),
+                          np.array([], dtype=int), np.array([], dtype=int), np.array([]), packing=True)
+
+
+def random_buffers(rng, n=12, horizon=10):
+    start = rng.integers(0, horizon, n)
+    end = start + rng.integers(1, 6, n)
+    size = rng.integers(1, 8, n)
+    return start, end, size
+
+
+def test_example_packs_exactly_at_capacity():
+    # three buffers live across [0, 21), two pairs of short ones on top: 12 bytes is the peak of live bytes
+    start, end, size = np.array([0, 3, 0, 9, 0]), np.array([3, 9, 9, 21, 21]), np.array([4, 4, 4, 4, 4])
+    result = pack_buffers(start, end, size, 12)
+    assert result.status == "packed"
+    assert validate(packing_instance(start, end, size, 12), MemMapSolution(result.offset)) == []
+
+
+def test_proves_infeasibility_below_the_peak_of_live_bytes():
+    rng = np.random.default_rng(1)
+    start, end, size = random_buffers(rng)
+    lower = packing_instance(start, end, size, 10**6).peak_live_bytes()
+    result = pack_buffers(start, end, size, lower - 1, time_limit_s=5)
+    assert result.status == "infeasible" and result.offset is None
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_agrees_with_cpsat_on_the_lowest_peak(seed):
+    rng = np.random.default_rng(seed)
+    start, end, size = random_buffers(rng)
+    instance = packing_instance(start, end, size, 10**6)
+    result = pack_buffers(start, end, size, 10**6, time_limit_s=10)
+    ours = MemMapSolution(result.offset)
+    assert validate(instance, ours) == []
+    cpsat = CpSatMemMap(default_time_limit_s=10).solve(instance)
+    assert validate(instance, cpsat) == []
+    assert metrics(instance, ours)["fast_bytes_peak"] == metrics(instance, cpsat)["fast_bytes_peak"]
+    # the peak it returns is the lowest: one byte less is proved impossible
+    peak = metrics(instance, ours)["fast_bytes_peak"]
+    assert pack_buffers(start, end, size, peak - 1, time_limit_s=10).status == "infeasible"
+
+
+def test_independent_parts_split_where_no_buffer_crosses():
+    start, end = np.array([0, 1, 3, 4, 4]), np.array([2, 3, 4, 6, 5])
+    assert [part.tolist() for part in independent_parts(start, end)] == [[0, 1], [2], [3, 4]]
+
+
+def test_packs_a_minimalloc_instance_within_capacity():
+    instance = resolve_suite("minimalloc_B")[0]
+    solver = PackSolver()
+    solution = solver.solve(instance, time_limit=20)
+    assert solver.last_result.status == "packed"
+    assert validate(instance, solution) == []
+    assert validate(instance, GreedyPlacer("greedy-size").solve(instance)) != []  # ... and does not fit
+
+
+def test_mapping_mode_is_valid_and_no_worse_than_msa():
+    for instance in resolve_suite("traced-models")[:4]:
+        solution = PackSolver().solve(instance, time_limit=2)
+        assert validate(instance, solution) == []
+        msa = GreedyPlacer("msa").solve(instance)
+        assert metrics(instance, solution)["runtime_s"] <= metrics(instance, msa)["runtime_s"]
