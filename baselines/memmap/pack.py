@@ -107,9 +107,12 @@ class _Search:
             np.zeros(n + 1, dtype=np.int64),  # chosen buffer per depth
             np.zeros(n + 1, dtype=np.uint64),  # placed-set hash per depth
             np.zeros(n + 1, dtype=np.uint64),  # state hash per depth
+            np.zeros(n, dtype=np.int64),  # open_neighbours: unplaced buffers live with each buffer
+            np.zeros(n, dtype=np.int64),  # hatless buffers placed, by depth
+            np.zeros(n + 2, dtype=np.int64),  # first hatless entry per depth
             np.zeros(MEMO_SLOTS, dtype=np.uint64),  # failed-state keys (0 = empty)
             np.zeros(MEMO_SLOTS, dtype=np.int64),  # smallest tie rank each failed with
-            np.zeros(6, dtype=np.int64),  # counters: see DEPTH ... STARTED
+            np.zeros(8, dtype=np.int64),  # counters: see DEPTH ... OVERFLOW
         )
         self.zobrist = np.random.default_rng(0).integers(1, 2**63, size=n, dtype=np.int64).astype(np.uint64)
 
@@ -126,7 +129,7 @@ class _Search:
 
 
 #: ``_Search.counters`` fields.
-DEPTH, ENTERING, NODES, TRUNCATED, STATUS, STARTED = range(6)
+DEPTH, ENTERING, NODES, TRUNCATED, STATUS, STARTED, PLACED, OVERFLOW = range(8)
 
 
 @njit(cache=True)
@@ -219,8 +222,8 @@ def _state_hash(placed_hash, floor, unplaced_bytes, last):
 
 @njit(cache=True)
 def _search(start, end, size, rank, overlap_start, overlaps, section_start, section_buffers, limits, zobrist, floor, unplaced_bytes, rest, offset, floor_trail,
-            rest_trail, floor_top, rest_top, children, child_start, next_child, chosen, placed_hash, node_hash, memo_key,
-            memo_tie, counters, node_budget):
+            rest_trail, floor_top, rest_top, children, child_start, next_child, chosen, placed_hash, node_hash, open_neighbours,
+            hatless, hatless_top, memo_key, memo_tie, counters, node_budget):
     """Run the depth-first search for up to ``node_budget`` nodes from where it stopped; returns ``PACKED``,
     ``INFEASIBLE`` or ``BUDGET``."""
     n = len(size)
@@ -229,8 +232,13 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
     if counters[STARTED] == 0:
         counters[STARTED] = 1
         for b in range(n):
-            for s in range(start[b], end[b]):
-                unplaced_bytes[s] += size[b]
+            open_neighbours[b] = overlap_start[b + 1] - overlap_start[b]
+            if open_neighbours[b] == 0:
+                offset[b] = 0  # live with no other buffer: at the bottom, for good
+                counters[PLACED] += 1
+            else:
+                for s in range(start[b], end[b]):
+                    unplaced_bytes[s] += size[b]
         counters[DEPTH], counters[ENTERING] = 0, 1
     lowest = np.empty(len(floor), dtype=np.int64)
     stack_at = np.empty(n, dtype=np.int64)
@@ -244,7 +252,7 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
         if counters[ENTERING] == 1:
             counters[ENTERING] = 0
             counters[NODES] += 1
-            if depth == n:
+            if counters[PLACED] == n:
                 return PACKED
             h = _state_hash(placed_hash[depth], floor, unplaced_bytes, last)
             node_hash[depth] = h
@@ -252,7 +260,7 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
             slot = h & mask
             while memo_key[slot] != 0 and memo_key[slot] != h:
                 slot = (slot + np.uint64(1)) & mask
-            if memo_key[slot] != h or tie < memo_tie[slot]:
+            if counters[OVERFLOW] == 0 and (memo_key[slot] != h or tie < memo_tie[slot]):
                 count = _expand(start, end, size, rank, section_start, section_buffers, limits, floor, unplaced_bytes, rest, offset, last, tie, scratch, lowest,
                                 stack_at, stack_size)
             base = child_start[depth]
@@ -260,7 +268,7 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
                 next_child[depth] = -1
                 child_start[depth + 1] = base
             else:
-                if count == max_children and count < n - depth:
+                if count == max_children and count < n - counters[PLACED]:
                     counters[TRUNCATED] = 1
                 children[base : base + count] = scratch[:count]
                 child_start[depth + 1] = base + count
@@ -280,7 +288,19 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
                 return INFEASIBLE
             depth -= 1
             counters[DEPTH] = depth
+            for i in range(hatless_top[depth + 1] - 1, hatless_top[depth] - 1, -1):  # undo the buffers it left hatless
+                c = hatless[i]
+                offset[c] = SLOW
+                for s in range(start[c], end[c]):
+                    unplaced_bytes[s] += size[c]
+                for k in range(overlap_start[c], overlap_start[c + 1]):
+                    open_neighbours[overlaps[k]] += 1
+                counters[PLACED] -= 1
             b = chosen[depth]  # undo its placement
+            for k in range(overlap_start[b], overlap_start[b + 1]):
+                open_neighbours[overlaps[k]] += 1
+            counters[PLACED] -= 1
+            counters[OVERFLOW] = 0
             t = floor_top[depth]
             for s in range(start[b], end[b]):
                 floor[s] = floor_trail[t]
@@ -313,7 +333,28 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
             t += 1
             rest[other] = max(rest[other], top)
         rest_top[depth + 1] = t
-        placed_hash[depth + 1] = placed_hash[depth] ^ zobrist[b]
+        counters[PLACED] += 1
+        h = placed_hash[depth] ^ zobrist[b]
+        # a buffer whose every live-together buffer is placed ("hatless") goes where it rests, outside the order
+        i = hatless_top[depth]
+        for k in range(overlap_start[b], overlap_start[b + 1]):
+            open_neighbours[overlaps[k]] -= 1
+        for k in range(overlap_start[b], overlap_start[b + 1]):
+            c = overlaps[k]
+            if offset[c] == SLOW and open_neighbours[c] == 0:
+                offset[c] = -(-rest[c] // alignment) * alignment
+                if offset[c] + size[c] > limits[0]:
+                    counters[OVERFLOW] = 1
+                for s in range(start[c], end[c]):
+                    unplaced_bytes[s] -= size[c]
+                for j in range(overlap_start[c], overlap_start[c + 1]):
+                    open_neighbours[overlaps[j]] -= 1
+                counters[PLACED] += 1
+                h ^= zobrist[c]
+                hatless[i] = c
+                i += 1
+        hatless_top[depth + 1] = i
+        placed_hash[depth + 1] = h
         counters[DEPTH] = depth + 1
         counters[ENTERING] = 1
     return BUDGET
