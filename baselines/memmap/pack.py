@@ -4,26 +4,31 @@ The problem: every buffer ``b`` (live during the op range ``[live_start[b], live
 an offset so that buffers live at the same time never overlap in offset and every buffer ends at or below the
 capacity.
 
-**Canonical solutions.** Sort any packing by offset and drop each buffer, in that order, to the lowest offset that
-is at least the previous buffer's offset and above every earlier buffer it is live with: the result is again a
-packing. So it is enough to search over *orders*: the next buffer goes to ``max(last offset, highest top of the
-placed buffers live with it)`` and offsets never decrease. Buffers at the same offset are never live together, so
-their order does not matter and they are placed in increasing id.
+**Canonical solutions.** Sort any packing by offset and drop each buffer, in that order, as low as it goes: onto
+the highest earlier buffer it is live with, or to 0. The result is again a packing, and its buffers, in offset
+order, each *rest* on a buffer placed before them. So it is enough to search over orders in which offsets never
+decrease and every buffer goes where it rests. Buffers at one offset are never live together, so their order does
+not matter: they are placed in a fixed rank order.
 
-**Inference** (prunes a node before its children are tried):
+**Inference** (prunes a node before its children are tried), with the *level* of an op (a *section*) the highest
+top placed in it or the last offset, whichever is higher (nothing new goes below the last offset):
 
-* *spatial*: in every op (a *section*), nothing new can be placed below ``max(floor, last offset)`` (the floor is
-  the highest top placed there), and the buffers still to place that are live in it are stacked above that level:
-  if ``level + their total size`` exceeds the capacity, no completion exists.
+* *stack*: the buffers still to place that are live in an op are stacked in it, each from the lowest offset it
+  can start at: if for some r, r + the bytes of those starting at r or above exceeds the capacity, no completion
+  exists (a one-machine schedule with release dates);
+* *fit*: some buffer still to place no longer fits below the capacity;
 * *independent parts*: the ops split where no buffer is live across the cut; each part is searched alone.
 
-**Dominance.** What remains to decide depends only on the set of buffers placed, the last offset and the levels of
-the sections that still have buffers to place. A failed state is remembered under a 64-bit hash of exactly that
-(with the smallest tie id it failed with), so an equivalent state reached by another order is not searched again.
+**Dominance.** A child is left out when another unplaced buffer fits entirely below the child's offset (moving
+that buffer down keeps any completion a packing, and then it comes first). A buffer whose every live-together buffer
+is placed ("hatless") goes where it rests at once, outside the search. What remains to decide depends only on the
+placed set, the last offset and the levels of the ops still open: a failed state is remembered under a 64-bit hash
+of exactly that (with the smallest tie rank it failed with) and not searched again.
 
-The search is a depth-first loop over explicit arrays, compiled with numba; it runs for a node budget and can be
-resumed, so :func:`pack` checks the wall clock between budgets. Children are tried lowest offset first, then
-longest live range, then largest size (the buffers that are hardest to place later).
+**Search.** A depth-first loop over explicit arrays, compiled with numba, run for a node budget and resumable.
+Children are tried lowest offset first, then by rank. The search is heavy-tailed in the rank order, so four static
+orders (:func:`preorders`) run side by side, resumed in turn with doubling node budgets; :func:`pack_buffers`
+checks the wall clock between budgets.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from schedgym.envs.memmap.solution import SLOW, MemMapSolution, objective
 PACKED, INFEASIBLE, BUDGET = 0, 1, 2
 #: number of entries of the failed-state table (a power of two; 16 bytes each).
 MEMO_SLOTS = 1 << 19
+#: nodes per call of the compiled search (the wall clock is read between calls).
 NODES_PER_CALL = 20_000
 #: node budget of each search in the first round of the portfolio (doubled every round).
 FIRST_BUDGET = 2_000
@@ -49,7 +55,7 @@ FIRST_BUDGET = 2_000
 
 @dataclass
 class PackResult:
-    """What :func:`pack` found.
+    """What :func:`pack_buffers` found.
 
     Attributes:
         offset: int ``[n_buffers]`` offsets in bytes of a packing within the capacity, or None.
@@ -112,7 +118,7 @@ class _Search:
             np.zeros(n + 2, dtype=np.int64),  # first hatless entry per depth
             np.zeros(MEMO_SLOTS, dtype=np.uint64),  # failed-state keys (0 = empty)
             np.zeros(MEMO_SLOTS, dtype=np.int64),  # smallest tie rank each failed with
-            np.zeros(8, dtype=np.int64),  # counters: see DEPTH ... OVERFLOW
+            np.zeros(7, dtype=np.int64),  # counters: see DEPTH ... OVERFLOW
         )
         self.zobrist = np.random.default_rng(0).integers(1, 2**63, size=n, dtype=np.int64).astype(np.uint64)
 
@@ -129,7 +135,7 @@ class _Search:
 
 
 #: ``_Search.counters`` fields.
-DEPTH, ENTERING, NODES, TRUNCATED, STATUS, STARTED, PLACED, OVERFLOW = range(8)
+DEPTH, ENTERING, NODES, TRUNCATED, STARTED, PLACED, OVERFLOW = range(7)
 
 
 @njit(cache=True)
