@@ -40,13 +40,15 @@ import numpy as np
 from numba import njit
 
 from schedgym.baselines.memmap.heuristics import GreedyPlacer, buffer_order
-from schedgym.envs.memmap.instance import MemMapInstance
+from schedgym.envs.memmap.instance import MemMapInstance, live_bytes, live_together
 from schedgym.envs.memmap.solution import SLOW, MemMapSolution, objective
 
 #: search outcomes.
 PACKED, INFEASIBLE, BUDGET = 0, 1, 2
 #: number of entries of the failed-state table (a power of two; 16 bytes each).
 MEMO_SLOTS = 1 << 19
+#: linear probes from a state's home slot before the table gives up on it (the state is then not remembered).
+MEMO_PROBES = 64
 #: nodes per call of the compiled search (the wall clock is read between calls).
 NODES_PER_CALL = 20_000
 #: node budget of each search in the first round of the portfolio (doubled every round).
@@ -80,6 +82,25 @@ def _mix(h, value):
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def _resting(rest_bytes, alignment):
+    """The lowest aligned offset at or above ``rest_bytes`` (where a buffer resting there goes)."""
+    return -(-rest_bytes // alignment) * alignment
+
+
+@njit(cache=True)
+def _memo_slot(memo_key, h):
+    """The slot of the failed-state table holding ``h``, or the empty slot where it would go, within
+    ``MEMO_PROBES`` linear probes of its home slot; -1 if those are all taken by other states."""
+    mask = np.uint64(len(memo_key) - 1)
+    slot = h & mask
+    for _ in range(MEMO_PROBES):
+        if memo_key[slot] == 0 or memo_key[slot] == h:
+            return np.int64(slot)
+        slot = (slot + np.uint64(1)) & mask
+    return np.int64(-1)
 
 
 class _Search:
@@ -148,7 +169,7 @@ def _stack_too_high(section_start, section_buffers, size, offset, rest, last, al
         for k in range(section_start[s], section_start[s + 1]):
             b = section_buffers[k]
             if offset[b] == SLOW:
-                stack_at[count] = max(last, -(-rest[b] // alignment) * alignment)
+                stack_at[count] = max(last, _resting(rest[b], alignment))
                 stack_size[count] = size[b]
                 count += 1
         if count < 2:
@@ -179,7 +200,7 @@ def _expand(start, end, size, rank, section_start, section_buffers, limits, floo
     for b in range(n):
         if offset[b] != SLOW:
             continue
-        resting = -(-rest[b] // alignment) * alignment
+        resting = _resting(rest[b], alignment)
         at = max(last, resting)
         top = at + size[b]
         if top > capacity:
@@ -202,7 +223,7 @@ def _expand(start, end, size, rank, section_start, section_buffers, limits, floo
     kept = 0
     for i in range(count):
         b = children[i]
-        at = max(last, -(-rest[b] // alignment) * alignment)
+        at = max(last, _resting(rest[b], alignment))
         if at < (second_top if b == first_buffer else first_top):
             children[kept] = b
             stack_at[kept] = at * n + rank[b]
@@ -234,7 +255,6 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
     ``INFEASIBLE`` or ``BUDGET``."""
     n = len(size)
     max_children = limits[2]
-    mask = np.uint64(len(memo_key) - 1)
     if counters[STARTED] == 0:
         counters[STARTED] = 1
         for b in range(n):
@@ -263,10 +283,9 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
             h = _state_hash(placed_hash[depth], floor, unplaced_bytes, last)
             node_hash[depth] = h
             count = -1
-            slot = h & mask
-            while memo_key[slot] != 0 and memo_key[slot] != h:
-                slot = (slot + np.uint64(1)) & mask
-            if counters[OVERFLOW] == 0 and (memo_key[slot] != h or tie < memo_tie[slot]):
+            slot = _memo_slot(memo_key, h)
+            failed_before = slot >= 0 and memo_key[slot] == h and tie >= memo_tie[slot]
+            if counters[OVERFLOW] == 0 and not failed_before:
                 count = _expand(start, end, size, rank, section_start, section_buffers, limits, floor, unplaced_bytes, rest, offset, last, tie, scratch, lowest,
                                 stack_at, stack_size)
             base = child_start[depth]
@@ -282,12 +301,8 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
         if next_child[depth] < 0 or next_child[depth] >= child_start[depth + 1]:
             if next_child[depth] >= 0:  # every child failed: remember the state
                 h = node_hash[depth]
-                slot = h & mask
-                probes = 0
-                while memo_key[slot] != 0 and memo_key[slot] != h and probes < 64:
-                    slot = (slot + np.uint64(1)) & mask
-                    probes += 1
-                if probes < 64 and (memo_key[slot] != h or tie < memo_tie[slot]):
+                slot = _memo_slot(memo_key, h)
+                if slot >= 0 and (memo_key[slot] != h or tie < memo_tie[slot]):
                     memo_key[slot] = h
                     memo_tie[slot] = tie
             if depth == 0:
@@ -321,7 +336,7 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
         b = children[next_child[depth]]
         next_child[depth] += 1
         alignment = limits[1]
-        at = max(last, -(-rest[b] // alignment) * alignment)
+        at = max(last, _resting(rest[b], alignment))
         top = at + size[b]
         offset[b] = at
         chosen[depth] = b
@@ -348,7 +363,7 @@ def _search(start, end, size, rank, overlap_start, overlaps, section_start, sect
         for k in range(overlap_start[b], overlap_start[b + 1]):
             c = overlaps[k]
             if offset[c] == SLOW and open_neighbours[c] == 0:
-                offset[c] = -(-rest[c] // alignment) * alignment
+                offset[c] = _resting(rest[c], alignment)
                 if offset[c] + size[c] > limits[0]:
                     counters[OVERFLOW] = 1
                 for s in range(start[c], end[c]):
@@ -382,15 +397,7 @@ def independent_parts(start: np.ndarray, end: np.ndarray) -> list[np.ndarray]:
 
 def _overlap_lists(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """CSR lists of the buffers live at the same time as each buffer: (overlap_start ``[n + 1]``, overlaps)."""
-    order = np.argsort(start, kind="stable")
-    neighbours: list[list[int]] = [[] for _ in range(len(start))]
-    active: list[int] = []
-    for b in order.tolist():
-        active = [a for a in active if end[a] > start[b]]
-        for a in active:
-            neighbours[a].append(b)
-            neighbours[b].append(a)
-        active.append(b)
+    neighbours = live_together(start, end)
     degree = np.array([len(x) for x in neighbours], dtype=np.int64)
     flat = np.array([a for x in neighbours for a in x], dtype=np.int64)
     return np.concatenate(([0], np.cumsum(degree))), flat
@@ -400,10 +407,7 @@ def preorders(start: np.ndarray, end: np.ndarray, size: np.ndarray) -> list[np.n
     """Static priorities tried side by side, each a rank ``[n]`` (0 first): buffers in the most loaded sections
     first, then larger area (size x lifetime); larger area first; larger size first; longer lifetime first."""
     lifetime = end - start
-    load = np.zeros(int(end.max()) + 1, dtype=np.int64)
-    np.add.at(load, start, size)
-    np.add.at(load, end, -size)
-    load = np.cumsum(load)
+    load = live_bytes(start, end, size)
     busiest = np.array([load[a:b].max() for a, b in zip(start.tolist(), end.tolist())])
     area = size * lifetime
     orders = [np.lexsort((-area, -busiest)), np.lexsort((-size, -area)), np.lexsort((-lifetime, -size)), np.lexsort((-size, -lifetime))]
@@ -442,14 +446,6 @@ def _search_part(start, end, size, capacity, alignment, max_children, deadline) 
     return outcome, winner.offset.copy(), nodes, truncated
 
 
-def peak_live_bytes(start: np.ndarray, end: np.ndarray, size_bytes: np.ndarray) -> int:
-    """Most bytes live in one op: a lower bound on the peak of any packing."""
-    load = np.zeros(int(end.max()) + 1, dtype=np.int64)
-    np.add.at(load, start, size_bytes)
-    np.add.at(load, end, -size_bytes)
-    return int(np.cumsum(load).max())
-
-
 def pack_buffers(start: np.ndarray, end: np.ndarray, size_bytes: np.ndarray, capacity_bytes: int, *, alignment_bytes: int = 1,
                  time_limit_s: float = 10.0, max_children: int | None = None, minimize_peak: bool = True) -> PackResult:
     """Offsets for buffers live during op ranges ``[start, end)`` (int ``[n]``) of ``size_bytes`` (int ``[n]``),
@@ -469,7 +465,7 @@ def pack_buffers(start: np.ndarray, end: np.ndarray, size_bytes: np.ndarray, cap
         return PackResult(None, "infeasible", 0, time.perf_counter() - begin)
     children = len(size) if max_children is None else max_children
     parts = independent_parts(start, end)
-    lower = peak_live_bytes(start, end, size)
+    lower = int(live_bytes(start, end, size).max())
     best: np.ndarray | None = None
     nodes, truncated, target = 0, False, capacity_bytes
     while True:

@@ -11,6 +11,28 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def live_together(live_start: np.ndarray, live_end: np.ndarray) -> list[list[int]]:
+    """For every buffer, the buffers live at the same time as it (a sweep over the buffers by start), given the
+    half-open op ranges ``[live_start, live_end)`` int ``[n]``."""
+    overlaps: list[list[int]] = [[] for _ in range(len(live_start))]
+    active: list[int] = []
+    for b in np.argsort(live_start, kind="stable").tolist():
+        active = [a for a in active if live_end[a] > live_start[b]]
+        for a in active:
+            overlaps[a].append(b)
+            overlaps[b].append(a)
+        active.append(b)
+    return overlaps
+
+
+def live_bytes(live_start: np.ndarray, live_end: np.ndarray, size_bytes: np.ndarray) -> np.ndarray:
+    """Bytes live in each op, int ``[max(live_end)]``."""
+    events = np.zeros(int(live_end.max()) + 1, dtype=np.int64)
+    np.add.at(events, live_start, size_bytes)
+    np.add.at(events, live_end, -np.asarray(size_bytes))
+    return np.cumsum(events)[:-1]
+
+
 @dataclass(frozen=True, eq=False)
 class MemMapInstance:
     """Buffers to place in fast memory (at an offset) or slow memory.
@@ -73,18 +95,7 @@ class MemMapInstance:
         for key, array in arrays.items():
             array.setflags(write=False)
             object.__setattr__(self, key, array)
-        # buffers live at the same time as each buffer (sorted sweep)
-        order = np.argsort(arrays["live_start"], kind="stable")
-        overlaps: list[list[int]] = [[] for _ in range(n)]
-        start, end = arrays["live_start"], arrays["live_end"]
-        active: list[int] = []
-        for b in order.tolist():
-            active = [a for a in active if end[a] > start[b]]
-            for a in active:
-                overlaps[a].append(b)
-                overlaps[b].append(a)
-            active.append(b)
-        object.__setattr__(self, "overlaps", overlaps)
+        object.__setattr__(self, "overlaps", live_together(arrays["live_start"], arrays["live_end"]))
 
     @property
     def n_buffers(self) -> int:
@@ -96,10 +107,7 @@ class MemMapInstance:
 
     def peak_live_bytes(self) -> int:
         """Most bytes live at one time (a lower bound on any packing's peak)."""
-        events = np.zeros(int(self.live_end.max()) + 1, dtype=np.int64)
-        np.add.at(events, self.live_start, self.size_bytes)
-        np.add.at(events, self.live_end, -self.size_bytes)
-        return int(np.cumsum(events).max())
+        return int(live_bytes(self.live_start, self.live_end, self.size_bytes).max())
 
     def __repr__(self) -> str:
         kind = "packing" if self.packing else "mapping"
