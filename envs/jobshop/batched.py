@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from gymnasium import spaces
 
-from schedgym.envs.batching import slot_rngs
+from schedgym.envs.batching import SlotBatch
 from schedgym.envs.jobshop import kernels
 from schedgym.envs.jobshop.generator import TaillardGenerator
 from schedgym.envs.jobshop.instance import JobShopInstance
@@ -30,7 +30,7 @@ from schedgym.envs.jobshop.solution import JobShopSolution
 from schedgym.graphs.jobshop import episode_constants, write_batch_features
 
 
-class JobShopBatch:
+class JobShopBatch(SlotBatch):
     """``n_envs`` job-shop episodes stepped in lockstep (the batched twin of ``JobShopEnv``, same options; here
     ``skip_forced`` and ``normalize_reward`` default to True, the training settings).
 
@@ -76,20 +76,6 @@ class JobShopBatch:
         self.seed(seed)
 
     # ----------------------------------------------------------------------------------------------- API
-    def seed(self, seed: int | None) -> None:
-        """Slot ``b`` draws its instances from ``numpy.random.default_rng(seed + b)`` from the next :meth:`reset`
-        on (fresh entropy when ``seed`` is None)."""
-        self._rngs = slot_rngs(seed, self.n_envs)
-
-    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Start a fresh episode in every slot; returns :attr:`observation`."""
-        if seed is not None:
-            self.seed(seed)
-        for b in range(self.n_envs):
-            self._reset_slot(b)
-        self._write_observation(np.arange(self.n_envs))
-        return self.observation
-
     def action_masks(self) -> np.ndarray:
         """bool ``[B, max_jobs]``: the allowed actions of every slot."""
         return self.candidate.copy()
@@ -106,10 +92,7 @@ class JobShopBatch:
         Raises:
             ValueError: if ``actions`` is not one action per slot, or names a job that is out of range or finished.
         """
-        actions = np.asarray(actions)
-        if actions.shape != (self.n_envs,):
-            raise ValueError(f"actions has shape {actions.shape}, expected ({self.n_envs},): one job per slot")
-        actions = actions.astype(np.int64)
+        actions = self._slot_actions(actions, "job")
         rows = np.arange(self.n_envs)
         in_range = (actions >= 0) & (actions < self.encoder.max_jobs)
         legal = in_range & (self.next_op[rows, np.where(in_range, actions, 0)] < self.n_ops)
@@ -249,6 +232,9 @@ class JobShopBatch:
             "solution": solution,
             "episode": {"r": float(self._episode_return[b]), "l": int(self._episode_length[b])},
         }
+
+    def _observe_reset(self) -> None:
+        self._write_observation(np.arange(self.n_envs))
 
     def _write_observation(self, slots: np.ndarray) -> None:
         obs = self.observation

@@ -21,7 +21,7 @@ from gymnasium import spaces
 from numba import njit, prange
 from numba.typed import List
 
-from schedgym.envs.batching import first_masked_action, slot_rngs
+from schedgym.envs.batching import SlotBatch, first_masked_action
 from schedgym.envs.llmrouting import kernels
 from schedgym.envs.llmrouting.env import source_and_encoder
 from schedgym.envs.llmrouting.instance import RoutingInstance
@@ -30,7 +30,7 @@ from schedgym.envs.llmrouting.suites import RoutingGenerator
 from schedgym.graphs.llmrouting import write_observation
 
 
-class LlmRoutingBatch:
+class LlmRoutingBatch(SlotBatch):
     """``n_envs`` routing episodes stepped in lockstep (the batched twin of ``LlmRoutingEnv``, same options).
 
     Attributes:
@@ -64,23 +64,6 @@ class LlmRoutingBatch:
         self.seed(seed)
 
     # ----------------------------------------------------------------------------------------------- API
-    def seed(self, seed: int | None) -> None:
-        """Slot ``b`` draws its instances from ``numpy.random.default_rng(seed + b)`` from the next :meth:`reset`
-        on (fresh entropy when ``seed`` is None)."""
-        self._rngs = slot_rngs(seed, self.n_envs)
-
-    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Start a fresh episode in every slot; returns :attr:`observation`."""
-        if seed is not None:
-            self.seed(seed)
-        for b in range(self.n_envs):
-            self._reset_slot(b)
-        return self.observation
-
-    def action_masks(self) -> np.ndarray:
-        """bool ``[B, max_replicas]``: the real replicas of every slot."""
-        return self.observation["action_mask"].astype(bool)
-
     def step(self, actions: np.ndarray, terminal_observations: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict]]:
         """Route each slot's current request to replica ``actions[b]``, then serve up to its next arrival.
 
@@ -92,10 +75,7 @@ class LlmRoutingBatch:
         Raises:
             ValueError: if ``actions`` is not one action per slot, or names a replica a slot does not have.
         """
-        actions = np.asarray(actions)
-        if actions.shape != (self.n_envs,):
-            raise ValueError(f"actions has shape {actions.shape}, expected ({self.n_envs},): one replica per slot")
-        actions = actions.astype(np.int64)
+        actions = self._slot_actions(actions, "replica")
         mask = self.observation["action_mask"]
         b = first_masked_action(actions, mask)
         if b >= 0:

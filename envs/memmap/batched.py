@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from gymnasium import spaces
 
-from schedgym.envs.batching import first_masked_action, grown, slot_rngs, slot_views
+from schedgym.envs.batching import SlotBatch, first_masked_action, grown, slot_views
 
 from schedgym.envs.memmap import kernels
 from schedgym.envs.memmap.env import source_and_encoder
@@ -27,7 +27,7 @@ from schedgym.envs.memmap.solution import MemMapSolution, benefit_s, metrics, op
 from schedgym.envs.memmap.tracer import TraceGenerator
 
 
-class MemMapBatch:
+class MemMapBatch(SlotBatch):
     """``n_envs`` memmap episodes stepped in lockstep (the batched twin of ``MemoryMappingEnv``, same options).
 
     Attributes:
@@ -63,23 +63,6 @@ class MemMapBatch:
         self.seed(seed)
 
     # ----------------------------------------------------------------------------------------------- API
-    def seed(self, seed: int | None) -> None:
-        """Slot ``b`` draws its instances from ``numpy.random.default_rng(seed + b)`` from the next :meth:`reset`
-        on (fresh entropy when ``seed`` is None)."""
-        self._rngs = slot_rngs(seed, self.n_envs)
-
-    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Start a fresh episode in every slot; returns :attr:`observation`."""
-        if seed is not None:
-            self.seed(seed)
-        for b in range(self.n_envs):
-            self._reset_slot(b)
-        return self.observation
-
-    def action_masks(self) -> np.ndarray:
-        """bool ``[B, candidates + 1]``: the allowed actions of every slot."""
-        return self.observation["action_mask"].astype(bool)
-
     def step(self, actions: np.ndarray, terminal_observations: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict]]:
         """Decide the current buffer of every slot: ``actions[b]`` 0 = slow memory, k + 1 = candidate k.
 
@@ -91,10 +74,7 @@ class MemMapBatch:
         Raises:
             ValueError: if ``actions`` is not one action per slot, or one of them is masked in its slot.
         """
-        actions = np.asarray(actions)
-        if actions.shape != (self.n_envs,):
-            raise ValueError(f"actions has shape {actions.shape}, expected ({self.n_envs},): one action per slot")
-        actions = actions.astype(np.int64)
+        actions = self._slot_actions(actions, "action")
         mask = self.observation["action_mask"]
         b = first_masked_action(actions, mask)
         if b >= 0:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from gymnasium import spaces
 
-from schedgym.envs.batching import first_masked_action, grown, slot_rngs, slot_views
+from schedgym.envs.batching import SlotBatch, first_masked_action, grown, slot_views
 
 from schedgym.envs.socdag import kernels
 from schedgym.envs.socdag.env import BINDINGS, MODES, source_and_encoder
@@ -30,7 +30,7 @@ from schedgym.envs.socdag.solution import SocDagSolution, objective
 from schedgym.graphs.socdag import write_batch_observations
 
 
-class SocDagBatch:
+class SocDagBatch(SlotBatch):
     """``n_envs`` socdag runs stepped in lockstep (the batched twin of ``SocDagEnv``, same options and actions).
 
     Attributes:
@@ -78,24 +78,6 @@ class SocDagBatch:
         self.seed(seed)
 
     # ----------------------------------------------------------------------------------------------- API
-    def seed(self, seed: int | None) -> None:
-        """Slot ``b`` draws its instances from ``numpy.random.default_rng(seed + b)`` from the next :meth:`reset`
-        on (fresh entropy when ``seed`` is None)."""
-        self._rngs = slot_rngs(seed, self.n_envs)
-
-    def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Start a fresh run in every slot; returns :attr:`observation`."""
-        if seed is not None:
-            self.seed(seed)
-        for b in range(self.n_envs):
-            self._reset_slot(b)
-        self._write_observation(np.arange(self.n_envs))
-        return self.observation
-
-    def action_masks(self) -> np.ndarray:
-        """bool ``[B, n_actions]``: the allowed actions of every slot."""
-        return self.observation["action_mask"].astype(bool)
-
     def step(self, actions: np.ndarray, terminal_observations: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict]]:
         """Take ``actions[b]`` (a ``SocDagEnv`` action: a (task slot, PE) pair, a task slot, or the wait action) in
         every slot.
@@ -109,10 +91,7 @@ class SocDagBatch:
         Raises:
             ValueError: if ``actions`` is not one action per slot, or one of them is not allowed in its slot.
         """
-        actions = np.asarray(actions)
-        if actions.shape != (self.n_envs,):
-            raise ValueError(f"actions has shape {actions.shape}, expected ({self.n_envs},): one action per slot")
-        actions = actions.astype(np.int64)
+        actions = self._slot_actions(actions, "action")
         rows = np.arange(self.n_envs)
         mask = self.observation["action_mask"]
         b = first_masked_action(actions, mask)
@@ -187,6 +166,9 @@ class SocDagBatch:
             "solution": solution,
             "episode": {"r": float(self._episode_return[b]), "l": int(self._episode_length[b])},
         }
+
+    def _observe_reset(self) -> None:
+        self._write_observation(np.arange(self.n_envs))
 
     def _write_observation(self, slots: np.ndarray) -> None:
         write_batch_observations(
