@@ -49,11 +49,13 @@ def validate(instance: MemMapInstance, solution: MemMapSolution) -> list[str]:
         if o + instance.size_bytes[b] > instance.capacity_bytes:
             violations.append(f"buffer {b}: [{o}, {o + instance.size_bytes[b]}) exceeds the capacity {instance.capacity_bytes}")
     start, end, size = instance.live_start, instance.live_end, instance.size_bytes
-    for i, a in enumerate(fast.tolist()):
-        for b in fast[i + 1 :].tolist():
-            live_together = start[a] < end[b] and start[b] < end[a]
-            if live_together and offset[a] < offset[b] + size[b] and offset[b] < offset[a] + size[a]:
-                violations.append(f"buffers {a} and {b} are live at the same time and overlap in fast memory")
+    # Sweep the fast buffers by start; each is checked against those still live when it starts (numpy per buffer).
+    active = np.empty(0, dtype=np.int64)
+    for b in fast[np.argsort(start[fast], kind="stable")].tolist():
+        active = active[end[active] > start[b]]
+        clash = active[(offset[active] < offset[b] + size[b]) & (offset[b] < offset[active] + size[active])]
+        violations.extend(f"buffers {a} and {b} are live at the same time and overlap in fast memory" for a in sorted(clash.tolist()))
+        active = np.append(active, b)
     return violations
 
 
