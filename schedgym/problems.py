@@ -211,6 +211,22 @@ register_solver(
     lambda **_: PackSolver(),
     "exact search over canonical packings (MiniMalloc-class): packing within the capacity, or the fast-memory packer under the MSA-like choice of buffers",
 )
+
+
+def _mcts_factory(policy: str = "", workers: int | None = None, **_: Any):
+    from schedgym.agents.mcts import MctsSolver
+
+    return MctsSolver(policy=policy, torch_threads=workers or 1)
+
+
+register_solver(
+    "memmap",
+    "ppo-mcts",
+    _mcts_factory,
+    "tree search at decision time (PUCT) over the exact env: the trained policy's prior, leaves valued by best-fit "
+    "completions (every one a valid map, the best kept); until --time-limit, else 64 evaluations per decision",
+    "policy",
+)
 register_solver(
     "memmap",
     "cpsat",

@@ -169,7 +169,10 @@ class MemoryMappingEnv(gym.Env):
         twin.state = kernels.MemMapState(*(array.copy() for array in self.state))
         twin.placement = self.placement.copy(offset=twin.state.offset)
         twin._observation = self._observation_copy()
-        twin._np_random = copy.deepcopy(self._np_random)
+        if self._np_random is not None:  # a copy of the generator's state (deepcopy would pickle it: 100x slower)
+            bit_generator = type(self._np_random.bit_generator)()
+            bit_generator.state = self._np_random.bit_generator.state
+            twin._np_random = np.random.Generator(bit_generator)
         return twin
 
     def follow_action(self, solution: MemMapSolution) -> int | None:

@@ -266,3 +266,25 @@ def observe(tables, state, decided, buffer_features, candidate_features, action_
         decided, state.offset[decided] if decided >= 0 else SLOW, upcoming, tables.limits[CAPACITY], tables.limits[PACKING] == 1,
         state.candidate_offset, state.candidate_left, state.counts[N_CANDIDATES], buffer_features, candidate_features, action_mask,
     )
+
+
+@njit(cache=True)
+def complete_best_fit(tables, state):
+    """Decide every buffer still undecided, in order: the candidate leaving the smallest gap after it (the unbounded
+    top of a packing last; ties to the lowest offset, the greedy placers' best fit), slow memory if there is none."""
+    while state.counts[STEP] < tables.limits[N_BUFFERS]:
+        best = -1
+        for k in range(state.counts[N_CANDIDATES]):
+            left, best_left = state.candidate_left[k], state.candidate_left[best] if best >= 0 else 0
+            if best < 0 or (left >= 0 and best_left < 0) or ((left < 0) == (best_left < 0) and left < best_left):
+                best = k
+        decide(tables, state, best)
+
+
+def episode_return(tables: MemMapTables, state: MemMapState) -> float:
+    """The sum of the env's rewards from the episode's start to this state: the fractional runtime improvement over
+    all-slow (mapping), minus the peak offset over the capacity (packing)."""
+    if tables.limits[PACKING]:
+        return -float(state.counts[PEAK]) / float(tables.limits[CAPACITY])
+    all_slow = float(state.time_s[ALL_SLOW])
+    return (all_slow - float(state.time_s[RUNTIME])) / all_slow if all_slow > 0 else 0.0
