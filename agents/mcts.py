@@ -7,13 +7,15 @@ every node is a real choice.
 
 * **Selection** (PUCT): from the root, the child maximizing ``Q + c_puct * P * sqrt(N) / (1 + n)``, with ``P`` the
   network's masked softmax at temperature ``prior_temperature`` (the prior; the PPO policy is sharp, and a flatter
-  prior lets the search try what it ranks second and third), ``n`` a child's visits, ``N`` the node's, and ``Q`` the child's mean value,
-  min-max normalized over the values seen in the tree (MuZero); an unvisited child counts with its parent's mean.
+  prior lets the search try what it ranks second and third), ``n`` a child's visits, ``N`` the node's, and ``Q``
+  the child's mean value, min-max normalized over the values seen in the tree (MuZero); an unvisited child counts with its parent's mean.
 * **Evaluation**: a new leaf gets its prior and value from one network forward pass, batched over ``batch`` leaves
   selected in turn with a virtual loss (each selection counts as a visit of the tree's lowest value until its leaf
-  is evaluated). Its value is ``(1 - value_weight)`` times the exact return of the episode completed from it by the
-  best-fit rule (:func:`~schedgym.envs.memmap.kernels.complete_best_fit`, compiled: microseconds per buffer) plus
-  ``value_weight`` times the return so far plus the value head's estimate of the rest. Values are returns from the
+  is evaluated). Its value is ``(1 - value_weight)`` times the exact return of the better of two episodes completed
+  from it by a rule (:func:`~schedgym.envs.memmap.kernels.complete_best_fit`, compiled, about a microsecond per
+  buffer: the undecided buffers each at its best fit, in the MSA-like order and in the env's, largest first) plus
+  ``value_weight`` times the return so far plus the value head's estimate of the rest. From the root, the MSA-like
+  completion is the ``msa`` placer's map, so the search never returns worse. Values are returns from the
   episode's start (the env's rewards summed), so nodes at any depth compare.
 * **Exhaustion**: a node whose every episode has been completed (terminal, or all its children exhausted) is
   skipped by the selection; once the root is exhausted its decision is searched to the end (small programs are
@@ -23,9 +25,10 @@ every node is a real choice.
 
 Every completed episode is a valid map; the best one found is the answer. With a time limit the budget is spent
 front-loaded: each decision gets the time left over at most ``horizon`` decisions (the buffers come largest first,
-and those decide most); once a decision's share is below the cost of one evaluation the search stops and the best
-episode found is returned, so on programs of thousands of buffers the network plans the first decisions and the
-best-fit completions carry the rest.
+and those decide most), in batches halved while one takes over half of it; once a decision's share is below the cost of
+one leaf evaluation the search stops and the best episode found is returned, so on programs of thousands of buffers
+(where one forward pass over the whole program takes 40-180 ms) the network plans the first decisions and the
+completions carry the rest.
 
 No self-play training: the policy searched is the shipped PPO placer as it is.
 
@@ -44,6 +47,7 @@ import torch
 
 from schedgym.agents.checkpoint import DEFAULT_POLICY, PolicyMetadata, load_network
 from schedgym.agents.rollout import policy_envs, stack_observations
+from schedgym.baselines.memmap.heuristics import buffer_order
 from schedgym.envs.memmap import MemMapInstance, MemMapSolution
 from schedgym.envs.memmap import kernels
 from schedgym.envs.memmap.env import MemoryMappingEnv
@@ -86,9 +90,11 @@ class MctsSolver:
         simulations: leaf evaluations per decision without a time limit.
         batch: leaves evaluated per network forward pass.
         c_puct: weight of the prior in the selection.
-        value_weight: weight of the value head in a leaf's value (the rest: the best-fit completion's return).
+        value_weight: weight of the value head in a leaf's value (the rest: the completion's return).
         horizon: with a time limit, a decision gets the time left over ``min(horizon, buffers left)``.
         prior_temperature: the prior is the softmax of the network's logits divided by this (> 1 flattens it).
+        completions: the orders in which a leaf's completions place the buffers still undecided, the best one
+            counting: ``msa`` (the MSA-like order, benefit / sqrt(size)) and ``size`` (the env's, largest first).
         torch_threads: CPU threads for inference.
     """
 
@@ -100,6 +106,7 @@ class MctsSolver:
     value_weight: float = 0.0
     horizon: int = 16
     prior_temperature: float = 3.0
+    completions: tuple[str, ...] = ("msa", "size")
     torch_threads: int = 1
     net: torch.nn.Module = field(init=False, repr=False)
     metadata: PolicyMetadata = field(init=False, repr=False)
@@ -111,6 +118,8 @@ class MctsSolver:
                 f"simulations={self.simulations}, batch={self.batch}, horizon={self.horizon}, value_weight={self.value_weight}, "
                 f"prior_temperature={self.prior_temperature}"
             )
+        if not self.completions or set(self.completions) - {"msa", "size"}:
+            raise ValueError(f"unknown ppo-mcts completion orders {self.completions!r}; choose from msa and size")
         self.policy = self.policy or DEFAULT_POLICY["memmap"]
         self.net, self.metadata = load_network(self.policy, "memmap")
         self.net.eval()
@@ -124,24 +133,28 @@ class MctsSolver:
         env = policy_envs("memmap", [instance], self.net)[0]
         search = _Search(self, Node(env, env.reset(seed=0)[0]))
         root = search.root
-        evaluation_s = 0.0
+        leaf_s, batch = 0.0, self.batch  # the measured cost of one leaf evaluation; the batch size now
         while not root.terminal:
             if deadline is None:
                 for _ in range(-(-self.simulations // self.batch)):
                     if root.exhausted:
                         break
-                    search.simulate()
+                    search.simulate(self.batch)
             else:
                 decisions_left = instance.n_buffers - root.env.step_index
                 share_s = (deadline - time.perf_counter()) / min(self.horizon, decisions_left)
-                if root.prior is not None and share_s < evaluation_s:
+                if root.prior is not None and share_s < leaf_s:
                     break  # too little time left to search this decision: keep the best episode found
                 stop = time.perf_counter() + share_s
                 while not root.exhausted:
                     started = time.perf_counter()
-                    search.simulate()
-                    evaluation_s = time.perf_counter() - started
-                    if time.perf_counter() + evaluation_s > stop:
+                    evaluated = search.simulate(batch)
+                    batch_s = time.perf_counter() - started
+                    if evaluated:
+                        leaf_s = batch_s / evaluated
+                    # halve the batch while one takes over half the decision's share, grow it back below an eighth
+                    batch = max(1, batch // 2) if batch_s > share_s / 2 else min(self.batch, 2 * batch) if batch_s < share_s / 8 else batch
+                    if time.perf_counter() + batch_s > stop:
                         break
             root = search.advance()
         return MemMapSolution(search.best_offset)
@@ -153,45 +166,63 @@ class _Search:
     def __init__(self, solver: MctsSolver, root: Node) -> None:
         self.solver = solver
         self.root = root
+        instance = root.env.instance
+        self.completion_orders = [buffer_order(instance, "msa") if name == "msa" else root.env.tables.order[: instance.n_buffers] for name in solver.completions]
         self.low, self.high = math.inf, -math.inf
         self.best_value = -math.inf
         self.best_offset = np.empty(0, dtype=np.int64)
         if root.terminal:
             self._record(root.env.state)
 
-    def simulate(self) -> None:
-        """Select up to ``batch`` leaves (virtual loss), evaluate them in one forward pass, back their values up."""
-        paths: list[list[Node]] = []
-        pending: set[int] = set()
+    def simulate(self, batch: int) -> int:
+        """Run selections until ``batch`` nodes wait for the network (virtual loss on their paths), then expand
+        them with one forward pass. A new leaf is valued by its completions at once (no network), unless the value
+        head weighs in; a leaf the selection comes back to is the one expanded. Returns the leaves valued plus the
+        nodes expanded."""
+        expand: list[list[Node]] = []  # paths to the nodes the network will expand
+        fresh: list[bool] = []  # per such node: not valued yet (it is valued with the network's value head)
+        selected: list[list[Node]] = []  # every selection holding a virtual loss, repeats of a waiting node too
+        waiting: set[int] = set()
         virtual = self.low if self.low < math.inf else 0.0
-        for _ in range(self.solver.batch):
-            if self.root.exhausted:
+        needs_head = self.solver.value_weight > 0
+        work = 0
+        for _ in range(2 * batch):  # a repeat is not expanded twice, but its virtual loss steers the next selection
+            if len(expand) == batch or self.root.exhausted:
                 break
             path = self._select()
             leaf = path[-1]
-            if id(leaf) in pending:
-                break
             if leaf.terminal:
                 self._backup(path, leaf.return_so_far)
                 continue
-            pending.add(id(leaf))
+            if leaf.visits == 0 and not needs_head and id(leaf) not in waiting:
+                self._backup(path, self._complete(leaf))
+                work += 1
+                continue
+            if id(leaf) not in waiting:
+                waiting.add(id(leaf))
+                expand.append(path)
+                fresh.append(leaf.visits == 0)
             for node in path:
                 node.visits += 1
                 node.value_sum += virtual
-            paths.append(path)
-        if not paths:
-            return
-        values = self._evaluate([path[-1] for path in paths])
-        for path, value in zip(paths, values):
+            selected.append(path)
+        for path in selected:
             for node in path:
                 node.visits -= 1
                 node.value_sum -= virtual
-            self._backup(path, value)
+        if expand:
+            heads = self._expand([path[-1] for path in expand])
+            for path, is_fresh, head in zip(expand, fresh, heads):
+                if is_fresh:  # valued now: completions and the value head
+                    leaf = path[-1]
+                    weight = self.solver.value_weight
+                    self._backup(path, (1 - weight) * self._complete(leaf) + weight * (leaf.return_so_far + head))
+        return work + len(expand)
 
     def advance(self) -> Node:
         """Move the root to the child holding the best episode found (ties: most visits) and return it."""
         while not self.root.children:  # evaluated and expanded at least once
-            self.simulate()
+            self.simulate(1)
         children = list(self.root.children.values())
         self.root = max(children, key=lambda child: (child.best_value, child.visits))
         return self.root
@@ -227,22 +258,25 @@ class _Search:
                 best_action, best_score = action, score
         return best_action
 
-    def _evaluate(self, leaves: list[Node]) -> list[float]:
-        """Priors and values of ``leaves``: one forward pass, one best-fit completion each."""
+    def _expand(self, nodes: list[Node]) -> list[float]:
+        """Give ``nodes`` their priors (one forward pass); returns the value head's estimate for each."""
         with torch.inference_mode():
-            logits, values = self.solver.net(stack_observations([leaf.observation for leaf in leaves]))
-        masks = torch.from_numpy(np.stack([leaf.env.action_masks() for leaf in leaves]))
+            logits, values = self.solver.net(stack_observations([node.observation for node in nodes]))
+        masks = torch.from_numpy(np.stack([node.env.action_masks() for node in nodes]))
         priors = torch.softmax(logits.masked_fill(~masks, float("-inf")) / self.solver.prior_temperature, dim=-1).numpy()
-        weight = self.solver.value_weight
-        results = []
-        for leaf, mask, prior, head in zip(leaves, masks.numpy(), priors, values.tolist()):
-            leaf.prior, leaf.observation = [(int(a), float(prior[a])) for a in np.flatnonzero(mask)], None
+        for node, mask, prior in zip(nodes, masks.numpy(), priors):
+            node.prior, node.observation = [(int(a), float(prior[a])) for a in np.flatnonzero(mask)], None
+        return values.tolist()
+
+    def _complete(self, leaf: Node) -> float:
+        """The best return of the completions of ``leaf`` (each episode kept if it is the best so far)."""
+        completion = -math.inf
+        for order in self.completion_orders:
             completed = kernels.MemMapState(*(array.copy() for array in leaf.env.state))
-            kernels.complete_best_fit(leaf.env.tables, completed)
-            completion = self._record(completed)
-            leaf.best_value = max(leaf.best_value, completion)
-            results.append((1 - weight) * completion + weight * (leaf.return_so_far + head))
-        return results
+            kernels.complete_best_fit(leaf.env.tables, completed, order)
+            completion = max(completion, self._record(completed))
+        leaf.best_value = max(leaf.best_value, completion)
+        return completion
 
     def _record(self, state: kernels.MemMapState) -> float:
         """The return of a completed episode's ``state``, kept as the best if it is."""

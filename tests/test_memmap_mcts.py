@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from schedgym.agents.mcts import MctsSolver
-from schedgym.baselines.memmap.heuristics import best_fit
-from schedgym.envs.memmap import MemMapInstance, MemMapSolution, MemoryMappingEnv, kernels, metrics, resolve_suite, validate
+from schedgym.baselines.memmap.heuristics import GreedyPlacer, best_fit, buffer_order
+from schedgym.envs.memmap import MemMapInstance, MemMapSolution, MemoryMappingEnv, Placement, kernels, metrics, resolve_suite, validate
 from schedgym.envs.memmap.kernels import episode_return
 
 
@@ -43,45 +43,49 @@ def _return_of(instance: MemMapInstance, solution: MemMapSolution) -> float:
 
 
 @pytest.mark.parametrize("packing", [False, True])
-def test_complete_best_fit_takes_the_best_fit_rule_at_every_decision(packing):
+def test_completion_places_the_undecided_buffers_by_best_fit_in_the_given_order(packing):
     instance = _random_instance(3, 12, packing)
     env = MemoryMappingEnv([instance])
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     for _ in range(4):  # some decisions of another kind first
         env.step(int(rng.choice(np.flatnonzero(env.action_masks()))))
+    decided = set(env.order[:4])
+    order = buffer_order(instance, "msa")
     completed = kernels.MemMapState(*(array.copy() for array in env.state))
-    kernels.complete_best_fit(env.tables, completed)
-    while env.step_index < instance.n_buffers:
-        candidates = env.current_candidates
-        offset = best_fit(candidates) if candidates else None
-        env.step(0 if offset is None else 1 + [o for o, _ in candidates].index(offset))
-    np.testing.assert_array_equal(completed.offset, env.state.offset)
+    kernels.complete_best_fit(env.tables, completed, order)
+    placement = Placement(instance, offset=env.state.offset.copy())
+    for buffer in order.tolist():
+        if buffer not in decided and (candidates := placement.candidates(buffer)):
+            placement.place(buffer, best_fit(candidates))
+    np.testing.assert_array_equal(completed.offset, placement.offset)
+    assert validate(instance, MemMapSolution(completed.offset)) == []
+    fresh = MemoryMappingEnv([instance])
+    fresh.reset(seed=0)
+    kernels.complete_best_fit(fresh.tables, fresh.state, order)  # from the first decision: the msa placer's map
+    np.testing.assert_array_equal(fresh.state.offset, GreedyPlacer("msa").solve(instance).offset)
 
 
-@pytest.mark.parametrize("seed,n_buffers,packing", [(0, 8, False), (9, 8, False), (17, 8, False), (32, 9, True)])
+@pytest.mark.parametrize("seed,n_buffers,packing", [(7, 8, False), (13, 8, False), (47, 8, False), (9, 9, True), (33, 9, True)])
 def test_search_finds_the_best_episode_of_small_programs(seed, n_buffers, packing):
     instance = _random_instance(seed, n_buffers, packing)
     env = MemoryMappingEnv([instance])
     env.reset(seed=0)
     best = _best_episode_return(env)
-    kernels.complete_best_fit(env.tables, env.state)
+    kernels.complete_best_fit(env.tables, env.state, buffer_order(instance, "msa"))
     assert episode_return(env.tables, env.state) < best - 1e-3  # the rule alone misses it: the search has to find it
     solution = MctsSolver(simulations=4096).solve(instance)
     assert validate(instance, solution) == []
-    assert _return_of(instance, solution) == pytest.approx(best, abs=1e-12)
+    assert _return_of(instance, solution) >= best - 1e-12  # (a completion may even beat every episode of the env)
 
 
-def test_search_is_reproducible_valid_and_no_worse_than_its_first_completion():
+def test_search_is_reproducible_valid_and_no_worse_than_msa():
     instance = resolve_suite("transformer-256x4x128x2-b4-c25")[0]
     solver = MctsSolver(simulations=16)
     first, second = solver.solve(instance), solver.solve(instance)
     np.testing.assert_array_equal(first.offset, second.offset)
     assert validate(instance, first) == []
-    env = MemoryMappingEnv([instance])
-    env.reset(seed=0)
-    kernels.complete_best_fit(env.tables, env.state)  # the episode the search completes from its root
-    assert _return_of(instance, first) >= episode_return(env.tables, env.state) - 1e-12
+    assert _return_of(instance, first) >= _return_of(instance, GreedyPlacer("msa").solve(instance)) - 1e-12
 
 
 def test_search_on_a_thousand_buffer_program_within_a_time_limit():
@@ -97,3 +101,5 @@ def test_bad_settings_are_refused():
         MctsSolver(value_weight=2.0)
     with pytest.raises(ValueError, match="prior_temperature"):
         MctsSolver(prior_temperature=0.0)
+    with pytest.raises(ValueError, match="completion orders"):
+        MctsSolver(completions=("random",))

@@ -9,7 +9,7 @@ optional rectangle per buffer (present = fast) inside the capacity; minimize the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -23,11 +23,14 @@ PS_PER_S = 1e12  # the mapping model counts time in picoseconds
 
 @dataclass
 class CpSatMemMap:
-    """CP-SAT placer. Attributes: ``num_workers`` (search threads), ``default_time_limit_s``."""
+    """CP-SAT placer. Attributes: ``num_workers`` (search threads), ``default_time_limit_s``; ``last_status``: the
+    CP-SAT status of the last solve (``OPTIMAL``, ``FEASIBLE``, ``UNKNOWN`` when it found no map in time and the
+    fallback was returned, ...)."""
 
     name: str = "cpsat"
     num_workers: int = 2
     default_time_limit_s: float = 60.0
+    last_status: str = field(default="", repr=False)
 
     def solve(
         self,
@@ -58,6 +61,7 @@ class CpSatMemMap:
         top = instance.capacity_bytes
         slots = [model.new_int_var(0, max(0, (top - int(size[b])) // align), f"y{b}") for b in range(n)]
         if instance.packing and (size > top).any():
+            self.last_status = "INFEASIBLE"
             return fallback  # some buffer is larger than the whole capacity: no packing fits
         fast = [model.new_constant(1) if instance.packing else model.new_bool_var(f"f{b}") for b in range(n)]
         for b in np.flatnonzero(size > top).tolist():
@@ -93,6 +97,7 @@ class CpSatMemMap:
                 model.add(slots[b] == pinned // align)
         limit_s = time_limit if time_limit is not None else self.default_time_limit_s
         solver, status = solve_model(model, time_limit_s=limit_s, num_workers=self.num_workers, seed=seed)
+        self.last_status = solver.status_name(status)
         if not found_solution(status):
             return fallback
         offset = np.array([solver.value(slots[b]) * align if solver.boolean_value(fast[b]) else SLOW for b in range(n)], dtype=np.int64)

@@ -269,16 +269,40 @@ def observe(tables, state, decided, buffer_features, candidate_features, action_
 
 
 @njit(cache=True)
-def complete_best_fit(tables, state):
-    """Decide every buffer still undecided, in order: the candidate leaving the smallest gap after it (the unbounded
-    top of a packing last; ties to the lowest offset, the greedy placers' best fit), slow memory if there is none."""
-    while state.counts[STEP] < tables.limits[N_BUFFERS]:
-        best = -1
-        for k in range(state.counts[N_CANDIDATES]):
-            left, best_left = state.candidate_left[k], state.candidate_left[best] if best >= 0 else 0
-            if best < 0 or (left >= 0 and best_left < 0) or ((left < 0) == (best_left < 0) and left < best_left):
-                best = k
-        decide(tables, state, best)
+def _best_fit_index(candidate_left, count):
+    """Which of ``count`` candidates (lowest offset first) leaves the smallest gap after the buffer (the unbounded
+    top of a packing last; ties to the lowest offset): the greedy placers' best fit. -1 if there is none."""
+    best = -1
+    for k in range(count):
+        left, best_left = candidate_left[k], candidate_left[best] if best >= 0 else 0
+        if best < 0 or (left >= 0 and best_left < 0) or ((left < 0) == (best_left < 0) and left < best_left):
+            best = k
+    return best
+
+
+@njit(cache=True)
+def complete_best_fit(tables, state, order):
+    """Place every buffer not decided yet, in the order of ``order`` (int ``[N]``, every buffer once), each at the
+    best fit among all its gaps, or slow memory if none fits; the decided buffers stay as they are. Afterwards every
+    buffer counts as decided (``STEP`` = N). From the first decision, with the MSA-like order, this is the ``msa``
+    placer's map."""
+    n = tables.limits[N_BUFFERS]
+    decided = np.zeros(n, dtype=np.bool_)
+    for i in range(state.counts[STEP]):
+        decided[tables.order[i]] = True
+    widest = 1
+    for b in range(n):
+        widest = max(widest, tables.overlap_start[b + 1] - tables.overlap_start[b] + 1)
+    gap_offset = np.empty(widest, dtype=np.int64)
+    gap_left = np.empty(widest, dtype=np.int64)
+    for b in order:
+        if decided[b]:
+            continue
+        best = _best_fit_index(gap_left, find_candidates(tables, state.offset, b, gap_offset, gap_left))
+        if best >= 0:
+            place(tables, state, b, gap_offset[best])
+    state.counts[STEP] = n
+    state.counts[N_CANDIDATES] = 0
 
 
 def episode_return(tables: MemMapTables, state: MemMapState) -> float:
