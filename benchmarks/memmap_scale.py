@@ -9,7 +9,8 @@ at 50% capacity), each workload in a fresh process (so its peak resident memory 
 * ``env``: one ``MemoryMappingEnv`` episode (observations included), the best-fit candidate at every decision;
 * ``batch``: ``MemMapBatch`` with 8 slots of the program, one episode each, the first legal action everywhere;
 * ``placer``: the ``msa`` greedy placer (one solve);
-* ``completion``: the compiled best-fit completion ``ppo-mcts`` values its leaves with, from the first decision;
+* ``completion``: the compiled completion ``ppo-mcts`` values its leaves with (MSA-like order, best fit), from the
+  first decision;
 * ``policy``: the shipped placer's network, one forward pass per decision (20 decisions; one thread);
 * ``validate``: the independent validator on the ``msa`` map.
 
@@ -34,7 +35,7 @@ import numpy as np, torch
 from schedgym.envs.memmap import MemoryMappingEnv, kernels, validate
 from schedgym.envs.memmap.batched import MemMapBatch
 from schedgym.envs.memmap.suites import resolve_suite
-from schedgym.baselines.memmap.heuristics import GreedyPlacer, best_fit
+from schedgym.baselines.memmap.heuristics import GreedyPlacer, best_fit, buffer_order
 
 def rss_mb():
     with open("/proc/self/statm") as handle:
@@ -49,7 +50,9 @@ if workload == "trace":
     wall_s, decisions = time.perf_counter() - started, 0
 else:
     instance = resolve_suite(name)[0]
-    MemoryMappingEnv([resolve_suite("mlp-1024x2048x2048x2048x1024x512-b32-c25")[0]]).reset(seed=0)  # compile the kernels
+    warm = MemoryMappingEnv([resolve_suite("mlp-1024x2048x2048x2048x1024x512-b32-c25")[0]])  # load the compiled kernels
+    warm.reset(seed=0)
+    kernels.complete_best_fit(warm.tables, warm.state, buffer_order(warm.instance, "msa"))
     base = rss_mb()
     started = time.perf_counter()
     decisions = instance.n_buffers
@@ -73,8 +76,9 @@ else:
     elif workload == "completion":
         env = MemoryMappingEnv([instance])
         env.reset(seed=0)
+        order = buffer_order(instance, "msa")
         started = time.perf_counter()
-        kernels.complete_best_fit(env.tables, env.state)
+        kernels.complete_best_fit(env.tables, env.state, order)
     elif workload == "policy":
         from schedgym.agents.checkpoint import load_network
         from schedgym.agents.rollout import policy_envs, stack_observations

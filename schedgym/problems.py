@@ -194,7 +194,7 @@ register_problem(
         group=lambda inst: inst.group,
         solution_from_dict=memmap.MemMapSolution.from_dict,
         picture=offset_time_figure,
-        default_leaderboard=[("minimalloc", ["greedy-size", "msa", "first-fit", "pack"], 5.0), ("traced-models", ["greedy-size", "msa", "first-fit", "cpsat", "ppo"], 5.0)],
+        default_leaderboard=[("minimalloc", ["greedy-size", "msa", "first-fit", "pack"], 5.0), ("traced-models", ["greedy-size", "msa", "first-fit", "cpsat", "ppo", "ppo-mcts"], 5.0)],
         default_solver="greedy-size",
         summary_metrics=("improvement_pct", "fast_bytes_peak", "placed_fraction"),
     )
@@ -223,8 +223,9 @@ register_solver(
     "memmap",
     "ppo-mcts",
     _mcts_factory,
-    "tree search at decision time (PUCT) over the exact env: the trained policy's prior, leaves valued by best-fit "
-    "completions (every one a valid map, the best kept); until --time-limit, else 64 evaluations per decision",
+    "tree search at decision time (PUCT) over the exact env from the trained policy's greedy line: its prior, leaves "
+    "valued by best-fit completions (MSA-like and largest-first order; each a valid map, the best kept); until "
+    "--time-limit, else 64 evaluations per decision",
     "policy",
 )
 register_solver(

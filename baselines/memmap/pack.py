@@ -446,6 +446,10 @@ def _search_part(start, end, size, capacity, alignment, max_children, deadline) 
     return outcome, winner.offset.copy(), nodes, truncated
 
 
+#: Entries of a search's table of children (n buffers deep, ``max_children`` each): 2^23 int64, 64 MiB.
+CHILDREN_ENTRIES = 1 << 23
+
+
 def pack_buffers(start: np.ndarray, end: np.ndarray, size_bytes: np.ndarray, capacity_bytes: int, *, alignment_bytes: int = 1,
                  time_limit_s: float = 10.0, max_children: int | None = None, minimize_peak: bool = True) -> PackResult:
     """Offsets for buffers live during op ranges ``[start, end)`` (int ``[n]``) of ``size_bytes`` (int ``[n]``),
@@ -454,7 +458,9 @@ def pack_buffers(start: np.ndarray, end: np.ndarray, size_bytes: np.ndarray, cap
     Args:
         alignment_bytes: offsets are multiples of this.
         time_limit_s: wall-clock budget of the whole search.
-        max_children: keep at most this many children per node (default: all, a complete search).
+        max_children: keep at most this many children per node (default: all, a complete search, as long as the
+            table of children fits :data:`CHILDREN_ENTRIES`: on programs of more than about 2,900 buffers each node
+            keeps its ``CHILDREN_ENTRIES // n`` best, and a failed search is then reported as a timeout, not a proof).
         minimize_peak: once a packing is found, search for lower peaks (down to the peak of live bytes, a lower
             bound) while time is left, and return the lowest found.
     """
@@ -463,7 +469,7 @@ def pack_buffers(start: np.ndarray, end: np.ndarray, size_bytes: np.ndarray, cap
     start, end, size = (np.asarray(a, dtype=np.int64) for a in (start, end, size_bytes))
     if (size > capacity_bytes).any():
         return PackResult(None, "infeasible", 0, time.perf_counter() - begin)
-    children = len(size) if max_children is None else max_children
+    children = min(len(size), max(1, CHILDREN_ENTRIES // len(size))) if max_children is None else max_children
     parts = independent_parts(start, end)
     lower = int(live_bytes(start, end, size).max())
     best: np.ndarray | None = None
