@@ -90,8 +90,9 @@ class MctsSolver:
 
     Attributes:
         policy: a shipped policy name or a checkpoint path (default ``memmap-default``).
-        simulations: leaf evaluations per decision without a time limit.
-        batch: leaves evaluated per network forward pass.
+        simulations: without a time limit, the search per decision: ``ceil(simulations / batch)`` rounds, each
+            expanding up to ``batch`` nodes (and valuing the new leaves met on the way).
+        batch: nodes expanded per network forward pass.
         c_puct: weight of the prior in the selection.
         value_weight: weight of the value head in a leaf's value (the rest: the completion's return).
         horizon: with a time limit, a decision gets the time left over ``min(horizon, buffers left)``.
@@ -128,7 +129,7 @@ class MctsSolver:
         self.net.eval()
 
     def solve(self, instance: MemMapInstance, *, time_limit: float | None = None, seed: int | None = None) -> MemMapSolution:
-        """The best map found: ``simulations`` leaf evaluations per decision, or searching until ``time_limit``
+        """The best map found: ``simulations`` per decision (see the attribute), or searching until ``time_limit``
         seconds (overrun by at most one batch of evaluations). Deterministic without a time limit (no sampling;
         ``seed`` is unused)."""
         torch.set_num_threads(self.torch_threads)
