@@ -123,7 +123,8 @@ class CpSatMemMap:
             slow_all = sum(int(math.ceil(nbytes * slow_ps)) for _, nbytes in accesses)
             t = model.new_int_var(compute, max(compute, slow_all), f"op{op}")
             if accesses:
-                saved = [(fast[b], int(math.ceil(nbytes * slow_ps)) - int(math.ceil(nbytes * fast_ps))) for b, nbytes in accesses]
-                model.add(t >= slow_all - sum(saving * f for f, saving in saved))
+                flags = [fast[b] for b, _ in accesses]
+                savings = [int(math.ceil(nbytes * slow_ps)) - int(math.ceil(nbytes * fast_ps)) for _, nbytes in accesses]
+                model.add(t + cp_model.LinearExpr.weighted_sum(flags, savings) >= slow_all)
             total.append(t)
-        return sum(total)
+        return cp_model.LinearExpr.sum(total)
