@@ -8,15 +8,19 @@ every node is a real choice.
 * **Selection** (PUCT): from the root, the child maximizing ``Q + c_puct * P * sqrt(N) / (1 + n)``, with ``P`` the
   network's masked softmax at temperature ``prior_temperature`` (the prior; the PPO policy is sharp, and a flatter
   prior lets the search try what it ranks second and third), ``n`` a child's visits, ``N`` the node's, and ``Q``
-  the child's mean value, min-max normalized over the values seen in the tree (MuZero); an unvisited child counts with its parent's mean.
-* **Evaluation**: a new leaf gets its prior and value from one network forward pass, batched over ``batch`` leaves
-  selected in turn with a virtual loss (each selection counts as a visit of the tree's lowest value until its leaf
-  is evaluated). Its value is ``(1 - value_weight)`` times the exact return of the better of two episodes completed
-  from it by a rule (:func:`~schedgym.envs.memmap.kernels.complete_best_fit`, compiled, about a microsecond per
-  buffer: the undecided buffers each at its best fit, in the MSA-like order and in the env's, largest first) plus
-  ``value_weight`` times the return so far plus the value head's estimate of the rest. From the root, the MSA-like
-  completion is the ``msa`` placer's map, so the search never returns worse. Values are returns from the
-  episode's start (the env's rewards summed), so nodes at any depth compare.
+  the child's mean value, min-max normalized over the values seen in the tree (MuZero); an unvisited child counts
+  with its parent's mean.
+* **Evaluation**: a new leaf is valued by the exact return of the better of two episodes completed from it by a
+  rule (:func:`~schedgym.envs.memmap.kernels.complete_best_fit`, compiled, about a microsecond per buffer: the
+  undecided buffers each at its best fit, in the MSA-like order and in the env's, largest first); every completion is
+  a valid map, so every leaf is also a candidate answer, and from the root the MSA-like completion is the ``msa``
+  placer's map, so the search never returns worse. The network expands a node (gives it its prior) once the search
+  has come back to it ``expand_after`` times (a forward pass costs as much as a few dozen completions), ``batch``
+  nodes per forward pass, selected in turn with a virtual loss (each selection counts as a visit of the tree's
+  lowest value until the pass is done). With ``value_weight`` > 0 a new leaf is expanded at once and its value is
+  ``(1 - value_weight)`` times its completions' plus ``value_weight`` times the return so far plus the value head's
+  estimate of the rest. Values are returns from the episode's start (the env's rewards summed), so nodes at any
+  depth compare.
 * **Exhaustion**: a node whose every episode has been completed (terminal, or all its children exhausted) is
   skipped by the selection; once the root is exhausted its decision is searched to the end (small programs are
   enumerated within a second).
@@ -99,6 +103,8 @@ class MctsSolver:
         prior_temperature: the prior is the softmax of the network's logits divided by this (> 1 flattens it).
         completions: the orders in which a leaf's completions place the buffers still undecided, the best one
             counting: ``msa`` (the MSA-like order, benefit / sqrt(size)) and ``size`` (the env's, largest first).
+        expand_after: a node is expanded (its prior computed) on its visit after this many (the first visits back up
+            the value of its completions, computed once); with ``value_weight`` > 0, on its first.
         torch_threads: CPU threads for inference.
     """
 
@@ -111,15 +117,16 @@ class MctsSolver:
     horizon: int = 16
     prior_temperature: float = 3.0
     completions: tuple[str, ...] = ("msa", "size")
+    expand_after: int = 4
     torch_threads: int = 1
     net: torch.nn.Module = field(init=False, repr=False)
     metadata: PolicyMetadata = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.simulations < 1 or self.batch < 1 or self.horizon < 1 or not 0.0 <= self.value_weight <= 1.0 or not self.prior_temperature > 0:
+        if self.simulations < 1 or self.batch < 1 or self.horizon < 1 or self.expand_after < 1 or not 0.0 <= self.value_weight <= 1.0 or not self.prior_temperature > 0:
             raise ValueError(
-                f"ppo-mcts needs simulations, batch and horizon >= 1, value_weight in [0, 1] and prior_temperature > 0; got "
-                f"simulations={self.simulations}, batch={self.batch}, horizon={self.horizon}, value_weight={self.value_weight}, "
+                f"ppo-mcts needs simulations, batch, horizon and expand_after >= 1, value_weight in [0, 1] and prior_temperature > 0; got "
+                f"simulations={self.simulations}, batch={self.batch}, horizon={self.horizon}, expand_after={self.expand_after}, value_weight={self.value_weight}, "
                 f"prior_temperature={self.prior_temperature}"
             )
         if not self.completions or set(self.completions) - {"msa", "size"}:
@@ -206,8 +213,9 @@ class _Search:
             if leaf.terminal:
                 self._backup(path, leaf.return_so_far)
                 continue
-            if leaf.visits == 0 and not needs_head and id(leaf) not in waiting:
-                self._backup(path, self._complete(leaf))
+            if leaf.visits < self.solver.expand_after and not needs_head and id(leaf) not in waiting:
+                # valued by its completions (computed at the first visit, kept for the next)
+                self._backup(path, self._complete(leaf) if leaf.visits == 0 else leaf.best_value)
                 work += 1
                 continue
             if id(leaf) not in waiting:
