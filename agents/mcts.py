@@ -157,7 +157,7 @@ class MctsSolver:
             else:
                 decisions_left = instance.n_buffers - root.env.step_index
                 share_s = (deadline - time.perf_counter()) / min(self.horizon, decisions_left)
-                if root.prior is not None and share_s < leaf_s:
+                if share_s <= 0 or (root.prior is not None and share_s < leaf_s):
                     break  # too little time left to search this decision: keep the best episode found
                 stop = time.perf_counter() + share_s
                 while not root.exhausted:
