@@ -26,7 +26,7 @@ every node is a real choice.
   enumerated within a second).
 * **The policy's own line**: before the simulations, the policy's greedy episode is walked into the tree (each node
   on it expanded), so the search starts from the ``ppo`` placer's map and looks for better ones around it; with a
-  time limit only if one forward pass per decision fits in half of it.
+  time limit for at most half of it.
 * **Acting**: after the decision's simulations, the root moves to the child under which the best complete episode
   was found (ties: the most visited; a single-player search keeps the best, as in SP-MCTS), keeping its subtree.
 
@@ -174,8 +174,9 @@ class MctsSolver:
         return MemMapSolution(search.best_offset)
 
 
-#: With a time limit, the policy's greedy episode goes into the tree first if it is expected to take at most this
-#: fraction of the limit (one forward pass per decision: about 4 ms at 1,000 buffers, 180 ms at 10,000).
+#: With a time limit, the policy's greedy episode goes into the tree first for at most this fraction of the limit
+#: (one forward pass per decision: about 4 ms at 1,000 buffers, 180 ms at 10,000); it is given up where its second
+#: forward pass says it would take more than twice that.
 GREEDY_SHARE = 0.5
 
 
@@ -241,17 +242,21 @@ class _Search:
 
     def add_greedy_episode(self, deadline: float | None, budget_s: float | None) -> bool:
         """Walk the policy's greedy episode from the root into the tree, expanding each node on the way (one forward
-        pass each; the argmax of the prior is the greedy action), and back its return up. Skipped (False) when the
-        first forward pass times the walk above ``budget_s``; cut short (False) at ``deadline``."""
+        pass each; the argmax of the prior is the greedy action), and back its return up. Given up (False) when the
+        second forward pass times the walk above twice ``budget_s``; cut short (False) once it has taken ``budget_s``
+        or at ``deadline`` (the nodes walked stay in the tree)."""
         node, path = self.root, [self.root]
+        started = time.perf_counter()
+        stop = min(deadline or math.inf, started + (budget_s if budget_s is not None else math.inf))
         while not node.terminal:
-            if deadline is not None and time.perf_counter() > deadline:
+            if time.perf_counter() > stop:
                 return False
             if node.prior is None:
-                started = time.perf_counter()
+                expanding = time.perf_counter()
                 self._expand([node])
                 decisions_left = node.env.instance.n_buffers - node.env.step_index
-                if node is self.root and budget_s is not None and (time.perf_counter() - started) * decisions_left > budget_s:
+                # timed on the second pass (the first one on a program's graph pays for allocations)
+                if len(path) == 2 and budget_s is not None and (time.perf_counter() - expanding) * decisions_left > 2 * budget_s:
                     return False
             action = max(node.prior, key=lambda pair: pair[1])[0]
             if action not in node.children:
