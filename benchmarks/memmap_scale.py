@@ -35,7 +35,7 @@ import numpy as np, torch
 from schedgym.envs.memmap import MemoryMappingEnv, kernels, validate
 from schedgym.envs.memmap.batched import MemMapBatch
 from schedgym.envs.memmap.suites import resolve_suite
-from schedgym.baselines.memmap.heuristics import GreedyPlacer, best_fit, buffer_order
+from schedgym.baselines.memmap.heuristics import GreedyPlacer, buffer_order
 
 def rss_mb():
     with open("/proc/self/statm") as handle:
@@ -61,9 +61,8 @@ else:
         env.reset(seed=0)
         done = False
         while not done:
-            candidates = env.current_candidates
-            offset = best_fit(candidates) if candidates else None
-            done = env.step(0 if offset is None else 1 + [o for o, _ in candidates].index(offset))[2]
+            best = kernels.best_fit_index(env.state.candidate_left, int(env.state.counts[kernels.N_CANDIDATES]))
+            done = env.step(best + 1)[2]  # slow memory (0) where no candidate fits
     elif workload == "batch":
         batch = MemMapBatch([instance], n_envs=8, seed=0)
         batch.reset()

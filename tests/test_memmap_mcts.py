@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from schedgym.agents.mcts import MctsSolver
-from schedgym.baselines.memmap.heuristics import GreedyPlacer, best_fit, buffer_order
+from schedgym.baselines.memmap.heuristics import GreedyPlacer, buffer_order
 from schedgym.envs.memmap import MemMapInstance, MemMapSolution, MemoryMappingEnv, Placement, kernels, metrics, resolve_suite, validate
 from schedgym.envs.memmap.kernels import episode_return
 
@@ -25,6 +25,12 @@ def _random_instance(seed: int, n_buffers: int, packing: bool = False) -> MemMap
     )
 
 
+def _best_fit(candidates: list[tuple[int, int]]) -> int:
+    """The best-fit rule, stated independently: the offset leaving the smallest gap (the unbounded top gap, -1,
+    last), ties to the lowest offset."""
+    return min(candidates, key=lambda c: (c[1] < 0, c[1], c[0]))[0]
+
+
 def _best_episode_return(env: MemoryMappingEnv) -> float:
     """The best return over every action sequence of the env from its state (enumerated with forks)."""
     if env.step_index == env.instance.n_buffers:
@@ -43,7 +49,7 @@ def _return_of(instance: MemMapInstance, solution: MemMapSolution) -> float:
 
 
 @pytest.mark.parametrize("packing", [False, True])
-def test_completion_places_the_undecided_buffers_by_best_fit_in_the_given_order(packing):
+def test_completion_and_the_best_fit_placers_follow_the_best_fit_rule(packing):
     instance = _random_instance(3, 12, packing)
     env = MemoryMappingEnv([instance])
     env.reset(seed=0)
@@ -57,13 +63,15 @@ def test_completion_places_the_undecided_buffers_by_best_fit_in_the_given_order(
     placement = Placement(instance, offset=env.state.offset.copy())
     for buffer in order.tolist():
         if buffer not in decided and (candidates := placement.candidates(buffer)):
-            placement.place(buffer, best_fit(candidates))
+            placement.place(buffer, _best_fit(candidates))
     np.testing.assert_array_equal(completed.offset, placement.offset)
     assert validate(instance, MemMapSolution(completed.offset)) == []
-    fresh = MemoryMappingEnv([instance])
-    fresh.reset(seed=0)
-    kernels.complete_best_fit(fresh.tables, fresh.state, order)  # from the first decision: the msa placer's map
-    np.testing.assert_array_equal(fresh.state.offset, GreedyPlacer("msa").solve(instance).offset)
+    for name in ("msa", "greedy-size"):  # the best-fit placers, which run the completion from the empty map
+        reference = Placement(instance)
+        for buffer in buffer_order(instance, name).tolist():
+            if candidates := reference.candidates(buffer):
+                reference.place(buffer, _best_fit(candidates))
+        np.testing.assert_array_equal(GreedyPlacer(name).solve(instance).offset, reference.offset)
 
 
 @pytest.mark.parametrize("seed,n_buffers,packing", [(7, 8, False), (13, 8, False), (47, 8, False), (9, 9, True), (33, 9, True)])

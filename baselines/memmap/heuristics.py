@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from schedgym.envs.memmap import MemMapInstance, MemMapSolution, Placement, benefit_s
+from schedgym.envs.memmap import MemMapInstance, MemMapSolution, Placement, benefit_s, kernels
 
 
 def buffer_order(instance: MemMapInstance, name: str) -> np.ndarray:
@@ -28,21 +28,24 @@ def buffer_order(instance: MemMapInstance, name: str) -> np.ndarray:
     raise ValueError(f"unknown placer {name!r}; choose greedy-size, msa or first-fit")
 
 
-def best_fit(candidates: list[tuple[int, int]]) -> int:
-    """The candidate leaving the smallest gap (the unbounded top gap last), ties to the lowest offset."""
-    return min(candidates, key=lambda c: (c[1] < 0, c[1], c[0]))[0]
-
-
 @dataclass
 class GreedyPlacer:
-    """``greedy-size``, ``msa`` or ``first-fit`` as a solver."""
+    """``greedy-size``, ``msa`` or ``first-fit`` as a solver. The best-fit placers run the compiled completion
+    :func:`~schedgym.envs.memmap.kernels.complete_best_fit` from the empty map (the rule ``ppo-mcts`` completes its
+    leaves with); first-fit places through :class:`~schedgym.envs.memmap.Placement`."""
 
     name: str = "greedy-size"
 
     def solve(self, instance: MemMapInstance, *, time_limit: float | None = None, seed: int | None = None) -> MemMapSolution:
+        order = buffer_order(instance, self.name)
         placement = Placement(instance)
-        for buffer in buffer_order(instance, self.name).tolist():
-            candidates = placement.candidates(buffer)
-            if candidates:
-                placement.place(buffer, candidates[0][0] if self.name == "first-fit" else best_fit(candidates))
-        return placement.solution()
+        if self.name == "first-fit":
+            for buffer in order.tolist():
+                candidates = placement.candidates(buffer)
+                if candidates:
+                    placement.place(buffer, candidates[0][0])
+            return placement.solution()
+        state = kernels.allocate_state((), instance.n_buffers, instance.n_ops, 1)
+        kernels.reset_episode(placement.tables, state, 0.0)  # every buffer slow and undecided (the runtime is not read)
+        kernels.complete_best_fit(placement.tables, state, order)
+        return MemMapSolution(state.offset.copy())

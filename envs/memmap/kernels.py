@@ -269,9 +269,10 @@ def observe(tables, state, decided, buffer_features, candidate_features, action_
 
 
 @njit(cache=True)
-def _best_fit_index(candidate_left, count):
+def best_fit_index(candidate_left, count):
     """Which of ``count`` candidates (lowest offset first) leaves the smallest gap after the buffer (the unbounded
-    top of a packing last; ties to the lowest offset): the greedy placers' best fit. -1 if there is none."""
+    top of a packing last; ties to the lowest offset): the best-fit rule of the greedy placers and of the
+    completions. -1 if there is none."""
     best = -1
     for k in range(count):
         left, best_left = candidate_left[k], candidate_left[best] if best >= 0 else 0
@@ -298,7 +299,7 @@ def complete_best_fit(tables, state, order):
     for b in order:
         if decided[b]:
             continue
-        best = _best_fit_index(gap_left, find_candidates(tables, state.offset, b, gap_offset, gap_left))
+        best = best_fit_index(gap_left, find_candidates(tables, state.offset, b, gap_offset, gap_left))
         if best >= 0:
             place(tables, state, b, gap_offset[best])
     state.counts[STEP] = n
