@@ -225,7 +225,7 @@ register_solver(
     _mcts_factory,
     "tree search at decision time (PUCT) over the exact env from the trained policy's greedy line: its prior, leaves "
     "valued by best-fit completions (MSA-like and largest-first order; each a valid map, the best kept); until "
-    "--time-limit, else 64 evaluations per decision",
+    "--time-limit, else 4 rounds of up to 16 network expansions per decision",
     "policy",
 )
 register_solver(
