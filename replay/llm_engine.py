@@ -88,6 +88,12 @@ class LlamaConfig:
         return cls(hidden=2048, layers=16, heads=32, kv_heads=8, head_dim=64, mlp=8192, vocab=128_256)
 
     @classmethod
+    def llama_8b(cls) -> "LlamaConfig":
+        """The shape of Llama-3-8B (7.5 B parameters with the embeddings tied, as this engine builds every model;
+        the released model unties its output head, 8.0 B)."""
+        return cls(hidden=4096, layers=32, heads=32, kv_heads=8, head_dim=128, mlp=14_336, vocab=128_256)
+
+    @classmethod
     def tiny(cls) -> "LlamaConfig":
         """A 0.1 M-parameter float32 model for CPU tests."""
         return cls(hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, mlp=128, vocab=512, dtype="float32")
@@ -106,6 +112,15 @@ class LlamaConfig:
         per_layer = self.hidden * (self.heads + 2 * self.kv_heads) * self.head_dim + self.heads * self.head_dim * self.hidden
         per_layer += 3 * self.hidden * self.mlp + 2 * self.hidden
         return self.vocab * self.hidden + self.layers * per_layer + self.hidden
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of keys and values one token keeps in the cache, over all layers."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * torch.tensor([], dtype=self.torch_dtype).element_size()
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.n_params * torch.tensor([], dtype=self.torch_dtype).element_size()
 
     def describe(self) -> str:
         return (f"Llama-style, hidden {self.hidden}, {self.layers} layers, {self.heads} heads, {self.kv_heads} KV heads, head {self.head_dim}, "

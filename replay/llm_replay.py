@@ -23,6 +23,7 @@ from schedgym.atomic import atomic_write_text
 from schedgym.envs.llmrouting import ReplicaSpec, RoutingInstance, RoutingSolution, metrics
 from schedgym.replay.device import resolve_device
 from schedgym.replay.llm_engine import LlamaConfig, LlmEngine
+from schedgym.replay.llm_roofline import kv_blocks
 
 #: The grid of the shipped profile: prefill chunk tokens, decode batch sizes and decode contexts.
 PREFILL_TOKENS = (16, 64, 128, 256, 512, 1024, 2048, 4096)
@@ -155,5 +156,8 @@ def calibrate_llm_profile(device: str, config: LlamaConfig, out_path: str | Path
         "prefill_ms": prefill_ms,
         "decode_ms": decode_ms,
     }
+    if cuda:  # the KV blocks a replica of this model holds on this device, sized as the derived profiles are
+        profile["kv_blocks"] = kv_blocks(config, torch.cuda.get_device_properties(engine.device).total_memory, block_tokens=block_tokens)
+        profile["block_tokens"] = block_tokens
     atomic_write_text(out_path, json.dumps(profile, indent=1) + "\n")
     return profile

@@ -291,15 +291,20 @@ def calibrate(
     device: str = typer.Option("cpu", help="cpu or cuda"),
     problem: str = typer.Option("jobshop", help="jobshop (kernel fits per machine partition), socdag (a measured latency table) or llmrouting (the LLM engine's latency profile)"),
     out: Path = typer.Option(Path("profiles/kernels.json"), help="profile JSON to write"),
+    model: Optional[str] = typer.Option(None, help="llmrouting: llama-1b or llama-8b (default: llama-1b on cuda, a tiny model on cpu)"),
 ) -> None:
     """Measure the replay kernels on a device and write a profile: kernel unit times (cpu), kernel fits on SM
     partitions (cuda, jobshop), the socdag latency table the simulator runs on with `SUITE@FILE` (cuda, socdag), or
-    the llmrouting latency profile of the LLM engine (1B model on cuda, a tiny one on cpu)."""
+    the llmrouting latency profile of the LLM engine (1B model on cuda, a tiny one on cpu; `--model llama-8b`
+    re-measures a derived 8B profile)."""
     if problem == "llmrouting":
         from schedgym.replay.llm_engine import LlamaConfig
         from schedgym.replay.llm_replay import calibrate_llm_profile
 
-        calibrate_llm_profile(device, LlamaConfig.for_device(device), out)
+        shapes = {"llama-1b": LlamaConfig.llama_1b, "llama-8b": LlamaConfig.llama_8b}
+        if model is not None and model not in shapes:
+            raise ValueError(f"unknown model {model!r}; choose one of {', '.join(shapes)}")
+        calibrate_llm_profile(device, shapes[model]() if model else LlamaConfig.for_device(device), out)
     elif device == "cpu":
         from schedgym.replay.kernels import calibrate_cpu
 

@@ -21,7 +21,7 @@ class RoutingInstance:
         name: instance name (``azure-conv-high-4``).
         workload: the requests.
         replicas: one spec per replica.
-        profile: iteration times of the model on the hardware.
+        profile: iteration times of the model on the hardware (of every replica whose spec names none).
         group: the class it is reported under.
         ttft_slo_s / tpot_slo_s: SLO thresholds for ``slo_attainment``.
     """
@@ -44,7 +44,7 @@ class RoutingInstance:
 
     def solution_of(self, sim: ServingSimulator) -> RoutingSolution:
         """The routing log of a finished simulation."""
-        min_decode_s = self.profile.decode_time_s(1, 1) / max(spec.speed for spec in self.replicas)
+        min_decode_s = min(spec.profile_or(self.profile).decode_time_s(1, 1) / spec.speed for spec in self.replicas)
         return RoutingSolution(sim.replica.copy(), sim.first_token_s.copy(), sim.finish_s.copy(), self.n_replicas, min_decode_s)
 
 

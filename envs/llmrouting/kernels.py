@@ -42,8 +42,8 @@ class ServingTables(NamedTuple):
             ``prefix_block[prefix_start[i]:prefix_start[i + 1]]`` (dense ids, equal id = same content).
         speed: float ``[R]``; kv_blocks, block_tokens, token_budget, max_batch, prefix_cache, cache_capacity:
             int64 ``[R]``, the replica specs (``cache_capacity``: prefix blocks a replica's cache keeps).
-        prefill_tokens / prefill_s: float ``[T]``; log_batch ``[nb]``, log_context ``[nc]``, decode_s
-            ``[nb, nc]``: the latency profile (seconds).
+        prefill_tokens ``[T]``, log_batch ``[nb]``, log_context ``[nc]``: the grid every replica's latency profile
+            is measured on; prefill_s ``[R, T]`` and decode_s ``[R, nb, nc]``: each replica's times there (seconds).
     """
 
     config: np.ndarray
@@ -151,7 +151,18 @@ def kernel_refs(tables: ServingTables, state: ServingState) -> tuple[TablesRef, 
 
 
 def build_tables(workload, replicas, profile, fast_forward: bool = True) -> ServingTables:
-    """The tables of a workload served by ``replicas`` (a list of ``ReplicaSpec``) on ``profile``."""
+    """The tables of a workload served by ``replicas`` (a list of ``ReplicaSpec``), each timed by its own
+    ``spec.profile`` or, where that is None, by ``profile``.
+
+    Raises:
+        ValueError: if the replicas' profiles are not measured on one grid (prefill chunks, decode batches and
+            contexts).
+    """
+    profiles = [spec.profile_or(profile) for spec in replicas]
+    grid = lambda p: (p.prefill_tokens.tolist(), p.decode_batch.tolist(), p.decode_context.tolist())  # noqa: E731
+    if any(grid(p) != grid(profiles[0]) for p in profiles):
+        raise ValueError("the replicas' latency profiles are measured on different grids; measure (or derive) them on one "
+                         "grid, as `schedgym.envs.llmrouting.derived` and the replay calibration do")
     n = workload.n_requests
     if workload.prefix_ids is None:
         prefix_start, prefix_block = np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -175,11 +186,11 @@ def build_tables(workload, replicas, profile, fast_forward: bool = True) -> Serv
         max_batch=spec("max_batch"),
         prefix_cache=spec("prefix_cache"),
         cache_capacity=np.array([r.kv_blocks * r.block_tokens // workload.prefix_block_tokens for r in replicas], dtype=np.int64),
-        prefill_tokens=np.array(profile.prefill_tokens, dtype=np.float64),
-        prefill_s=np.array(profile.prefill_s, dtype=np.float64),
-        log_batch=np.array(profile._log_batch, dtype=np.float64),
-        log_context=np.array(profile._log_context, dtype=np.float64),
-        decode_s=np.array(profile.decode_s, dtype=np.float64, order="C"),
+        prefill_tokens=np.array(profiles[0].prefill_tokens, dtype=np.float64),
+        prefill_s=np.array([p.prefill_s for p in profiles], dtype=np.float64),
+        log_batch=np.array(profiles[0]._log_batch, dtype=np.float64),
+        log_context=np.array(profiles[0]._log_context, dtype=np.float64),
+        decode_s=np.array([p.decode_s for p in profiles], dtype=np.float64, order="C"),
     )
 
 
@@ -222,26 +233,28 @@ def interp_linear(x, xs, ys):
 
 
 @njit(cache=True)
-def decode_time_s(tables, batch, context):
-    """One decode iteration of ``batch`` sequences at mean ``context``: bilinear in (log B, log C)."""
+def decode_time_s(tables, r, batch, context):
+    """One decode iteration of ``batch`` sequences at mean ``context`` on replica ``r``'s profile: bilinear in
+    (log B, log C)."""
     xb = tables.log_batch
     lb = math.log(max(batch, 1.0))
     k = min(max(np.searchsorted(xb, lb, side="left") - 1, 0), len(xb) - 2)
     weight = (lb - xb[k]) / (xb[k + 1] - xb[k])
     lc = math.log(max(context, 1.0))
-    low = interp_linear(lc, tables.log_context, tables.decode_s[k])
-    high = interp_linear(lc, tables.log_context, tables.decode_s[k + 1])
+    low = interp_linear(lc, tables.log_context, tables.decode_s[r, k])
+    high = interp_linear(lc, tables.log_context, tables.decode_s[r, k + 1])
     return max(low + weight * (high - low), 0.0)
 
 
 @njit(cache=True)
-def iteration_time_s(tables, prefill_tokens, decode_batch, mean_context):
-    """One iteration with ``prefill_tokens`` chunk tokens and ``decode_batch`` decodes (the fixed cost once)."""
+def iteration_time_s(tables, r, prefill_tokens, decode_batch, mean_context):
+    """One iteration of replica ``r`` (its profile, not divided by its speed) with ``prefill_tokens`` chunk tokens
+    and ``decode_batch`` decodes (the fixed cost once)."""
     if decode_batch == 0:
-        return interp_linear(float(prefill_tokens), tables.prefill_tokens, tables.prefill_s) if prefill_tokens else 0.0
-    time = decode_time_s(tables, float(decode_batch), mean_context)
+        return interp_linear(float(prefill_tokens), tables.prefill_tokens, tables.prefill_s[r]) if prefill_tokens else 0.0
+    time = decode_time_s(tables, r, float(decode_batch), mean_context)
     if prefill_tokens:
-        time += interp_linear(float(prefill_tokens), tables.prefill_tokens, tables.prefill_s) - tables.prefill_s[0]
+        time += interp_linear(float(prefill_tokens), tables.prefill_tokens, tables.prefill_s[r]) - tables.prefill_s[r, 0]
     return time
 
 
@@ -552,7 +565,7 @@ def iterate(tables, state, r, chunks, decodes, released):
     tokens = 0
     for k in range(n_chunks):
         tokens += chunks[k, 2]
-    end_s = start_s + iteration_time_s(tables, tokens, n_decodes, mean_context) / tables.speed[r]
+    end_s = start_s + iteration_time_s(tables, r, tokens, n_decodes, mean_context) / tables.speed[r]
     end_iteration(tables, state, r, end_s, chunks, n_chunks, decodes, n_decodes, released)
 
 
@@ -618,7 +631,7 @@ def decode_run(tables, state, r, until_s, released):
     done, total = state.run_done[r], state.run_steps[r]
     sum_s, end_s, steps = state.run_sum_s[r], 0.0, 0
     while done + steps < total:
-        duration = decode_time_s(tables, float(count), context + (done + steps)) / speed
+        duration = decode_time_s(tables, r, float(count), context + (done + steps)) / speed
         next_sum = sum_s + duration
         next_end = start_clock + next_sum
         if steps >= 1 and not next_end - duration < until_s:

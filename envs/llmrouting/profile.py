@@ -38,12 +38,19 @@ class LatencyProfile:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "LatencyProfile":
-        """Read a profile JSON (default: the shipped H100 profile).
+        """Read a profile JSON: a path, or the name of a shipped one (``profile_h100_llama8b.json``; default: the
+        measured H100 Llama-1B profile).
 
         Raises:
-            ValueError: if the file lacks ``prefill_ms`` or a full ``decode_ms`` grid.
+            FileNotFoundError: if there is no such file. ValueError: if the file lacks ``prefill_ms`` or a full
+                ``decode_ms`` grid, or its ``kv_blocks`` is not a positive integer.
         """
-        source = Path(path) if path else Path(str(resources.files("schedgym.envs.llmrouting") / "data" / DEFAULT_PROFILE))
+        shipped = Path(str(resources.files("schedgym.envs.llmrouting") / "data"))
+        source = Path(path or DEFAULT_PROFILE)
+        if not source.exists() and len(source.parts) == 1:
+            source = shipped / source
+        if not source.exists():
+            raise FileNotFoundError(f"no latency profile at {source}; give a profile JSON path or one of {sorted(p.name for p in shipped.glob('profile_*.json'))}")
         data = json.loads(source.read_text())
         try:
             prefill = sorted((int(t), float(ms)) for t, ms in data["prefill_ms"].items())
@@ -55,9 +62,16 @@ class LatencyProfile:
         missing = [(b, c) for b in batches for c in contexts if (b, c) not in decode]
         if missing or len(prefill) < 2 or len(batches) < 2 or len(contexts) < 2:
             raise ValueError(f"{source}: decode_ms must hold every batch x context pair (missing {missing[:3]}) and at least two points per axis")
+        if "kv_blocks" in data and not (isinstance(data["kv_blocks"], int) and data["kv_blocks"] > 0):
+            raise ValueError(f"{source}: kv_blocks must be a positive integer (the KV blocks a replica holds), got {data['kv_blocks']!r}")
         grid = np.array([[decode[b, c] for c in contexts] for b in batches]) / 1000.0
         description = {k: v for k, v in data.items() if k not in ("prefill_ms", "decode_ms", "prefill_eager_ms")}
         return cls(np.array([t for t, _ in prefill], dtype=float), np.array([ms for _, ms in prefill]) / 1000.0, batches.astype(float), contexts.astype(float), grid, description)
+
+    @property
+    def kv_blocks(self) -> int | None:
+        """KV blocks a replica of this model holds on this GPU, where the profile records it."""
+        return self.description.get("kv_blocks")
 
     def prefill_time_s(self, tokens: float) -> float:
         return float(_interp_linear(tokens, self.prefill_tokens, self.prefill_s))

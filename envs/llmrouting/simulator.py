@@ -24,7 +24,7 @@ after it arrived), then :meth:`route` queues the request.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -45,6 +45,8 @@ class ReplicaSpec:
         token_budget: tokens per iteration (decodes count one each; the rest is prefill chunks).
         max_batch: most requests running at once.
         prefix_cache: whether finished requests' prefix blocks are cached for later requests.
+        profile: its iteration times (a heterogeneous cluster gives its replicas different ones), or None: the
+            simulation's profile.
     """
 
     speed: float = 1.0
@@ -53,6 +55,11 @@ class ReplicaSpec:
     token_budget: int = 2048
     max_batch: int = 256
     prefix_cache: bool = True
+    profile: LatencyProfile | None = field(default=None, repr=False)
+
+    def profile_or(self, default: LatencyProfile) -> LatencyProfile:
+        """The profile that times this replica in a simulation whose profile is ``default``."""
+        return default if self.profile is None else self.profile
 
 
 class IterationExecutor(Protocol):

@@ -1,11 +1,18 @@
-"""Named llmrouting suites: ``<workload>-<moderate|high>-<4|8>``.
+"""Named llmrouting suites.
 
-Workloads: ``azure-conv`` (the first 2,000 requests of the Azure 2023 conversation trace), ``mooncake-conv`` (the
-first 1,000 of the Mooncake conversation trace, with shared-prefix ids), ``sharegpt-poisson`` (2,000 ShareGPT
-lengths, Poisson arrivals, seed 0). Arrival times are rescaled so the rate is 0.6 (moderate) or 0.9 (high) of the
-replicas' measured capacity (:func:`measured_capacity_rps`). Replicas: the shipped H100 Llama-1B profile, 8,192 KV
-blocks of 16 tokens, a 2,048-token iteration budget, prefix caching on. A trace file (Azure CSV or Mooncake JSONL)
-runs at load 0.9 on 4 replicas.
+* ``<workload>-<moderate|high>-<4|8>``: ``azure-conv`` (the first 2,000 requests of the Azure 2023 conversation
+  trace), ``mooncake-conv`` (the first 1,000 of the Mooncake conversation trace, with shared-prefix ids) or
+  ``sharegpt-poisson`` (2,000 ShareGPT lengths, Poisson arrivals, seed 0) on replicas of the measured H100
+  Llama-1B profile (8,192 KV blocks of 16 tokens: the cache rarely fills).
+* ``<workload>-kv-<moderate|high>-<4|8>``: the same workloads on Llama-3-8B replicas on A100 40 GB GPUs
+  (derived profile, 10,250 KV blocks: memory binds, round-robin preempts).
+* ``mixed-hetero-<moderate|high>-<4|8>``: the three workloads side by side (1,000 Azure, 500 Mooncake, 500
+  ShareGPT requests, :func:`merge_workloads`) on a heterogeneous cluster, half Llama-3-8B on H100 80 GB (28,682
+  blocks), half on A100 40 GB.
+
+Arrival times are rescaled so the rate is 0.6 (moderate) or 0.9 (high) of the replicas' measured capacity
+(:func:`measured_capacity_rps`). Every replica: a 2,048-token iteration budget, at most 256 running requests,
+prefix caching on. A trace file (Azure CSV or Mooncake JSONL) runs at load 0.9 on 4 default replicas.
 """
 
 from __future__ import annotations
@@ -25,14 +32,29 @@ from schedgym.envs.llmrouting.workload import (
     load_azure_csv,
     load_mooncake_jsonl,
     load_sharegpt_lengths,
+    merge_workloads,
 )
 
 LOADS = {"moderate": 0.6, "high": 0.9}
 REPLICA_COUNTS = (4, 8)
 WORKLOADS = ("azure-conv", "mooncake-conv", "sharegpt-poisson")
+#: Serving clusters: name -> the profile of each replica, cycled over the replicas ("": the default one).
+CLUSTERS: dict[str, tuple[str, ...]] = {
+    "": ("profile_h100_llama1b.json",),
+    "kv": ("profile_a100-40gb_llama8b.json",),
+    "hetero": ("profile_h100_llama8b.json", "profile_a100-40gb_llama8b.json"),
+}
+#: Suite name -> (workload, cluster, load level, replicas).
+SUITE_PARTS: dict[str, tuple[str, str, str, int]] = {
+    **{f"{w}-{level}-{n}": (w, "", level, n) for w in WORKLOADS for level in LOADS for n in REPLICA_COUNTS},
+    **{f"{w}-kv-{level}-{n}": (w, "kv", level, n) for w in WORKLOADS for level in LOADS for n in REPLICA_COUNTS},
+    **{f"mixed-hetero-{level}-{n}": ("mixed", "hetero", level, n) for level in LOADS for n in REPLICA_COUNTS},
+}
+_CLUSTER_WORDS = {"": "H100 Llama-1B replicas", "kv": "A100-40GB Llama-3-8B replicas (KV-bound)",
+                  "hetero": "replicas, half H100-80GB and half A100-40GB Llama-3-8B"}
 SUITES: dict[str, str] = {
-    f"{w}-{level}-{n}": f"{w} at {LOADS[level]:.0%} of the measured capacity of {n} replicas"
-    for w in WORKLOADS for level in LOADS for n in REPLICA_COUNTS
+    name: f"{w} at {LOADS[level]:.0%} of the measured capacity of {n} {_CLUSTER_WORDS[cluster]}"
+    for name, (w, cluster, level, n) in SUITE_PARTS.items()
 }
 
 
@@ -42,23 +64,43 @@ def shipped_profile() -> LatencyProfile:
 
 
 @lru_cache(maxsize=8)
+def _profile(name: str) -> LatencyProfile:
+    return LatencyProfile.load(name)
+
+
+def cluster_replicas(cluster: str, n_replicas: int) -> tuple[ReplicaSpec, ...]:
+    """The specs of ``n_replicas`` replicas of a named cluster (see :data:`CLUSTERS`); a replica of a derived or
+    measured profile that records ``kv_blocks`` gets that many blocks."""
+    if cluster == "":
+        return (ReplicaSpec(),) * n_replicas
+    profiles = [_profile(name) for name in CLUSTERS[cluster]]
+    return tuple(ReplicaSpec(kv_blocks=p.kv_blocks, profile=p) for p in (profiles[r % len(profiles)] for r in range(n_replicas)))
+
+
+@lru_cache(maxsize=8)
 def base_workload(name: str, window: int = 0) -> Workload:
     """The requests of a named workload, at their original arrival times. The suites use window 0: the first 2,000
-    Azure or 1,000 Mooncake requests, or ShareGPT arrivals drawn with seed 0; window ``k`` takes the ``k``-th such
-    block of the trace (ShareGPT: seed ``k``)."""
+    Azure or 1,000 Mooncake requests, or ShareGPT arrivals drawn with seed 0, and for ``mixed`` 1,000 / 500 /
+    500 of them; window ``k`` takes the ``k``-th such block of the trace (ShareGPT: seed ``k``)."""
     if name == "azure-conv":
         return load_azure_csv().window(2000 * window, 2000)
     if name == "mooncake-conv":
         return load_mooncake_jsonl().window(1000 * window, 1000)
     if name == "sharegpt-poisson":
         return load_sharegpt_lengths(2000, rate_rps=1.0, seed=window)
-    raise KeyError(f"unknown workload {name!r}; choose one of {', '.join(WORKLOADS)}")
+    if name == "mixed":
+        parts = [load_azure_csv().window(1000 * window, 1000), load_mooncake_jsonl().window(500 * window, 500),
+                 load_sharegpt_lengths(500, rate_rps=1.0, seed=window)]
+        return merge_workloads(parts, "mixed")
+    raise KeyError(f"unknown workload {name!r}; choose one of {', '.join(WORKLOADS + ('mixed',))}")
 
 
-def make_instance(workload: Workload, load: float, n_replicas: int, name: str, spec: ReplicaSpec | None = None) -> RoutingInstance:
-    """``workload`` rescaled to ``load`` x the measured capacity of ``n_replicas`` replicas of ``spec``."""
-    replicas = (spec or ReplicaSpec(),) * n_replicas
-    profile = shipped_profile()
+def make_instance(workload: Workload, load: float, n_replicas: int, name: str, spec: ReplicaSpec | None = None,
+                  cluster: str = "") -> RoutingInstance:
+    """``workload`` rescaled to ``load`` x the measured capacity of ``n_replicas`` replicas of ``spec`` (or of the
+    named ``cluster``)."""
+    replicas = (spec,) * n_replicas if spec is not None else cluster_replicas(cluster, n_replicas)
+    profile = replicas[0].profile_or(shipped_profile())
     rate = load * measured_capacity_rps(workload, replicas, profile)
     return RoutingInstance(name, workload.at_rate(rate, name=name, group=name), replicas, profile, group=name)
 
@@ -66,9 +108,9 @@ def make_instance(workload: Workload, load: float, n_replicas: int, name: str, s
 def resolve_suite(spec: str, load: float = 0.9, n_replicas: int = 4) -> list[RoutingInstance]:
     """The one instance a suite name gives, or a trace file (``.csv``: Azure, ``.jsonl``: Mooncake) at ``load`` of
     the measured capacity of ``n_replicas`` replicas (``load`` and ``n_replicas`` apply to files only)."""
-    if spec in SUITES:
-        workload, level, n = spec.rsplit("-", 2)
-        return [make_instance(base_workload(workload), LOADS[level], int(n), spec)]
+    if spec in SUITE_PARTS:
+        workload, cluster, level, n = SUITE_PARTS[spec]
+        return [make_instance(base_workload(workload), LOADS[level], n, spec, cluster=cluster)]
     if os.path.exists(spec):
         workload = load_mooncake_jsonl(spec) if spec.endswith(".jsonl") else load_azure_csv(spec)
         return [make_instance(workload, load, n_replicas, f"{workload.name}-{load:g}-{n_replicas}")]

@@ -81,6 +81,28 @@ class Workload:
         return replace(self, arrival_s=arrival, name=name or self.name, group=group or self.group)
 
 
+def merge_workloads(parts: list[Workload], name: str) -> Workload:
+    """One workload serving ``parts`` side by side: each part's arrivals scaled to span the same time (so each
+    keeps its own burstiness and its share of the requests), merged in arrival order (ties: the earlier part
+    first). Parts without prefix ids get none (an empty id list) where another part has them.
+
+    Raises:
+        ValueError: if the parts count prefix blocks in different token sizes.
+    """
+    if len({part.prefix_block_tokens for part in parts}) > 1:
+        raise ValueError(f"workloads {[part.name for part in parts]} count prefix blocks in different token sizes; merge like with like")
+    scaled = [part.at_rate(max(part.n_requests - 1, 1)) for part in parts]  # every part spans [0, 1] s
+    arrival = np.concatenate([part.arrival_s for part in scaled])
+    order = np.argsort(arrival, kind="stable")
+    field = lambda values: np.concatenate(values)[order]  # noqa: E731
+    prefix_ids = None
+    if any(part.prefix_ids is not None for part in parts):
+        flat = [ids for part in parts for ids in (part.prefix_ids or ((),) * part.n_requests)]
+        prefix_ids = tuple(flat[i] for i in order)
+    return Workload(name, arrival[order], field([p.prompt_tokens for p in parts]), field([p.output_tokens for p in parts]),
+                    prefix_ids, parts[0].prefix_block_tokens)
+
+
 def _data_file(name: str) -> Path:
     return Path(str(resources.files("schedgym.envs.llmrouting") / "data" / name))
 

@@ -1,0 +1,108 @@
+"""llmrouting where memory binds: derived profiles, heterogeneous clusters, the pressure suites."""
+
+import json
+from dataclasses import replace
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from schedgym.baselines.llmrouting import Router
+from schedgym.envs.llmrouting import LatencyProfile, ReplicaSpec, RoutingInstance, Workload, resolve_suite, validate
+from schedgym.envs.llmrouting.suites import SUITES, cluster_replicas
+from schedgym.envs.llmrouting.workload import merge_workloads
+from schedgym.replay.llm_engine import LlamaConfig
+from schedgym.replay.llm_roofline import GPUS, decode_roofline_s, derived_profiles, kv_blocks
+
+DATA = resources.files("schedgym.envs.llmrouting") / "data"
+MEASURED = LatencyProfile.load()
+H100_8B = LatencyProfile.load("profile_h100_llama8b.json")
+A100_8B = LatencyProfile.load("profile_a100-40gb_llama8b.json")
+
+
+def test_shipped_derived_profiles_are_what_the_roofline_scaling_writes():
+    for name, derived in derived_profiles().items():
+        assert json.loads((DATA / name).read_text()) == derived
+        assert derived["method"] == "derived"
+
+
+def test_kv_capacity_is_the_memory_left_after_the_weights_in_blocks():
+    config = LlamaConfig.llama_8b()
+    assert config.kv_bytes_per_token == 2 * 32 * 8 * 128 * 2  # keys and values, 32 layers, 8 KV heads of 128, bf16
+    blocks = kv_blocks(config, GPUS["a100-40gb"].memory_bytes)
+    assert blocks == A100_8B.kv_blocks
+    free_bytes = 0.9 * GPUS["a100-40gb"].memory_bytes - config.weight_bytes - (2 << 30)
+    assert blocks * 16 * config.kv_bytes_per_token <= free_bytes < (blocks + 1) * 16 * config.kv_bytes_per_token
+    with pytest.raises(ValueError, match="does not fit"):
+        kv_blocks(config, 16 << 30)
+
+
+def test_a_derived_profile_is_slower_where_the_roofline_is():
+    # a larger model on the same GPU, then the same model on a GPU of half the bandwidth: every iteration slower
+    for slow, fast in ((H100_8B, MEASURED), (A100_8B, H100_8B)):
+        assert (slow.prefill_s > fast.prefill_s).all() and (slow.decode_s > fast.decode_s).all()
+    # memory-bound decode at batch 1: the ratio of the two GPUs' times is near their bandwidth ratio
+    ratio = A100_8B.decode_time_s(1, 256) / H100_8B.decode_time_s(1, 256)
+    bound = decode_roofline_s(LlamaConfig.llama_8b(), GPUS["a100-40gb"], 1, 256) / decode_roofline_s(LlamaConfig.llama_8b(), GPUS["h100-80gb"], 1, 256)
+    assert 0.75 * bound < ratio <= bound
+
+
+def test_each_replica_of_a_heterogeneous_cluster_runs_at_its_own_profile():
+    workload = Workload("two", np.array([0.0, 0.0]), np.array([1000, 1000]), np.array([3, 3]))
+    instance = RoutingInstance("hetero", workload, (ReplicaSpec(profile=H100_8B), ReplicaSpec(profile=A100_8B)), MEASURED)
+    solution = Router("rr").solve(instance)
+    assert solution.first_token_s.tolist() == pytest.approx([H100_8B.prefill_time_s(1000), A100_8B.prefill_time_s(1000)])
+    decodes = [sum(p.decode_time_s(1, 1000 + k) for k in range(2)) for p in (H100_8B, A100_8B)]
+    assert (solution.finish_s - solution.first_token_s).tolist() == pytest.approx(decodes)
+    assert validate(workload, solution) == []
+
+
+def test_replicas_profiles_must_share_one_grid(tmp_path):
+    data = json.loads((DATA / "profile_h100_llama1b.json").read_text())
+    data["prefill_ms"] = {"16": 1.0, "8192": 40.0}
+    path = tmp_path / "coarse.json"
+    path.write_text(json.dumps(data))
+    workload = Workload("one", np.array([0.0]), np.array([10]), np.array([2]))
+    instance = RoutingInstance("grids", workload, (ReplicaSpec(), ReplicaSpec(profile=LatencyProfile.load(path))), MEASURED)
+    with pytest.raises(ValueError, match="different grids"):
+        instance.simulator()
+
+
+def test_profile_files_are_checked(tmp_path):
+    with pytest.raises(FileNotFoundError, match="profile_h100_llama8b.json"):
+        LatencyProfile.load("profile_nowhere.json")
+    data = json.loads((DATA / "profile_h100_llama8b.json").read_text())
+    data["kv_blocks"] = -3
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="kv_blocks must be a positive integer"):
+        LatencyProfile.load(path)
+
+
+def test_merged_workload_keeps_every_request_and_each_parts_prefixes():
+    a = Workload("a", np.array([0.0, 5.0, 10.0]), np.array([10, 20, 30]), np.array([1, 2, 3]))
+    b = Workload("b", np.array([0.0, 1.0]), np.array([40, 50]), np.array([4, 5]), prefix_ids=((7,), (7, 8)))
+    merged = merge_workloads([a, b], "ab")
+    assert sorted(merged.prompt_tokens.tolist()) == [10, 20, 30, 40, 50]
+    assert (np.diff(merged.arrival_s) >= 0).all() and merged.arrival_s[-1] == pytest.approx(1.0)
+    by_prompt = dict(zip(merged.prompt_tokens.tolist(), merged.prefix_ids))
+    assert by_prompt[40] == (7,) and by_prompt[50] == (7, 8) and by_prompt[10] == ()
+    assert dict(zip(merged.prompt_tokens.tolist(), merged.output_tokens.tolist())) == {10: 1, 20: 2, 30: 3, 40: 4, 50: 5}
+    with pytest.raises(ValueError, match="different token sizes"):
+        merge_workloads([a, replace(b, prefix_block_tokens=16)], "x")
+
+
+def test_pressure_suites_bind_memory_and_mix_replica_kinds():
+    assert {"mooncake-conv-kv-high-4", "azure-conv-kv-high-8", "mixed-hetero-high-8"} <= set(SUITES)
+    gpus = [spec.profile.description["gpu"] for spec in cluster_replicas("hetero", 4)]
+    assert gpus == [H100_8B.description["gpu"], A100_8B.description["gpu"]] * 2
+    assert [spec.kv_blocks for spec in cluster_replicas("hetero", 2)] == [H100_8B.kv_blocks, A100_8B.kv_blocks]
+    instance = resolve_suite("mooncake-conv-kv-high-4")[0]
+    assert all(spec.kv_blocks == A100_8B.kv_blocks for spec in instance.replicas)
+    sim = instance.simulator()
+    for request, arrival_s in enumerate(instance.workload.arrival_s.tolist()):
+        sim.advance_to(arrival_s)
+        sim.route(request, request % instance.n_replicas)
+    sim.run_to_completion()
+    assert sim.preemptions.sum() > 0  # round-robin preempts: the KV cache binds
+    assert validate(instance.workload, instance.solution_of(sim)) == []
