@@ -106,3 +106,26 @@ def test_pressure_suites_bind_memory_and_mix_replica_kinds():
     sim.run_to_completion()
     assert sim.preemptions.sum() > 0  # round-robin preempts: the KV cache binds
     assert validate(instance.workload, instance.solution_of(sim)) == []
+
+
+def test_output_length_predictor_learns_each_sources_mean_and_is_fitted_off_the_suites():
+    from schedgym.envs.llmrouting.length_predictor import OutputLengthPredictor, default_predictor, predicted_output_tokens, source_of
+
+    short = Workload("azure-x", np.zeros(40), np.full(40, 100), np.full(40, 10))
+    long = Workload("mooncake-x", np.zeros(40), np.full(40, 100), np.full(40, 300))
+    predictor = OutputLengthPredictor.fit({"azure": short, "mooncake": long})
+    assert predictor.predict(np.array([100, 120]), "azure").tolist() == [10.0, 10.0]
+    assert predictor.predict(np.array([100]), "mooncake").tolist() == [300.0]
+    assert predictor.predict(np.array([100]), None).tolist() == [155.0]  # unknown source: pooled
+    assert predictor.predict(np.array([5000]), "azure").tolist() == [10.0]  # empty bin: the source's mean
+    assert source_of("azure-conv-kv-high-4") == "azure" and source_of("generated-3") == "sharegpt" and source_of("trace") is None
+    # on the suites' own requests, knowing the source beats one pooled mean
+    shipped = default_predictor()
+    errors = {}
+    for suite in ("azure-conv-kv-high-4", "mooncake-conv-kv-high-4"):
+        workload = resolve_suite(suite)[0].workload
+        errors[suite] = (np.abs(predicted_output_tokens(workload) - workload.output_tokens).mean(),
+                         np.abs(shipped.predict(workload.prompt_tokens, None) - workload.output_tokens).mean())
+    assert all(own < pooled for own, pooled in errors.values()), errors
+    mixed = resolve_suite("mixed-hetero-high-4")[0].workload
+    assert mixed.predicted_output_tokens is not None and len(np.unique(mixed.predicted_output_tokens)) > 3

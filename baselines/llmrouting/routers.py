@@ -11,6 +11,10 @@
 * ``prefix-aware``: the replica holding the longest cached prefix of the prompt, unless its outstanding requests
   exceed the least-loaded replica's by more than ``imbalance`` (default 8): then least-outstanding (ties to the
   longer prefix).
+* ``predicted-sjf``: the replica whose predicted backlog ends soonest, in seconds of its own profile: its pending
+  prefill tokens plus this prompt at its per-token prefill time, and the predicted remaining output tokens of its
+  requests plus this one's (:mod:`~schedgym.envs.llmrouting.length_predictor`) at its per-token decode time at
+  its current batch, divided by its speed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from schedgym.envs.llmrouting import RoutingInstance, RoutingSolution, ServingSimulator
+from schedgym.envs.llmrouting.length_predictor import predicted_output_tokens
 
 IMBALANCE = 8
 
@@ -70,6 +75,21 @@ def _prefix_aware(sim: ServingSimulator, request: int, rng: np.random.Generator)
     return int(np.lexsort((-hits, load))[0])
 
 
+def _predicted_sjf(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
+    predicted = predicted_output_tokens(sim.workload)
+    backlog_s = []
+    for r, replica in enumerate(sim.replicas):
+        profile = replica.spec.profile_or(sim.profile)
+        members = np.concatenate([replica.waiting, replica.running]).astype(np.int64)
+        decode_left = float(np.maximum(predicted[members] - sim.generated[members], 1.0).sum()) + predicted[request]
+        batch = max(len(replica.running), 1)
+        prefill = sim.pending_prefill_tokens(r) + int(sim.workload.prompt_tokens[request]) - sim.prefix_hit_tokens_at(r, request)
+        budget = replica.spec.token_budget
+        seconds = prefill * profile.prefill_time_s(budget) / budget + decode_left * profile.decode_time_s(batch, 1024) / batch
+        backlog_s.append(seconds / replica.spec.speed)
+    return int(np.argmin(backlog_s))
+
+
 #: router name -> (chooser, one-line description)
 ROUTERS: dict[str, tuple[Callable[[ServingSimulator, int, np.random.Generator], int], str]] = {
     "rr": (_rr, "round-robin"),
@@ -79,6 +99,7 @@ ROUTERS: dict[str, tuple[Callable[[ServingSimulator, int, np.random.Generator], 
     "p2c": (_p2c, "power of two choices on outstanding requests"),
     "llumnix": (_llumnix, "Llumnix-style freeness: (free KV blocks - blocks wanted by waiting) / requests"),
     "prefix-aware": (_prefix_aware, f"longest cached prefix unless more than {IMBALANCE} requests above the least loaded, then least-outstanding"),
+    "predicted-sjf": (_predicted_sjf, "shortest predicted backlog in seconds of each replica's profile (predicted output lengths)"),
 }
 
 

@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from schedgym.envs.llmrouting.instance import RoutingInstance, measured_capacity_rps
+from schedgym.envs.llmrouting.length_predictor import default_predictor
 from schedgym.envs.llmrouting.profile import LatencyProfile
 from schedgym.envs.llmrouting.simulator import ReplicaSpec
 from schedgym.envs.llmrouting.workload import (
@@ -91,7 +92,8 @@ def base_workload(name: str, window: int = 0) -> Workload:
     if name == "mixed":
         parts = [load_azure_csv().window(1000 * window, 1000), load_mooncake_jsonl().window(500 * window, 500),
                  load_sharegpt_lengths(500, rate_rps=1.0, seed=window)]
-        return merge_workloads(parts, "mixed")
+        predictor = default_predictor()
+        return merge_workloads([predictor.annotate(part) for part in parts], "mixed")
     raise KeyError(f"unknown workload {name!r}; choose one of {', '.join(WORKLOADS + ('mixed',))}")
 
 

@@ -31,6 +31,8 @@ class Workload:
         prefix_ids: per request the ids of its leading prompt blocks (equal id = same content), or None.
         prefix_block_tokens: tokens per prefix block.
         group: the class it is reported under (``azure-conv-high-4``).
+        predicted_output_tokens: float ``[n]``, a prediction of each output length from what a router sees
+            (:mod:`~schedgym.envs.llmrouting.length_predictor`), or None: predicted from the workload's name.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Workload:
     prefix_ids: tuple[tuple[int, ...], ...] | None = None
     prefix_block_tokens: int = MOONCAKE_BLOCK_TOKENS
     group: str = "all"
+    predicted_output_tokens: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.arrival_s)
@@ -49,6 +52,8 @@ class Workload:
             raise ValueError(f"workload {self.name!r}: arrivals must be sorted and token counts >= 1")
         if self.prefix_ids is not None and len(self.prefix_ids) != n:
             raise ValueError(f"workload {self.name!r}: one prefix id list per request is needed")
+        if self.predicted_output_tokens is not None and len(self.predicted_output_tokens) != n:
+            raise ValueError(f"workload {self.name!r}: one predicted output length per request is needed")
 
     @property
     def n_requests(self) -> int:
@@ -71,6 +76,7 @@ class Workload:
         return replace(
             self, arrival_s=self.arrival_s[start:end], prompt_tokens=self.prompt_tokens[start:end],
             output_tokens=self.output_tokens[start:end], prefix_ids=None if self.prefix_ids is None else self.prefix_ids[start:end],
+            predicted_output_tokens=None if self.predicted_output_tokens is None else self.predicted_output_tokens[start:end],
         )
 
     def at_rate(self, rate_rps: float, name: str | None = None, group: str | None = None) -> "Workload":
@@ -84,7 +90,9 @@ class Workload:
 def merge_workloads(parts: list[Workload], name: str) -> Workload:
     """One workload serving ``parts`` side by side: each part's arrivals scaled to span the same time (so each
     keeps its own burstiness and its share of the requests), merged in arrival order (ties: the earlier part
-    first). Parts without prefix ids get none (an empty id list) where another part has them.
+    first). Parts without prefix ids get none (an empty id list) where another part has them. Every part should
+    carry its ``predicted_output_tokens`` (the merged name no longer says where a request comes from); the merge
+    keeps them only if all do.
 
     Raises:
         ValueError: if the parts count prefix blocks in different token sizes.
@@ -99,8 +107,11 @@ def merge_workloads(parts: list[Workload], name: str) -> Workload:
     if any(part.prefix_ids is not None for part in parts):
         flat = [ids for part in parts for ids in (part.prefix_ids or ((),) * part.n_requests)]
         prefix_ids = tuple(flat[i] for i in order)
+    predicted = None
+    if all(part.predicted_output_tokens is not None for part in parts):
+        predicted = field([p.predicted_output_tokens for p in parts])
     return Workload(name, arrival[order], field([p.prompt_tokens for p in parts]), field([p.output_tokens for p in parts]),
-                    prefix_ids, parts[0].prefix_block_tokens)
+                    prefix_ids, parts[0].prefix_block_tokens, predicted_output_tokens=predicted)
 
 
 def _data_file(name: str) -> Path:
