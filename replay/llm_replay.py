@@ -151,6 +151,7 @@ def calibrate_llm_profile(device: str, config: LlamaConfig, out_path: str | Path
         "gpu": torch.cuda.get_device_name(engine.device) if cuda else f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
         "device": device,
         "torch": torch.__version__,
+        "kv_bytes_per_token": config.kv_bytes_per_token,
         "method": (f"schedgym LLM engine (replay/llm_engine.py), median of {repeats} timings after {warmups} warm-ups of its own iterations; {timing}; "
                    f"prefill: one sequence of T tokens from position 0; decode: B sequences of context C; paged KV in blocks of {block_tokens} tokens"),
         "prefill_ms": prefill_ms,

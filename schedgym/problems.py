@@ -6,7 +6,7 @@ from typing import Any
 
 from schedgym.agents.sampling import SEARCH, SEARCHES
 from schedgym.baselines.jobshop import RULE_SCORES, CpSatJobShop, DispatchingRule, TabuSearchSolver
-from schedgym.baselines.llmrouting import ROUTERS, Router
+from schedgym.baselines.llmrouting import ROUTERS, LlumnixMigrate, Router
 from schedgym.baselines.memmap import CpSatMemMap, GreedyPlacer, PackSolver
 from schedgym.baselines.socdag import ONLINE_RULES, CpSatSocDag, OnlineRule, StaticListScheduler
 from schedgym.envs import ENV_IDS, llmrouting, memmap, socdag
@@ -175,6 +175,8 @@ register_problem(
 )
 for _name, (_, _description) in ROUTERS.items():
     register_solver("llmrouting", _name, lambda name=_name, **_: Router(name), _description)
+register_solver("llmrouting", "llumnix-migrate", lambda **_: LlumnixMigrate(),
+                "Llumnix: freeness dispatch, and live migration of a decoding request from the least to the freest replica every 0.1 s")
 
 
 # ---------------------------------------------------------------------------------------------------- memmap

@@ -58,12 +58,19 @@ def _p2c(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
     return int(a if load[a] <= load[b] else b)
 
 
-def _llumnix(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
-    freeness = []
+def freeness(sim: ServingSimulator) -> np.ndarray:
+    """float ``[n_replicas]``: Llumnix's freeness of each replica, in KV blocks per outstanding request (free
+    blocks minus the blocks its waiting requests need to be admitted, over waiting + running + 1)."""
+    values = []
     for replica in sim.replicas:
-        wanted = sum(-(-(int(sim.prefill_target[r]) + 1) // replica.spec.block_tokens) for r in replica.waiting)
-        freeness.append((replica.free_blocks - wanted) / (len(replica.waiting) + len(replica.running) + 1))
-    return int(np.argmax(freeness))
+        waiting = replica.waiting
+        wanted = int((-(-(sim.prefill_target[waiting] + 1) // replica.spec.block_tokens)).sum())
+        values.append((replica.free_blocks - wanted) / (len(waiting) + len(replica.running) + 1))
+    return np.array(values)
+
+
+def _llumnix(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
+    return int(np.argmax(freeness(sim)))
 
 
 def _prefix_aware(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:

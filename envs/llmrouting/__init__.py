@@ -3,7 +3,7 @@ serving simulator, routing log + validator, suites."""
 
 from schedgym.envs.llmrouting.profile import LatencyProfile
 from schedgym.envs.llmrouting.workload import Workload, load_azure_csv, load_mooncake_jsonl, load_sharegpt_lengths
-from schedgym.envs.llmrouting.simulator import ReplicaSpec, ServingSimulator
+from schedgym.envs.llmrouting.simulator import LINKS, MigrationLink, ReplicaSpec, ServingSimulator
 from schedgym.envs.llmrouting.solution import RoutingSolution, metrics, validate
 from schedgym.envs.llmrouting.instance import RoutingInstance, measured_capacity_rps
 from schedgym.envs.llmrouting.suites import SUITES, RoutingGenerator, generated_instance, make_instance, resolve_suite
@@ -24,7 +24,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "LatencyProfile", "LlmRoutingBatch", "LlmRoutingEnv", "ReplicaSpec", "RoutingGenerator", "RoutingInstance", "RoutingSolution", "SUITES", "ServingSimulator", "Workload",
+    "LINKS", "LatencyProfile", "LlmRoutingBatch", "MigrationLink", "LlmRoutingEnv", "ReplicaSpec", "RoutingGenerator", "RoutingInstance", "RoutingSolution", "SUITES", "ServingSimulator", "Workload",
     "generated_instance", "load_azure_csv", "load_mooncake_jsonl", "load_sharegpt_lengths", "make_instance", "measured_capacity_rps",
     "metrics", "resolve_suite", "validate",
 ]

@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 
 from schedgym.envs.llmrouting.profile import LatencyProfile
-from schedgym.envs.llmrouting.simulator import IterationExecutor, ReplicaSpec, ServingSimulator
+from schedgym.envs.llmrouting.simulator import LINKS, IterationExecutor, MigrationLink, ReplicaSpec, ServingSimulator
 from schedgym.envs.llmrouting.solution import TPOT_SLO_S, TTFT_SLO_S, RoutingSolution
 from schedgym.envs.llmrouting.workload import Workload
 
@@ -24,6 +24,7 @@ class RoutingInstance:
         profile: iteration times of the model on the hardware (of every replica whose spec names none).
         group: the class it is reported under.
         ttft_slo_s / tpot_slo_s: SLO thresholds for ``slo_attainment``.
+        link: what migrated KV caches are copied over, in a simulation that allows migration.
     """
 
     name: str
@@ -33,14 +34,16 @@ class RoutingInstance:
     group: str = "all"
     ttft_slo_s: float = TTFT_SLO_S
     tpot_slo_s: float = TPOT_SLO_S
+    link: MigrationLink = LINKS["network"]
 
     @property
     def n_replicas(self) -> int:
         return len(self.replicas)
 
-    def simulator(self, executor: IterationExecutor | None = None) -> ServingSimulator:
-        """A fresh simulation of the workload on the replicas (``executor``: runs and times the iterations)."""
-        return ServingSimulator(self.workload, list(self.replicas), self.profile, executor)
+    def simulator(self, executor: IterationExecutor | None = None, migration: bool = False) -> ServingSimulator:
+        """A fresh simulation of the workload on the replicas (``executor``: runs and times the iterations;
+        ``migration``: requests may migrate over ``link``)."""
+        return ServingSimulator(self.workload, list(self.replicas), self.profile, executor, link=self.link if migration else None)
 
     def solution_of(self, sim: ServingSimulator) -> RoutingSolution:
         """The routing log of a finished simulation."""

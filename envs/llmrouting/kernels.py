@@ -28,8 +28,8 @@ from numba.experimental import structref
 #: decode runs are fast-forwarded (0: every iteration is stepped, as a check).
 N_REQUESTS, N_REPLICAS, PREFIX_BLOCK_TOKENS, HAS_PREFIX, FAST_FORWARD = range(5)
 #: ``ServingState.counts`` fields: requests routed, requests finished, requests counted in the reward's window,
-#: decode runs planned, decode-run parts served.
-ROUTED, FINISHED, N_ALIVE, RUNS_PLANNED, RUN_PARTS = range(5)
+#: decode runs planned, decode-run parts served, migrations started, migrations completed, migrations aborted.
+ROUTED, FINISHED, N_ALIVE, RUNS_PLANNED, RUN_PARTS, MIGRATIONS, MIGRATED, MIGRATION_ABORTS = range(8)
 
 
 class ServingTables(NamedTuple):
@@ -44,6 +44,8 @@ class ServingTables(NamedTuple):
             int64 ``[R]``, the replica specs (``cache_capacity``: prefix blocks a replica's cache keeps).
         prefill_tokens ``[T]``, log_batch ``[nb]``, log_context ``[nc]``: the grid every replica's latency profile
             is measured on; prefill_s ``[R, T]`` and decode_s ``[R, nb, nc]``: each replica's times there (seconds).
+        kv_bytes_per_token: float ``[R]``, the KV bytes a token holds on each replica's model (what a migration
+            copies); link: float ``[2]``, the migration link's seconds per byte and latency (seconds).
     """
 
     config: np.ndarray
@@ -64,6 +66,8 @@ class ServingTables(NamedTuple):
     log_batch: np.ndarray
     log_context: np.ndarray
     decode_s: np.ndarray
+    kv_bytes_per_token: np.ndarray
+    link: np.ndarray
 
 
 class ServingState(NamedTuple):
@@ -83,7 +87,11 @@ class ServingState(NamedTuple):
             recently used (-1 ends); in_cache: bool ``[R, U]``; cache_first / cache_last / cache_size: int64 ``[R]``.
         alive: int64 ``[n]``: routed requests not known to have left before the reward's last time
             (``counts[N_ALIVE]`` used); reward_clock_s: float ``[1]``: the reward's last time.
-        counts: int64 ``[5]``: see ``ROUTED`` ... ``RUN_PARTS``.
+        migrate_to: int64 ``[n]``: the destination of a request's KV copy in flight (-1: none); migrate_done_s:
+            float ``[n]``, when the copy completes; migrate_blocks: int64 ``[n]``, the blocks held for it there.
+        outgoing / incoming: int64 ``[R]``: copies in flight from / to each replica (an incoming one holds a batch
+            slot).
+        counts: int64 ``[8]``: see ``ROUTED`` ... ``MIGRATION_ABORTS``.
     """
 
     replica: np.ndarray
@@ -117,6 +125,11 @@ class ServingState(NamedTuple):
     cache_size: np.ndarray
     alive: np.ndarray
     reward_clock_s: np.ndarray
+    migrate_to: np.ndarray
+    migrate_done_s: np.ndarray
+    migrate_blocks: np.ndarray
+    outgoing: np.ndarray
+    incoming: np.ndarray
     counts: np.ndarray
 
 
@@ -150,9 +163,10 @@ def kernel_refs(tables: ServingTables, state: ServingState) -> tuple[TablesRef, 
     return TablesRef(*tables), StateRef(*state)
 
 
-def build_tables(workload, replicas, profile, fast_forward: bool = True) -> ServingTables:
+def build_tables(workload, replicas, profile, fast_forward: bool = True, link=None) -> ServingTables:
     """The tables of a workload served by ``replicas`` (a list of ``ReplicaSpec``), each timed by its own
-    ``spec.profile`` or, where that is None, by ``profile``.
+    ``spec.profile`` or, where that is None, by ``profile``; ``link`` (a ``MigrationLink``, or None: migrations
+    are not possible) carries migrated KV caches.
 
     Raises:
         ValueError: if the replicas' profiles are not measured on one grid (prefill chunks, decode batches and
@@ -191,6 +205,8 @@ def build_tables(workload, replicas, profile, fast_forward: bool = True) -> Serv
         log_batch=np.array(profiles[0]._log_batch, dtype=np.float64),
         log_context=np.array(profiles[0]._log_context, dtype=np.float64),
         decode_s=np.array([p.decode_s for p in profiles], dtype=np.float64, order="C"),
+        kv_bytes_per_token=np.array([p.kv_bytes_per_token if link is not None else 0 for p in profiles], dtype=np.float64),
+        link=np.array([1.0 / link.bandwidth_bytes_per_s, link.latency_s] if link is not None else [np.inf, np.inf], dtype=np.float64),
     )
 
 
@@ -212,7 +228,8 @@ def allocate_state(tables: ServingTables) -> ServingState:
         cache_prev=np.full((n_replicas, blocks), -1, dtype=np.int64), cache_next=np.full((n_replicas, blocks), -1, dtype=np.int64),
         in_cache=np.zeros((n_replicas, blocks), dtype=bool), cache_first=per_replica(-1), cache_last=per_replica(-1),
         cache_size=per_replica(), alive=request(), reward_clock_s=np.array([float(tables.arrival_s[0])]),
-        counts=np.zeros(5, dtype=np.int64),
+        migrate_to=request(-1), migrate_done_s=np.full(n, np.nan), migrate_blocks=request(), outgoing=per_replica(),
+        incoming=per_replica(), counts=np.zeros(8, dtype=np.int64),
     )
 
 
@@ -409,7 +426,7 @@ def has_work(tables, state, r, at_s):
 @njit(cache=True)
 def _admit(tables, state, r, start_s):
     while (
-        state.waiting_count[r] > 0 and state.running_count[r] < tables.max_batch[r]
+        state.waiting_count[r] > 0 and state.running_count[r] + state.incoming[r] < tables.max_batch[r]
         and tables.arrival_s[waiting_at(state, r, 0)] <= start_s
     ):
         request = waiting_at(state, r, 0)
@@ -436,6 +453,8 @@ def _preempt_last(tables, state, r, released, n_released):
     """Preempt the most recently admitted request (recompute); it is recorded in ``released``."""
     state.running_count[r] -= 1
     victim = state.running[r, state.running_count[r]]
+    if state.migrate_to[victim] >= 0:
+        _abort_migration(state, victim)
     state.free_blocks[r] += state.blocks[victim]
     state.blocks[victim] = 0
     state.prefill_target[victim] = tables.prompt_tokens[victim] + state.generated[victim]
@@ -574,6 +593,8 @@ def _finish(tables, state, r, request, end_s):
     state.run_steps[r] = 0
     state.run_done[r] = 0
     state.finish_s[request] = end_s
+    if state.migrate_to[request] >= 0:
+        _abort_migration(state, request)
     _remove_running(state, r, request)
     state.free_blocks[r] += state.blocks[request]
     state.blocks[request] = 0
@@ -621,7 +642,7 @@ def decode_run(tables, state, r, until_s, released):
     blocks, no request finishing before the last) that start before ``until_s`` (at least one); False if the next
     iteration is not such a one (run it with :func:`iterate`). Equal to iterating one by one."""
     count = state.running_count[r]
-    if not tables.config[FAST_FORWARD] or count == 0 or (
+    if not tables.config[FAST_FORWARD] or count == 0 or state.outgoing[r] > 0 or (
         state.waiting_count[r] > 0 and tables.arrival_s[waiting_at(state, r, 0)] <= state.clock_s[r] and count < tables.max_batch[r]
     ):
         return False
@@ -664,14 +685,173 @@ def decode_run(tables, state, r, until_s, released):
 
 
 @njit(cache=True)
+def _advance_replica(tables, state, r, time_s, chunks, decodes, released):
+    """Run replica ``r``'s iterations that start before ``time_s`` (an idle replica's clock moves to it)."""
+    while state.clock_s[r] < time_s and has_work(tables, state, r, state.clock_s[r]):
+        if not decode_run(tables, state, r, time_s, released):
+            iterate(tables, state, r, chunks, decodes, released)
+    if not has_work(tables, state, r, time_s):
+        state.clock_s[r] = max(state.clock_s[r], time_s)
+
+
+@njit(cache=True)
 def advance_to(tables, state, time_s, chunks, decodes, released):
-    """Run every replica's iterations that start before ``time_s`` (an iteration in flight runs to its end)."""
+    """Run every replica's iterations that start before ``time_s`` (an iteration in flight runs to its end),
+    handing migrated requests over on the way (:func:`complete_migrations`)."""
+    complete_migrations(tables, state, time_s, chunks, decodes, released)
     for r in range(tables.config[N_REPLICAS]):
-        while state.clock_s[r] < time_s and has_work(tables, state, r, state.clock_s[r]):
-            if not decode_run(tables, state, r, time_s, released):
-                iterate(tables, state, r, chunks, decodes, released)
-        if not has_work(tables, state, r, time_s):
-            state.clock_s[r] = max(state.clock_s[r], time_s)
+        _advance_replica(tables, state, r, time_s, chunks, decodes, released)
+
+
+# ---------------------------------------------------------------------------------------------------- migration
+@njit(cache=True)
+def migration_candidate(tables, state, src, dst, queued):
+    """The request a migration from replica ``src`` to ``dst`` moves, or -1 if none can. ``queued``: the most
+    recently queued request waiting at ``src`` (it holds no KV cache, so it changes queues at once); otherwise
+    the decoding request of ``src`` with the fewest KV tokens (the cheapest copy, Llumnix's choice) that is not
+    being copied already and that ``dst`` has a batch slot and free blocks for."""
+    if src == dst or tables.link[0] == np.inf:
+        return -1
+    if queued:
+        return waiting_at(state, src, state.waiting_count[src] - 1) if state.waiting_count[src] > 0 else -1
+    if state.running_count[dst] + state.incoming[dst] >= tables.max_batch[dst]:
+        return -1
+    best, best_tokens = -1, 1 << 62
+    for k in range(state.running_count[src]):
+        request = state.running[src, k]
+        if state.migrate_to[request] >= 0 or state.prefilled[request] < state.prefill_target[request]:
+            continue
+        if state.kv_tokens[request] < best_tokens and _blocks_for(state.kv_tokens[request] + 1, tables.block_tokens[dst]) <= state.free_blocks[dst]:
+            best, best_tokens = request, state.kv_tokens[request]
+    return best
+
+
+@njit(cache=True)
+def start_migration(tables, state, request, dst, now_s):
+    """Move ``request`` (a :func:`migration_candidate`) to replica ``dst`` at ``now_s``, when both replicas
+    stand at ``now_s``. A waiting request changes queues at once (placed by arrival among ``dst``'s waiting
+    ones). A decoding one starts a live copy of its KV cache (Llumnix): ``dst`` holds blocks and a batch slot for
+    it, the source keeps decoding it, and at the source's first iteration boundary after the copy's
+    ``latency + KV bytes / bandwidth`` it is handed over (:func:`complete_migrations`), without recompute."""
+    src = state.replica[request]
+    state.counts[MIGRATIONS] += 1
+    if state.blocks[request] == 0:
+        _remove_waiting(state, src, request)
+        _insert_waiting_by_arrival(tables, state, dst, request)
+        state.replica[request] = dst
+        state.counts[MIGRATED] += 1
+        return
+    reserve = _blocks_for(state.kv_tokens[request] + 1, tables.block_tokens[dst])
+    state.free_blocks[dst] -= reserve
+    state.migrate_blocks[request] = reserve
+    state.migrate_to[request] = dst
+    bytes_copied = state.kv_tokens[request] * tables.kv_bytes_per_token[src]
+    state.migrate_done_s[request] = now_s + tables.link[1] + bytes_copied * tables.link[0]
+    state.outgoing[src] += 1
+    state.incoming[dst] += 1
+    state.run_steps[src] = 0  # the source now steps iteration by iteration, to hand over at a boundary
+    state.run_done[src] = 0
+
+
+@njit(cache=True)
+def _remove_waiting(state, r, request):
+    capacity, count = state.waiting.shape[1], state.waiting_count[r]
+    at = 0
+    while waiting_at(state, r, at) != request:
+        at += 1
+    for k in range(at, count - 1):
+        state.waiting[r, (state.waiting_head[r] + k) % capacity] = waiting_at(state, r, k + 1)
+    state.waiting_count[r] = count - 1
+
+
+@njit(cache=True)
+def _insert_waiting_by_arrival(tables, state, r, request):
+    capacity, count = state.waiting.shape[1], state.waiting_count[r]
+    at = count  # after every waiting request that arrived no later
+    while at > 0 and tables.arrival_s[waiting_at(state, r, at - 1)] > tables.arrival_s[request]:
+        state.waiting[r, (state.waiting_head[r] + at) % capacity] = waiting_at(state, r, at - 1)
+        at -= 1
+    state.waiting[r, (state.waiting_head[r] + at) % capacity] = request
+    state.waiting_count[r] = count + 1
+
+
+@njit(cache=True)
+def _abort_migration(state, request):
+    """Give up ``request``'s copy (it finished or was preempted at the source, or the destination lacks blocks)."""
+    dst = state.migrate_to[request]
+    state.free_blocks[dst] += state.migrate_blocks[request]
+    state.migrate_blocks[request] = 0
+    state.migrate_to[request] = -1
+    state.outgoing[state.replica[request]] -= 1
+    state.incoming[dst] -= 1
+    state.counts[MIGRATION_ABORTS] += 1
+
+
+@njit(cache=True)
+def _hand_over(tables, state, request, at_s):
+    """``request``'s copy is complete and its source stopped at ``at_s``: it joins ``dst``'s running batch with
+    its KV cache (the blocks its tokens grew into during the copy are taken then; short of them, it stays)."""
+    src, dst = state.replica[request], state.migrate_to[request]
+    needed = _blocks_for(state.kv_tokens[request] + 1, tables.block_tokens[dst])
+    extra = needed - state.migrate_blocks[request]
+    if extra > state.free_blocks[dst]:
+        _abort_migration(state, request)
+        return
+    state.free_blocks[dst] -= extra
+    state.migrate_to[request] = -1
+    state.migrate_blocks[request] = 0
+    state.outgoing[src] -= 1
+    state.incoming[dst] -= 1
+    _remove_running(state, src, request)
+    state.free_blocks[src] += state.blocks[request]
+    state.blocks[request] = needed
+    state.replica[request] = dst
+    state.running[dst, state.running_count[dst]] = request
+    state.running_count[dst] += 1
+    for r in (src, dst):  # both batches changed
+        state.run_steps[r] = 0
+        state.run_done[r] = 0
+    state.clock_s[dst] = max(state.clock_s[dst], at_s)
+    state.counts[MIGRATED] += 1
+
+
+@njit(cache=True)
+def _next_copy(tables, state, time_s):
+    """The request whose KV copy completes first (-1: none in flight), leaving out those whose source's boundary
+    after the copy is already past ``time_s``."""
+    best, best_s = -1, np.inf
+    for r in range(tables.config[N_REPLICAS]):
+        if state.outgoing[r] == 0:
+            continue
+        for k in range(state.running_count[r]):
+            request = state.running[r, k]
+            done_s = state.migrate_done_s[request]
+            if state.migrate_to[request] >= 0 and done_s < best_s and not (state.clock_s[r] > time_s and state.clock_s[r] >= done_s):
+                best, best_s = request, done_s
+    return best
+
+
+@njit(cache=True)
+def complete_migrations(tables, state, time_s, chunks, decodes, released):
+    """Hand over every copy that completes before ``time_s``, in completion order: its source runs to its first
+    iteration boundary after the copy completes, every other replica to that boundary, and the request moves (a
+    boundary past ``time_s`` waits for a later call)."""
+    while True:
+        request = _next_copy(tables, state, time_s)
+        if request < 0 or state.migrate_done_s[request] >= time_s:
+            return
+        src = state.replica[request]
+        while state.migrate_to[request] >= 0 and state.clock_s[src] < state.migrate_done_s[request]:
+            iterate(tables, state, src, chunks, decodes, released)
+        if state.migrate_to[request] < 0:
+            continue  # it finished or was preempted during the copy
+        boundary_s = state.clock_s[src]
+        if boundary_s > time_s:
+            continue  # handed over by a later call
+        for r in range(tables.config[N_REPLICAS]):
+            if r != src:
+                _advance_replica(tables, state, r, boundary_s, chunks, decodes, released)
+        _hand_over(tables, state, request, boundary_s)
 
 
 @njit(cache=True)
@@ -714,6 +894,7 @@ def step_route(tables, state, replica, chunks, decodes, released):
     n = tables.config[N_REQUESTS]
     route(tables, state, state.counts[ROUTED], replica)
     if state.counts[ROUTED] == n:
+        complete_migrations(tables, state, np.inf, chunks, decodes, released)
         for r in range(tables.config[N_REPLICAS]):
             run_replica(tables, state, r, -1, chunks, decodes, released)
         now_s = np.inf

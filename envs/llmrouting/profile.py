@@ -73,6 +73,18 @@ class LatencyProfile:
         """KV blocks a replica of this model holds on this GPU, where the profile records it."""
         return self.description.get("kv_blocks")
 
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one token holds (all layers, keys and values): what a migration copies per token.
+
+        Raises:
+            ValueError: if the profile file does not record it.
+        """
+        if "kv_bytes_per_token" not in self.description:
+            raise ValueError("this latency profile does not record kv_bytes_per_token (layers x KV heads x head dim x 2 x "
+                             "bytes per value); add it to the profile JSON")
+        return int(self.description["kv_bytes_per_token"])
+
     def prefill_time_s(self, tokens: float) -> float:
         return float(_interp_linear(tokens, self.prefill_tokens, self.prefill_s))
 

@@ -19,11 +19,18 @@ Per replica, every iteration:
 Routing happens at arrivals: :meth:`ServingSimulator.advance_to` runs every replica's iterations that start before
 the arrival (an iteration in flight is run to its end, and a request is only admitted by iterations that start
 after it arrived), then :meth:`route` queues the request.
+
+Migration (Llumnix's live migration), when the simulator has a :class:`MigrationLink`: :meth:`migrate` moves a
+waiting request to another replica's queue at once (placed by arrival), or starts copying a decoding request's KV
+cache to another replica while its source keeps decoding it; when the copy (``latency + KV bytes / bandwidth``) completes, the
+request leaves its source at the next iteration boundary and joins the destination's running batch with its KV
+cache (no recompute). The destination holds the blocks and a batch slot from the start of the copy.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,6 +39,45 @@ import numpy as np
 from schedgym.envs.llmrouting import kernels
 from schedgym.envs.llmrouting.profile import LatencyProfile
 from schedgym.envs.llmrouting.workload import Workload
+
+
+@dataclass(frozen=True)
+class MigrationLink:
+    """The link a migrated request's KV cache is copied over.
+
+    Attributes:
+        bandwidth_bytes_per_s: bytes per second, one direction.
+        latency_s: seconds before the first byte arrives.
+    """
+
+    bandwidth_bytes_per_s: float
+    latency_s: float
+
+    def __post_init__(self) -> None:
+        if not (self.bandwidth_bytes_per_s > 0 and self.latency_s >= 0):
+            raise ValueError(f"a migration link needs bandwidth > 0 and latency >= 0, got {self.bandwidth_bytes_per_s} B/s and {self.latency_s} s")
+
+
+#: Links by name (one direction, datasheet rates): NVLink 4 between H100s in one node (900 GB/s both ways), PCIe
+#: 5.0 x16 (64 GB/s), a 100 Gb/s network (Llumnix's setting: instances on different hosts).
+LINKS = {
+    "nvlink": MigrationLink(450e9, 5e-6),
+    "pcie": MigrationLink(64e9, 10e-6),
+    "network": MigrationLink(12.5e9, 50e-6),
+}
+
+
+#: Seconds between rebalancing points, where routers that migrate may move a request (Llumnix's global scheduler
+#: polls its instances at this order of interval).
+REBALANCE_INTERVAL_S = 0.1
+
+
+def rebalance_points(origin_s: float, after_s: float, before_s: float, interval_s: float = REBALANCE_INTERVAL_S) -> np.ndarray:
+    """float ``[k]``: the rebalancing points ``origin_s + j * interval_s`` strictly between ``after_s`` and
+    ``before_s`` (seconds), ascending."""
+    first = math.floor((after_s - origin_s) / interval_s) + 1
+    points = origin_s + interval_s * np.arange(first, max(first, math.ceil((before_s - origin_s) / interval_s)))
+    return points[(points > after_s) & (points < before_s)]
 
 
 @dataclass(frozen=True)
@@ -130,12 +176,13 @@ class ServingSimulator:
 
     With an ``executor`` each iteration lasts what the executor measured for it (the profile is not used for
     time), so a replica's ``clock_s`` is advanced by the measured time of its own iterations; such replicas must
-    have speed 1.0. ``fast_forward=False`` steps every decode iteration one by one (the runs' check).
+    have speed 1.0. ``fast_forward=False`` steps every decode iteration one by one (the runs' check). ``link``:
+    the :class:`MigrationLink` migrations copy over (None: no migration).
     """
 
     def __init__(
         self, workload: Workload, replicas: list[ReplicaSpec], profile: LatencyProfile, executor: IterationExecutor | None = None,
-        fast_forward: bool = True,
+        fast_forward: bool = True, link: MigrationLink | None = None,
     ) -> None:
         if not replicas:
             raise ValueError("need at least one replica")
@@ -148,8 +195,11 @@ class ServingSimulator:
         self.workload = workload
         self.profile = profile
         self.executor = executor
+        if executor is not None and link is not None:
+            raise ValueError("an iteration executor cannot migrate KV caches; pass link=None")
         self.specs = list(replicas)
-        self.tables = kernels.build_tables(workload, self.specs, profile, fast_forward)
+        self.link = link
+        self.tables = kernels.build_tables(workload, self.specs, profile, fast_forward, link)
         self.state = kernels.allocate_state(self.tables)
         state = self.state
         self.replica, self.prefill_target, self.prefilled, self.generated = state.replica, state.prefill_target, state.prefilled, state.generated
@@ -209,9 +259,44 @@ class ServingSimulator:
         return float(kernels.step_route(*self.kernel_args, replica, *self._scratch()))
 
     def run_to_completion(self) -> None:
-        """Serve every routed request to its end."""
+        """Serve every routed request to its end (handing over the migrations in flight first)."""
+        if self.executor is None:
+            kernels.complete_migrations(*self.kernel_args, np.inf, *self._scratch())
         for replica in range(len(self.replicas)):
             self.run_replica(replica)
+
+    # ------------------------------------------------------------------------------------------------ migration
+    def migration_candidate(self, source: int, destination: int, queued: bool = False) -> int | None:
+        """The request a migration from ``source`` to ``destination`` would move now (``queued``: the newest
+        waiting one, else the decoding one with the fewest KV tokens), or None if none can (see
+        :func:`~schedgym.envs.llmrouting.kernels.migration_candidate`)."""
+        request = int(kernels.migration_candidate(*self.kernel_args, source, destination, queued))
+        return None if request < 0 else request
+
+    def migrate(self, source: int, destination: int, now_s: float, queued: bool = False) -> int:
+        """Migrate the :meth:`migration_candidate` of ``source`` to ``destination`` at ``now_s`` (the simulator
+        advanced to it). Returns the request.
+
+        Raises:
+            ValueError: if the simulator has no link, a replica does not exist, or nothing can move.
+        """
+        if self.link is None:
+            raise ValueError("this simulator has no migration link; build it with link=LINKS['network'] (or another MigrationLink)")
+        for replica in (source, destination):
+            if not 0 <= replica < len(self.replicas):
+                raise ValueError(f"replica {replica} does not exist; choose one of 0..{len(self.replicas) - 1}")
+        request = self.migration_candidate(source, destination, queued)
+        if request is None:
+            what = "no request waits at the source" if queued else "no decoding request at the source that the destination has a batch slot and blocks for"
+            raise ValueError(f"nothing can migrate from replica {source} to {destination} now: {what}")
+        kernels.start_migration(*self.kernel_args, request, destination, now_s)
+        return request
+
+    @property
+    def migration_counts(self) -> dict[str, int]:
+        """Migrations started, completed (handed over or moved queue) and aborted so far."""
+        counts = self.state.counts
+        return {"started": int(counts[kernels.MIGRATIONS]), "completed": int(counts[kernels.MIGRATED]), "aborted": int(counts[kernels.MIGRATION_ABORTS])}
 
     def run_replica(self, replica: int, until_first_token_of: int | None = None) -> None:
         """Serve the requests routed to ``replica`` as if none arrived after them: to their end, or until request
