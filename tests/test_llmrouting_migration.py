@@ -2,13 +2,16 @@
 
 from dataclasses import replace
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 from schedgym.baselines.llmrouting import Router
-from schedgym.baselines.llmrouting.migration import LlumnixMigrate, freeness, llumnix_pair
+from schedgym.baselines.llmrouting.migration import LlumnixMigrate, llumnix_pair
+from schedgym.baselines.llmrouting.routers import freeness
 from schedgym.envs.llmrouting import (
-    LatencyProfile, MigrationLink, ReplicaSpec, RoutingInstance, ServingSimulator, Workload, resolve_suite, validate,
+    LatencyProfile, LlmRoutingEnv, MigrationLink, ReplicaSpec, RoutingInstance, ServingSimulator, Workload, resolve_suite, validate,
 )
 from schedgym.envs.llmrouting.simulator import rebalance_points
 from schedgym.envs.llmrouting.solution import metrics
@@ -125,3 +128,40 @@ def test_llumnix_migrate_gives_a_valid_reproducible_log_that_beats_llumnix_witho
     with_migration = metrics(instance.workload, first)
     without = metrics(instance.workload, Router("llumnix").solve(instance))
     assert with_migration["ttft_p99_s"] < without["ttft_p99_s"]
+
+
+def test_the_env_with_migration_passes_check_env_and_replays_llumnix_migrate_decision_by_decision():
+    suite = resolve_suite("mooncake-conv-kv-high-4")[0]
+    instance = replace(suite, workload=suite.workload.window(0, 300))
+    env = gym.make("schedgym/LlmRouting-v0", instances=[instance], migration=True).unwrapped
+    check_env(env, skip_render_check=True)
+    obs, info = env.reset(seed=0)
+    r = env.encoder.max_replicas
+    assert env.action_space.n == r + 2 * r * r and obs["rebalancing"][0] == 0
+    total, decisions = 0.0, {"route": 0, "rebalance": 0}
+    while True:
+        decisions[info["decision"]] += 1
+        if info["decision"] == "route":
+            assert obs["action_mask"][r:].sum() == 0
+            action = int(np.argmax(freeness(env.sim)))
+        else:
+            assert obs["rebalancing"][0] == 1 and obs["action_mask"][:r].sum() == 0 and obs["action_mask"][r] == 1
+            pair = llumnix_pair(env.sim)
+            action = r if pair is None else r + pair[0] * r + pair[1]
+        obs, reward, terminated, _, info = env.step(action)
+        total += reward
+        if terminated:
+            break
+    assert decisions["route"] == 300 and decisions["rebalance"] > 0
+    expected = LlumnixMigrate().solve(instance)
+    np.testing.assert_array_equal(info["solution"].finish_s, expected.finish_s)
+    assert -total == pytest.approx(info["metrics"]["e2e_mean_s"]) and info["migrations"]["completed"] > 0
+
+
+def test_the_env_with_migration_rejects_an_illegal_action_by_name():
+    env = LlmRoutingEnv(resolve_suite("mooncake-conv-kv-high-4")[:1], migration=True)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="invalid action 5: route to a replica"):
+        env.step(5)
+    with pytest.raises(ValueError, match="rebalance_interval_s must be positive"):
+        LlmRoutingEnv("mooncake-conv-kv-high-4", migration=True, rebalance_interval_s=0)

@@ -727,6 +727,18 @@ def migration_candidate(tables, state, src, dst, queued):
 
 
 @njit(cache=True)
+def write_migration_mask(tables, state, mask):
+    """Write into ``mask`` (int8 ``[2, R', R']``, R' >= the replicas) whether a migration of each kind (0: a
+    decoding request, 1: a queued one) can move a request from each source to each destination now."""
+    mask[:] = 0
+    n_replicas = tables.config[N_REPLICAS]
+    for kind in range(2):
+        for src in range(n_replicas):
+            for dst in range(n_replicas):
+                mask[kind, src, dst] = migration_candidate(tables, state, src, dst, kind == 1) >= 0
+
+
+@njit(cache=True)
 def start_migration(tables, state, request, dst, now_s):
     """Move ``request`` (a :func:`migration_candidate`) to replica ``dst`` at ``now_s``, when both replicas
     stand at ``now_s``. A waiting request changes queues at once (placed by arrival among ``dst``'s waiting

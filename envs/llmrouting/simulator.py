@@ -292,6 +292,11 @@ class ServingSimulator:
         kernels.start_migration(*self.kernel_args, request, destination, now_s)
         return request
 
+    def take_time_in_system_s(self, now_s: float) -> float:
+        """Seconds the routed requests spent in the system between the previous call (or the first arrival) and
+        ``now_s``, summed (the reward of ``LlmRoutingEnv``, before dividing by the requests)."""
+        return float(kernels.time_in_system_s(*self.kernel_args, now_s))
+
     @property
     def migration_counts(self) -> dict[str, int]:
         """Migrations started, completed (handed over or moved queue) and aborted so far."""
