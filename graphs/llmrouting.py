@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from schedgym.envs.llmrouting.kernels import N_REPLICAS, decode_batch, pending_prefill_tokens, prefix_hit_tokens_at, write_migration_mask
+from schedgym.envs.llmrouting.kernels import N_REPLICAS, ROLE_DECODE, decode_batch, pending_prefill_tokens, prefix_hit_tokens_at, write_migration_mask
 
 if TYPE_CHECKING:
     from schedgym.envs.llmrouting.simulator import ServingSimulator
@@ -40,7 +40,7 @@ class LlmRoutingEncoder:
 
     * ``replica_features`` float32 ``[R, len(REPLICA_FEATURES)]``, ``replica_mask`` int8 ``[R]``
     * ``request_features`` float32 ``[len(REQUEST_FEATURES)]`` (zeros at a rebalancing point)
-    * ``action_mask`` int8 ``[R]``: the real replicas; with ``migration``, ``[R + 2 R^2]``: routing to each
+    * ``action_mask`` int8 ``[R]``: the real replicas that take arrivals (not decode replicas); with ``migration``, ``[R + 2 R^2]``: routing to each
       replica (at an arrival), then, at a rebalancing point, migrating (kind, source, destination) at
       ``R + (kind * R + source) * R + destination`` (kind 0: a decoding request, 1: a queued one), with
       ``R`` itself (kind 0 from replica 0 to itself) the choice to migrate nothing
@@ -117,7 +117,7 @@ def write_observation(tables, state, request, replica_features, replica_mask, re
             row[f] = min(max(row[f], -_CLIP), _CLIP)
     for r in range(replica_mask.shape[0]):
         replica_mask[r] = r < n_replicas
-        action_mask[r] = r < n_replicas and request >= 0
+        action_mask[r] = r < n_replicas and request >= 0 and tables.role[r] != ROLE_DECODE
     request_features[:] = 0.0
     if request >= 0:
         request_features[0] = prompt / 2048

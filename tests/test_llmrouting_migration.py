@@ -29,7 +29,7 @@ def test_a_decoding_request_keeps_decoding_at_its_source_during_the_copy_and_res
     alone = ServingSimulator(one_request(200), [ReplicaSpec()], PROFILE)
     alone.route(0, 0)
     alone.run_to_completion()
-    sim = ServingSimulator(one_request(200), [ReplicaSpec(), ReplicaSpec()], PROFILE, link=SLOW_LINK)
+    sim = ServingSimulator(one_request(200), [ReplicaSpec(), ReplicaSpec()], PROFILE, link=SLOW_LINK, migration=True)
     sim.route(0, 0)
     sim.advance_to(0.05)
     before, kv_tokens = int(sim.generated[0]), int(sim.kv_tokens[0])
@@ -49,7 +49,7 @@ def test_a_decoding_request_keeps_decoding_at_its_source_during_the_copy_and_res
 
 
 def test_a_copy_is_aborted_when_the_request_finishes_first_and_its_blocks_come_back():
-    sim = ServingSimulator(one_request(3), [ReplicaSpec(), ReplicaSpec()], PROFILE, link=MigrationLink(1e9, 1.0))
+    sim = ServingSimulator(one_request(3), [ReplicaSpec(), ReplicaSpec()], PROFILE, link=MigrationLink(1e9, 1.0), migration=True)
     sim.route(0, 0)
     sim.advance_to(0.004)
     assert sim.generated[0] == 1
@@ -61,7 +61,7 @@ def test_a_copy_is_aborted_when_the_request_finishes_first_and_its_blocks_come_b
 
 def test_a_waiting_request_changes_queues_at_once_in_arrival_order():
     workload = Workload("queue", np.array([0.0, 0.0, 0.001, 0.002]), np.full(4, 500), np.full(4, 50))
-    sim = ServingSimulator(workload, [ReplicaSpec(max_batch=1), ReplicaSpec(max_batch=1)], PROFILE, link=SLOW_LINK)
+    sim = ServingSimulator(workload, [ReplicaSpec(max_batch=1), ReplicaSpec(max_batch=1)], PROFILE, link=SLOW_LINK, migration=True)
     for request, replica in enumerate((0, 1, 0, 1)):
         sim.advance_to(float(workload.arrival_s[request]))
         sim.route(request, replica)
@@ -76,9 +76,9 @@ def test_a_waiting_request_changes_queues_at_once_in_arrival_order():
 
 def test_migration_errors_name_the_problem():
     sim = ServingSimulator(one_request(10), [ReplicaSpec(), ReplicaSpec()], PROFILE)
-    with pytest.raises(ValueError, match="no migration link"):
+    with pytest.raises(ValueError, match="does not allow migration"):
         sim.migrate(0, 1, 0.0)
-    sim = ServingSimulator(one_request(10), [ReplicaSpec(), ReplicaSpec()], PROFILE, link=SLOW_LINK)
+    sim = ServingSimulator(one_request(10), [ReplicaSpec(), ReplicaSpec()], PROFILE, link=SLOW_LINK, migration=True)
     with pytest.raises(ValueError, match="does not exist"):
         sim.migrate(0, 2, 0.0)
     with pytest.raises(ValueError, match="nothing can migrate"):
@@ -88,7 +88,7 @@ def test_migration_errors_name_the_problem():
         MigrationLink(0.0, 1e-6)
     with pytest.raises(ValueError, match="kv_bytes_per_token"):
         bare = replace(PROFILE, description={})
-        ServingSimulator(one_request(10), [ReplicaSpec(), ReplicaSpec()], bare, link=SLOW_LINK)
+        ServingSimulator(one_request(10), [ReplicaSpec(), ReplicaSpec()], bare, link=SLOW_LINK, migration=True)
 
 
 def test_llumnix_migrate_keeps_every_block_accounted_for_and_matches_stepping_every_iteration():
@@ -96,7 +96,7 @@ def test_llumnix_migrate_keeps_every_block_accounted_for_and_matches_stepping_ev
     workload = instance.workload.window(0, 400)
     runs = []
     for fast_forward in (True, False):
-        sim = ServingSimulator(workload, list(instance.replicas), instance.profile, fast_forward=fast_forward, link=instance.link)
+        sim = ServingSimulator(workload, list(instance.replicas), instance.profile, fast_forward=fast_forward, link=instance.link, migration=True)
         arrivals, moved = workload.arrival_s, 0
         for request in range(workload.n_requests):
             if request:

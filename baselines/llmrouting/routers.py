@@ -1,4 +1,6 @@
-"""Routing heuristics: each picks the replica for the arriving request from the simulator's state.
+"""Routing heuristics: each picks the replica for the arriving request from the simulator's state, among those
+that take arrivals (all but the decode replicas of a disaggregated cluster, whose requests' decode replica is then
+the least loaded one at their first token).
 
 * ``rr``: round-robin over the replicas.
 * ``random``: uniformly at random (seeded).
@@ -36,24 +38,28 @@ def outstanding(sim: ServingSimulator) -> np.ndarray:
 
 
 def _rr(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
-    return request % len(sim.replicas)
+    candidates = sim.arrival_replicas
+    return int(candidates[request % len(candidates)])
 
 
 def _random(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
-    return int(rng.integers(len(sim.replicas)))
+    candidates = sim.arrival_replicas
+    return int(candidates[rng.integers(len(candidates))])
 
 
 def _least_outstanding(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
-    return int(np.argmin(outstanding(sim)))
+    candidates = sim.arrival_replicas
+    return int(candidates[np.argmin(outstanding(sim)[candidates])])
 
 
 def _jsq_tokens(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
-    tokens = np.array([sim.pending_prefill_tokens(r) for r in range(len(sim.replicas))])
-    return int(np.lexsort((outstanding(sim), tokens))[0])
+    candidates = sim.arrival_replicas
+    tokens = np.array([sim.pending_prefill_tokens(r) for r in candidates])
+    return int(candidates[np.lexsort((outstanding(sim)[candidates], tokens))[0]])
 
 
 def _p2c(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
-    a, b = rng.choice(len(sim.replicas), size=2, replace=False)
+    a, b = rng.choice(sim.arrival_replicas, size=2, replace=False) if len(sim.arrival_replicas) > 1 else sim.arrival_replicas[[0, 0]]
     load = outstanding(sim)
     return int(a if load[a] <= load[b] else b)
 
@@ -70,22 +76,26 @@ def freeness(sim: ServingSimulator) -> np.ndarray:
 
 
 def _llumnix(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
-    return int(np.argmax(freeness(sim)))
+    candidates = sim.arrival_replicas
+    return int(candidates[np.argmax(freeness(sim)[candidates])])
 
 
 def _prefix_aware(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
-    hits = np.array([sim.prefix_hit_tokens_at(r, request) for r in range(len(sim.replicas))])
-    load = outstanding(sim)
+    candidates = sim.arrival_replicas
+    hits = np.array([sim.prefix_hit_tokens_at(r, request) for r in candidates])
+    load = outstanding(sim)[candidates]
     best = int(np.lexsort((load, -hits))[0])
     if hits[best] > 0 and load[best] <= load.min() + IMBALANCE:
-        return best
-    return int(np.lexsort((-hits, load))[0])
+        return int(candidates[best])
+    return int(candidates[np.lexsort((-hits, load))[0]])
 
 
 def _predicted_sjf(sim: ServingSimulator, request: int, rng: np.random.Generator) -> int:
     predicted = predicted_output_tokens(sim.workload)
+    candidates = sim.arrival_replicas
     backlog_s = []
-    for r, replica in enumerate(sim.replicas):
+    for r in candidates:
+        replica = sim.replicas[r]
         profile = replica.spec.profile_or(sim.profile)
         members = np.concatenate([replica.waiting, replica.running]).astype(np.int64)
         decode_left = float(np.maximum(predicted[members] - sim.generated[members], 1.0).sum()) + predicted[request]
@@ -94,7 +104,7 @@ def _predicted_sjf(sim: ServingSimulator, request: int, rng: np.random.Generator
         budget = replica.spec.token_budget
         seconds = prefill * profile.prefill_time_s(budget) / budget + decode_left * profile.decode_time_s(batch, 1024) / batch
         backlog_s.append(seconds / replica.spec.speed)
-    return int(np.argmin(backlog_s))
+    return int(candidates[np.argmin(backlog_s)])
 
 
 #: router name -> (chooser, one-line description)

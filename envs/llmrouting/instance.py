@@ -43,7 +43,7 @@ class RoutingInstance:
     def simulator(self, executor: IterationExecutor | None = None, migration: bool = False) -> ServingSimulator:
         """A fresh simulation of the workload on the replicas (``executor``: runs and times the iterations;
         ``migration``: requests may migrate over ``link``)."""
-        return ServingSimulator(self.workload, list(self.replicas), self.profile, executor, link=self.link if migration else None)
+        return ServingSimulator(self.workload, list(self.replicas), self.profile, executor, link=self.link, migration=migration)
 
     def solution_of(self, sim: ServingSimulator) -> RoutingSolution:
         """The routing log of a finished simulation."""

@@ -25,8 +25,12 @@ from numba import njit, types
 from numba.experimental import structref
 
 #: ``ServingTables.config`` fields: requests, replicas, tokens per prefix block, whether prefix ids exist, whether
-#: decode runs are fast-forwarded (0: every iteration is stepped, as a check).
-N_REQUESTS, N_REPLICAS, PREFIX_BLOCK_TOKENS, HAS_PREFIX, FAST_FORWARD = range(5)
+#: decode runs are fast-forwarded (0: every iteration is stepped, as a check), whether requests may migrate.
+N_REQUESTS, N_REPLICAS, PREFIX_BLOCK_TOKENS, HAS_PREFIX, FAST_FORWARD, MIGRATION = range(6)
+#: ``ServingTables.role`` values: a replica that prefills and decodes, one that only prefills (its requests'
+#: KV caches go to a decode replica after the first token), one that only decodes.
+ROLE_MIXED, ROLE_PREFILL, ROLE_DECODE = range(3)
+ROLES = ("mixed", "prefill", "decode")
 #: ``ServingState.counts`` fields: requests routed, requests finished, requests counted in the reward's window,
 #: decode runs planned, decode-run parts served, migrations started, migrations completed, migrations aborted.
 ROUTED, FINISHED, N_ALIVE, RUNS_PLANNED, RUN_PARTS, MIGRATIONS, MIGRATED, MIGRATION_ABORTS = range(8)
@@ -36,7 +40,7 @@ class ServingTables(NamedTuple):
     """The instance as the kernels read it (fixed for a simulation).
 
     Attributes:
-        config: int64 ``[5]``: see ``N_REQUESTS`` ... ``FAST_FORWARD``.
+        config: int64 ``[6]``: see ``N_REQUESTS`` ... ``MIGRATION``.
         arrival_s: float ``[n]``; prompt_tokens / output_tokens: int64 ``[n]``.
         prefix_start / prefix_block: int64 ``[n + 1]`` / ``[total]``: request i's leading prompt blocks are
             ``prefix_block[prefix_start[i]:prefix_start[i + 1]]`` (dense ids, equal id = same content).
@@ -45,7 +49,10 @@ class ServingTables(NamedTuple):
         prefill_tokens ``[T]``, log_batch ``[nb]``, log_context ``[nc]``: the grid every replica's latency profile
             is measured on; prefill_s ``[R, T]`` and decode_s ``[R, nb, nc]``: each replica's times there (seconds).
         kv_bytes_per_token: float ``[R]``, the KV bytes a token holds on each replica's model (what a migration
-            copies); link: float ``[2]``, the migration link's seconds per byte and latency (seconds).
+            or a prefill-to-decode transfer copies); link: float ``[2]``, the KV link's seconds per byte and latency
+            (seconds).
+        role: int64 ``[R]``, ``ROLE_MIXED`` / ``ROLE_PREFILL`` / ``ROLE_DECODE``; advance_order: int64 ``[R]``, the
+            order replicas are advanced in (prefill replicas first: they hand requests to decode replicas).
     """
 
     config: np.ndarray
@@ -68,6 +75,8 @@ class ServingTables(NamedTuple):
     decode_s: np.ndarray
     kv_bytes_per_token: np.ndarray
     link: np.ndarray
+    role: np.ndarray
+    advance_order: np.ndarray
 
 
 class ServingState(NamedTuple):
@@ -91,6 +100,11 @@ class ServingState(NamedTuple):
             float ``[n]``, when the copy completes; migrate_blocks: int64 ``[n]``, the blocks held for it there.
         outgoing / incoming: int64 ``[R]``: copies in flight from / to each replica (an incoming one holds a batch
             slot).
+        available_s: float ``[n]``: when a request may be admitted where it waits (its arrival; for one handed
+            from a prefill replica, its first token); ready_s: float ``[n]``: when its KV cache has arrived at a
+            decode replica (it decodes from the first iteration starting then); held_at: int64 ``[n]``: the
+            prefill replica still holding its KV cache until a decode replica admits it (-1: none); decode_to:
+            int64 ``[n]``: the decode replica a router chose for it (-1: the least loaded at its first token).
         counts: int64 ``[8]``: see ``ROUTED`` ... ``MIGRATION_ABORTS``.
     """
 
@@ -130,6 +144,10 @@ class ServingState(NamedTuple):
     migrate_blocks: np.ndarray
     outgoing: np.ndarray
     incoming: np.ndarray
+    available_s: np.ndarray
+    ready_s: np.ndarray
+    held_at: np.ndarray
+    decode_to: np.ndarray
     counts: np.ndarray
 
 
@@ -163,10 +181,11 @@ def kernel_refs(tables: ServingTables, state: ServingState) -> tuple[TablesRef, 
     return TablesRef(*tables), StateRef(*state)
 
 
-def build_tables(workload, replicas, profile, fast_forward: bool = True, link=None) -> ServingTables:
+def build_tables(workload, replicas, profile, fast_forward: bool = True, link=None, migration: bool = False) -> ServingTables:
     """The tables of a workload served by ``replicas`` (a list of ``ReplicaSpec``), each timed by its own
-    ``spec.profile`` or, where that is None, by ``profile``; ``link`` (a ``MigrationLink``, or None: migrations
-    are not possible) carries migrated KV caches.
+    ``spec.profile`` or, where that is None, by ``profile``; ``link`` (a ``MigrationLink``, or None when nothing
+    is copied) carries KV caches between replicas: migrated ones (with ``migration``) and those of requests handed
+    from prefill to decode replicas.
 
     Raises:
         ValueError: if the replicas' profiles are not measured on one grid (prefill chunks, decode batches and
@@ -186,8 +205,9 @@ def build_tables(workload, replicas, profile, fast_forward: bool = True, link=No
         flat = np.fromiter((block for ids in workload.prefix_ids for block in ids), dtype=np.int64, count=int(lengths.sum()))
         prefix_block = np.unique(flat, return_inverse=True)[1].astype(np.int64) if flat.size else flat
     spec = lambda name, dtype=np.int64: np.array([getattr(r, name) for r in replicas], dtype=dtype)  # noqa: E731
+    role = np.array([ROLES.index(r.role) for r in replicas], dtype=np.int64)
     return ServingTables(
-        config=np.array([n, len(replicas), workload.prefix_block_tokens, workload.prefix_ids is not None, fast_forward], dtype=np.int64),
+        config=np.array([n, len(replicas), workload.prefix_block_tokens, workload.prefix_ids is not None, fast_forward, migration], dtype=np.int64),
         arrival_s=np.array(workload.arrival_s, dtype=np.float64),  # copies: writable arrays are one type for numba
         prompt_tokens=np.array(workload.prompt_tokens, dtype=np.int64),
         output_tokens=np.array(workload.output_tokens, dtype=np.int64),
@@ -207,6 +227,8 @@ def build_tables(workload, replicas, profile, fast_forward: bool = True, link=No
         decode_s=np.array([p.decode_s for p in profiles], dtype=np.float64, order="C"),
         kv_bytes_per_token=np.array([p.kv_bytes_per_token if link is not None else 0 for p in profiles], dtype=np.float64),
         link=np.array([1.0 / link.bandwidth_bytes_per_s, link.latency_s] if link is not None else [np.inf, np.inf], dtype=np.float64),
+        role=role,
+        advance_order=np.argsort(role != ROLE_PREFILL, kind="stable").astype(np.int64),
     )
 
 
@@ -229,7 +251,8 @@ def allocate_state(tables: ServingTables) -> ServingState:
         in_cache=np.zeros((n_replicas, blocks), dtype=bool), cache_first=per_replica(-1), cache_last=per_replica(-1),
         cache_size=per_replica(), alive=request(), reward_clock_s=np.array([float(tables.arrival_s[0])]),
         migrate_to=request(-1), migrate_done_s=np.full(n, np.nan), migrate_blocks=request(), outgoing=per_replica(),
-        incoming=per_replica(), counts=np.zeros(8, dtype=np.int64),
+        incoming=per_replica(), available_s=tables.arrival_s.copy(), ready_s=np.zeros(n), held_at=request(-1), decode_to=request(-1),
+        counts=np.zeros(8, dtype=np.int64),
     )
 
 
@@ -420,20 +443,24 @@ def has_work(tables, state, r, at_s):
     """Whether replica ``r`` has a running request, or a waiting one that has arrived by ``at_s`` (or its clock)."""
     if state.running_count[r] > 0:
         return True
-    return state.waiting_count[r] > 0 and tables.arrival_s[waiting_at(state, r, 0)] <= max(at_s, state.clock_s[r])
+    return state.waiting_count[r] > 0 and state.available_s[waiting_at(state, r, 0)] <= max(at_s, state.clock_s[r])
 
 
 @njit(cache=True)
 def _admit(tables, state, r, start_s):
     while (
         state.waiting_count[r] > 0 and state.running_count[r] + state.incoming[r] < tables.max_batch[r]
-        and tables.arrival_s[waiting_at(state, r, 0)] <= start_s
+        and state.available_s[waiting_at(state, r, 0)] <= start_s
     ):
         request = waiting_at(state, r, 0)
-        needed = _blocks_for(state.prefill_target[request] + 1, tables.block_tokens[r])
+        handed = state.held_at[request] >= 0
+        needed = _blocks_for((state.kv_tokens[request] if handed else state.prefill_target[request]) + 1, tables.block_tokens[r])
         if needed > state.free_blocks[r]:
             break
         _pop_waiting(state, r)
+        if handed:  # its KV cache is pulled from the prefill replica, which frees it
+            _admit_handed(tables, state, r, request, needed, start_s)
+            continue
         state.free_blocks[r] -= needed
         state.blocks[request] = needed
         hit = prefix_hit_tokens_at(tables, state, state.replica[request], request) if state.generated[request] == 0 else 0
@@ -467,15 +494,15 @@ def _preempt_last(tables, state, r, released, n_released):
 
 
 @njit(cache=True)
-def _reserve_decode_blocks(tables, state, r, decodes, released):
-    """Write into ``decodes`` the running requests past their prefill, each holding a KV block for its next token;
-    one that needs a block when none is free preempts the most recently admitted (possibly itself). Returns
-    (decodes, preempted requests written to ``released``)."""
+def _reserve_decode_blocks(tables, state, r, start_s, decodes, released):
+    """Write into ``decodes`` the running requests past their prefill (and with their KV cache there by
+    ``start_s``), each holding a KV block for its next token; one that needs a block when none is free preempts
+    the most recently admitted (possibly itself). Returns (decodes, preempted requests written to ``released``)."""
     block_tokens = tables.block_tokens[r]
     n_decoding, wanted = 0, 0
     for k in range(state.running_count[r]):
         request = state.running[r, k]
-        if state.prefilled[request] >= state.prefill_target[request]:
+        if state.prefilled[request] >= state.prefill_target[request] and state.ready_s[request] <= start_s:
             decodes[n_decoding] = request
             n_decoding += 1
             wanted += _blocks_for(state.kv_tokens[request] + 1, block_tokens) > state.blocks[request]
@@ -517,9 +544,9 @@ def begin_iteration(tables, state, r, chunks, decodes, released):
     state.run_done[r] = 0
     start_s = state.clock_s[r]
     if state.running_count[r] == 0 and state.waiting_count[r] > 0:
-        start_s = max(start_s, tables.arrival_s[waiting_at(state, r, 0)])
+        start_s = max(start_s, state.available_s[waiting_at(state, r, 0)])
     _admit(tables, state, r, start_s)
-    n_decodes, n_released = _reserve_decode_blocks(tables, state, r, decodes, released)
+    n_decodes, n_released = _reserve_decode_blocks(tables, state, r, start_s, decodes, released)
     budget = tables.token_budget[r] - n_decodes
     before, n_chunks = 0, 0  # prefill tokens still wanted by the requests before this one
     for k in range(state.running_count[r]):
@@ -536,6 +563,11 @@ def begin_iteration(tables, state, r, chunks, decodes, released):
             n_chunks += 1
     if n_decodes == 0 and n_chunks == 0:
         state.clock_s[r] = start_s
+        if state.running_count[r] > 0:  # every running request waits for its KV cache: idle until the first arrives
+            first_s = np.inf
+            for k in range(state.running_count[r]):
+                first_s = min(first_s, state.ready_s[state.running[r, k]])
+            state.clock_s[r] = max(start_s, first_s)
     return start_s, n_chunks, n_decodes, n_released
 
 
@@ -555,6 +587,8 @@ def end_iteration(tables, state, r, end_s, chunks, n_chunks, decodes, n_decodes,
             if tables.output_tokens[request] <= 1:
                 released[n_first] = request
                 n_first += 1
+            elif tables.role[r] == ROLE_PREFILL:
+                _hand_to_decode(tables, state, r, request, end_s)
     n_finished = n_first
     for k in range(n_decodes):
         request = decodes[k]
@@ -611,7 +645,7 @@ def _plan_decode_run(tables, state, r):
     steps, context = 1 << 62, 0
     for k in range(count):
         request = state.running[r, k]
-        if state.prefilled[request] < state.prefill_target[request]:
+        if state.prefilled[request] < state.prefill_target[request] or state.ready_s[request] > state.clock_s[r]:
             return False
         steps = min(steps, tables.output_tokens[request] - state.generated[request])
         context += state.kv_tokens[request]
@@ -643,11 +677,13 @@ def decode_run(tables, state, r, until_s, released):
     iteration is not such a one (run it with :func:`iterate`). Equal to iterating one by one."""
     count = state.running_count[r]
     if not tables.config[FAST_FORWARD] or count == 0 or state.outgoing[r] > 0 or (
-        state.waiting_count[r] > 0 and tables.arrival_s[waiting_at(state, r, 0)] <= state.clock_s[r] and count < tables.max_batch[r]
+        state.waiting_count[r] > 0 and state.available_s[waiting_at(state, r, 0)] <= state.clock_s[r] and count < tables.max_batch[r]
     ):
         return False
     if state.run_steps[r] == 0 and not _plan_decode_run(tables, state, r):
         return False
+    if state.waiting_count[r] > 0 and count < tables.max_batch[r]:  # a handed request becomes available later: admit it then
+        until_s = min(until_s, state.available_s[waiting_at(state, r, 0)])
     speed, start_clock, context = tables.speed[r], state.run_clock_s[r], state.run_context[r]
     done, total = state.run_done[r], state.run_steps[r]
     sum_s, end_s, steps = state.run_sum_s[r], 0.0, 0
@@ -686,12 +722,36 @@ def decode_run(tables, state, r, until_s, released):
 
 @njit(cache=True)
 def _advance_replica(tables, state, r, time_s, chunks, decodes, released):
-    """Run replica ``r``'s iterations that start before ``time_s`` (an idle replica's clock moves to it)."""
-    while state.clock_s[r] < time_s and has_work(tables, state, r, state.clock_s[r]):
-        if not decode_run(tables, state, r, time_s, released):
-            iterate(tables, state, r, chunks, decodes, released)
+    """Run replica ``r``'s iterations that start before ``time_s`` (an idle replica's clock moves to it); an idle
+    replica's queue head available after its clock (a request handed from a prefill replica) starts it then."""
+    while state.clock_s[r] < time_s and (
+        has_work(tables, state, r, state.clock_s[r])
+        or (state.running_count[r] == 0 and state.waiting_count[r] > 0 and state.available_s[waiting_at(state, r, 0)] < time_s)
+    ):
+        if not _serve_once(tables, state, r, time_s, chunks, decodes, released):
+            return  # blocked: its free blocks are held by requests handed to decode replicas
     if not has_work(tables, state, r, time_s):
         state.clock_s[r] = max(state.clock_s[r], time_s)
+
+
+@njit(cache=True)
+def _serve_once(tables, state, r, until_s, chunks, decodes, released):
+    """Serve replica ``r``'s next iteration (or decode run, up to ``until_s``). False if it cannot move: a
+    prefill replica with nothing running whose queue head waits for blocks still held by requests it handed
+    over (a decode replica admitting one of them moves its clock on)."""
+    clock_s, iterations = state.clock_s[r], state.iterations[r]
+    if not decode_run(tables, state, r, until_s, released):
+        iterate(tables, state, r, chunks, decodes, released)
+    return state.clock_s[r] != clock_s or state.iterations[r] != iterations
+
+
+@njit(cache=True)
+def _prefill_blocked(tables, state, time_s):
+    """Whether a prefill replica stopped short of ``time_s`` with a queue it can serve now."""
+    for r in range(tables.config[N_REPLICAS]):
+        if tables.role[r] == ROLE_PREFILL and state.clock_s[r] < time_s and state.waiting_count[r] > 0 and state.running_count[r] == 0:
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -699,8 +759,60 @@ def advance_to(tables, state, time_s, chunks, decodes, released):
     """Run every replica's iterations that start before ``time_s`` (an iteration in flight runs to its end),
     handing migrated requests over on the way (:func:`complete_migrations`)."""
     complete_migrations(tables, state, time_s, chunks, decodes, released)
-    for r in range(tables.config[N_REPLICAS]):
+    for r in tables.advance_order:
         _advance_replica(tables, state, r, time_s, chunks, decodes, released)
+    for _ in range(tables.config[N_REPLICAS]):  # prefill replicas whose memory the decode replicas freed go on
+        if not _prefill_blocked(tables, state, time_s):
+            break
+        for r in tables.advance_order:
+            _advance_replica(tables, state, r, time_s, chunks, decodes, released)
+
+
+# ---------------------------------------------------------------------------------------------------- disaggregation
+@njit(cache=True)
+def least_loaded_decode_replica(tables, state):
+    """The decode replica with the most free KV blocks once its queue is admitted (DistServe's least loaded)."""
+    best, best_free = -1, -(1 << 62)
+    for r in range(tables.config[N_REPLICAS]):
+        if tables.role[r] != ROLE_DECODE:
+            continue
+        free = state.free_blocks[r]
+        for k in range(state.waiting_count[r]):
+            waiting = waiting_at(state, r, k)
+            free -= _blocks_for((state.kv_tokens[waiting] if state.held_at[waiting] >= 0 else state.prefill_target[waiting]) + 1, tables.block_tokens[r])
+        if free > best_free:
+            best, best_free = r, free
+    return best
+
+
+@njit(cache=True)
+def _hand_to_decode(tables, state, r, request, end_s):
+    """``request`` had its first token at prefill replica ``r`` at ``end_s``: it leaves ``r``'s batch, keeps its
+    KV blocks there, and waits at its decode replica (the router's choice, else the least loaded one)."""
+    _remove_running(state, r, request)
+    state.run_steps[r] = 0
+    state.run_done[r] = 0
+    dst = state.decode_to[request] if state.decode_to[request] >= 0 else least_loaded_decode_replica(tables, state)
+    state.held_at[request] = r
+    state.available_s[request] = end_s
+    state.replica[request] = dst
+    _insert_waiting(state, dst, request)
+
+
+@njit(cache=True)
+def _admit_handed(tables, state, r, request, needed, start_s):
+    """Admit a request handed from a prefill replica: its KV cache is pulled over the link (it decodes from the
+    first iteration after ``latency + KV bytes / bandwidth``) and its prefill replica frees the blocks."""
+    source = state.held_at[request]
+    state.free_blocks[source] += state.blocks[request]
+    if state.running_count[source] == 0:  # a prefill replica blocked on its memory goes on from now
+        state.clock_s[source] = max(state.clock_s[source], start_s)
+    state.held_at[request] = -1
+    state.free_blocks[r] -= needed
+    state.blocks[request] = needed
+    state.ready_s[request] = start_s + tables.link[1] + state.kv_tokens[request] * tables.kv_bytes_per_token[source] * tables.link[0]
+    state.running[r, state.running_count[r]] = request
+    state.running_count[r] += 1
 
 
 # ---------------------------------------------------------------------------------------------------- migration
@@ -710,7 +822,7 @@ def migration_candidate(tables, state, src, dst, queued):
     recently queued request waiting at ``src`` (it holds no KV cache, so it changes queues at once); otherwise
     the decoding request of ``src`` with the fewest KV tokens (the cheapest copy, Llumnix's choice) that is not
     being copied already and that ``dst`` has a batch slot and free blocks for."""
-    if src == dst or tables.link[0] == np.inf:
+    if src == dst or not tables.config[MIGRATION] or tables.role[dst] == ROLE_PREFILL:
         return -1
     if queued:
         return waiting_at(state, src, state.waiting_count[src] - 1) if state.waiting_count[src] > 0 else -1
@@ -742,14 +854,14 @@ def write_migration_mask(tables, state, mask):
 def start_migration(tables, state, request, dst, now_s):
     """Move ``request`` (a :func:`migration_candidate`) to replica ``dst`` at ``now_s``, when both replicas
     stand at ``now_s``. A waiting request changes queues at once (placed by arrival among ``dst``'s waiting
-    ones). A decoding one starts a live copy of its KV cache (Llumnix): ``dst`` holds blocks and a batch slot for
+    ones; a request handed from a prefill replica keeps its KV cache there until admitted). A decoding one starts a live copy of its KV cache (Llumnix): ``dst`` holds blocks and a batch slot for
     it, the source keeps decoding it, and at the source's first iteration boundary after the copy's
     ``latency + KV bytes / bandwidth`` it is handed over (:func:`complete_migrations`), without recompute."""
     src = state.replica[request]
     state.counts[MIGRATIONS] += 1
-    if state.blocks[request] == 0:
+    if state.blocks[request] == 0 or state.held_at[request] >= 0:  # waiting (a handed request's blocks are at its prefill replica)
         _remove_waiting(state, src, request)
-        _insert_waiting_by_arrival(tables, state, dst, request)
+        _insert_waiting(state, dst, request)
         state.replica[request] = dst
         state.counts[MIGRATED] += 1
         return
@@ -777,10 +889,11 @@ def _remove_waiting(state, r, request):
 
 
 @njit(cache=True)
-def _insert_waiting_by_arrival(tables, state, r, request):
+def _insert_waiting(state, r, request):
+    """Queue ``request`` at replica ``r`` after every waiting request available no later than it."""
     capacity, count = state.waiting.shape[1], state.waiting_count[r]
-    at = count  # after every waiting request that arrived no later
-    while at > 0 and tables.arrival_s[waiting_at(state, r, at - 1)] > tables.arrival_s[request]:
+    at = count
+    while at > 0 and state.available_s[waiting_at(state, r, at - 1)] > state.available_s[request]:
         state.waiting[r, (state.waiting_head[r] + at) % capacity] = waiting_at(state, r, at - 1)
         at -= 1
     state.waiting[r, (state.waiting_head[r] + at) % capacity] = request
@@ -873,8 +986,29 @@ def run_replica(tables, state, r, until_first_token_of, chunks, decodes, release
     while state.running_count[r] > 0 or state.waiting_count[r] > 0:
         if until_first_token_of >= 0 and not np.isnan(state.first_token_s[until_first_token_of]):
             return
-        if not decode_run(tables, state, r, np.inf, released):
-            iterate(tables, state, r, chunks, decodes, released)
+        if not _serve_once(tables, state, r, np.inf, chunks, decodes, released):
+            return  # a blocked prefill replica: the decode replicas must run first (see :func:`run_to_completion`)
+
+
+#: Seconds per step of :func:`run_to_completion` on a disaggregated cluster.
+DRAIN_STEP_S = 0.01
+
+
+@njit(cache=True)
+def run_to_completion(tables, state, chunks, decodes, released):
+    """Serve every routed request to its end: each replica on its own, or, where prefill replicas hand requests
+    to decode replicas, every replica together in steps of ``DRAIN_STEP_S``."""
+    complete_migrations(tables, state, np.inf, chunks, decodes, released)
+    disaggregated = False
+    for r in range(tables.config[N_REPLICAS]):
+        disaggregated |= tables.role[r] != ROLE_MIXED
+    if disaggregated:
+        time_s = state.clock_s.min()
+        while state.counts[FINISHED] < state.counts[ROUTED]:
+            time_s += DRAIN_STEP_S
+            advance_to(tables, state, time_s, chunks, decodes, released)
+    for r in tables.advance_order:
+        run_replica(tables, state, r, -1, chunks, decodes, released)
 
 
 @njit(cache=True)
@@ -906,9 +1040,7 @@ def step_route(tables, state, replica, chunks, decodes, released):
     n = tables.config[N_REQUESTS]
     route(tables, state, state.counts[ROUTED], replica)
     if state.counts[ROUTED] == n:
-        complete_migrations(tables, state, np.inf, chunks, decodes, released)
-        for r in range(tables.config[N_REPLICAS]):
-            run_replica(tables, state, r, -1, chunks, decodes, released)
+        run_to_completion(tables, state, chunks, decodes, released)
         now_s = np.inf
     else:
         now_s = tables.arrival_s[state.counts[ROUTED]]

@@ -20,7 +20,13 @@ Routing happens at arrivals: :meth:`ServingSimulator.advance_to` runs every repl
 the arrival (an iteration in flight is run to its end, and a request is only admitted by iterations that start
 after it arrived), then :meth:`route` queues the request.
 
-Migration (Llumnix's live migration), when the simulator has a :class:`MigrationLink`: :meth:`migrate` moves a
+Disaggregation (DistServe): a ``"prefill"`` replica's request, at its first token, leaves the batch and waits at a
+``"decode"`` replica (the router's choice, else the one with the most free blocks after its queue) while its KV
+blocks stay where they are; when the decode replica admits it (first come first served, as memory allows) the KV
+cache is pulled over the link, the prefill replica frees its blocks, and the request decodes from the first
+iteration that starts after ``latency + KV bytes / bandwidth``.
+
+Migration (Llumnix's live migration), when the simulator allows it: :meth:`migrate` moves a
 waiting request to another replica's queue at once (placed by arrival), or starts copying a decoding request's KV
 cache to another replica while its source keeps decoding it; when the copy (``latency + KV bytes / bandwidth``) completes, the
 request leaves its source at the next iteration boundary and joins the destination's running batch with its KV
@@ -93,6 +99,9 @@ class ReplicaSpec:
         prefix_cache: whether finished requests' prefix blocks are cached for later requests.
         profile: its iteration times (a heterogeneous cluster gives its replicas different ones), or None: the
             simulation's profile.
+        role: ``"mixed"`` (prefills and decodes), ``"prefill"`` (prefills only: after the first token a request's
+            KV cache goes to a decode replica) or ``"decode"`` (takes no arrivals; decodes what prefill replicas
+            hand it): disaggregated serving, as DistServe.
     """
 
     speed: float = 1.0
@@ -102,6 +111,11 @@ class ReplicaSpec:
     max_batch: int = 256
     prefix_cache: bool = True
     profile: LatencyProfile | None = field(default=None, repr=False)
+    role: str = "mixed"
+
+    def __post_init__(self) -> None:
+        if self.role not in kernels.ROLES:
+            raise ValueError(f"unknown replica role {self.role!r}; choose one of {', '.join(kernels.ROLES)}")
 
     def profile_or(self, default: LatencyProfile) -> LatencyProfile:
         """The profile that times this replica in a simulation whose profile is ``default``."""
@@ -177,12 +191,13 @@ class ServingSimulator:
     With an ``executor`` each iteration lasts what the executor measured for it (the profile is not used for
     time), so a replica's ``clock_s`` is advanced by the measured time of its own iterations; such replicas must
     have speed 1.0. ``fast_forward=False`` steps every decode iteration one by one (the runs' check). ``link``:
-    the :class:`MigrationLink` migrations copy over (None: no migration).
+    the :class:`MigrationLink` KV caches are copied over (by migrations and from prefill to decode replicas);
+    ``migration``: whether :meth:`migrate` may move requests.
     """
 
     def __init__(
         self, workload: Workload, replicas: list[ReplicaSpec], profile: LatencyProfile, executor: IterationExecutor | None = None,
-        fast_forward: bool = True, link: MigrationLink | None = None,
+        fast_forward: bool = True, link: MigrationLink | None = None, migration: bool = False,
     ) -> None:
         if not replicas:
             raise ValueError("need at least one replica")
@@ -195,11 +210,18 @@ class ServingSimulator:
         self.workload = workload
         self.profile = profile
         self.executor = executor
-        if executor is not None and link is not None:
-            raise ValueError("an iteration executor cannot migrate KV caches; pass link=None")
+        roles = [spec.role for spec in replicas]
+        disaggregated = "prefill" in roles or "decode" in roles
+        if executor is not None and (migration or disaggregated):
+            raise ValueError("an iteration executor cannot move KV caches between replicas; serve without migration and with mixed replicas")
+        if (migration or disaggregated) and link is None:
+            raise ValueError("migration and prefill/decode replicas copy KV caches: give a link (e.g. LINKS['nvlink'])")
+        if disaggregated and not ("prefill" in roles and "decode" in roles):
+            raise ValueError(f"a disaggregated cluster needs both prefill and decode replicas, got roles {roles}")
         self.specs = list(replicas)
-        self.link = link
-        self.tables = kernels.build_tables(workload, self.specs, profile, fast_forward, link)
+        self.link = link if (migration or disaggregated) else None
+        self.migration = bool(migration)
+        self.tables = kernels.build_tables(workload, self.specs, profile, fast_forward, self.link, self.migration)
         self.state = kernels.allocate_state(self.tables)
         state = self.state
         self.replica, self.prefill_target, self.prefilled, self.generated = state.replica, state.prefill_target, state.prefilled, state.generated
@@ -232,13 +254,29 @@ class ServingSimulator:
             if not kernels.has_work(*self.kernel_args, r, time_s):
                 self.state.clock_s[r] = max(self.state.clock_s[r], time_s)
 
-    def route(self, request: int, replica: int) -> None:
-        """Queue ``request`` at ``replica`` (requests must be routed in arrival order)."""
+    @property
+    def arrival_replicas(self) -> np.ndarray:
+        """int ``[k]``: the replicas arrivals may be routed to (all but decode replicas)."""
+        return np.flatnonzero(self.tables.role != kernels.ROLE_DECODE)
+
+    def route(self, request: int, replica: int, decode_replica: int | None = None) -> None:
+        """Queue ``request`` at ``replica`` (requests must be routed in arrival order); at a prefill replica,
+        ``decode_replica`` is where it decodes (None: the least loaded decode replica at its first token)."""
         if request != self.n_routed:
             raise ValueError(f"request {request} routed out of order; route request {self.n_routed} next")
+        self._check_arrival_replica(replica)
+        if decode_replica is not None:
+            if self.specs[replica].role != "prefill" or not 0 <= decode_replica < len(self.replicas) or self.specs[decode_replica].role != "decode":
+                raise ValueError(f"decode_replica {decode_replica} is for a request routed to a prefill replica, and must be a decode replica "
+                                 f"({np.flatnonzero(self.tables.role == kernels.ROLE_DECODE).tolist()})")
+            self.state.decode_to[request] = decode_replica
+        kernels.route(*self.kernel_args, request, replica)
+
+    def _check_arrival_replica(self, replica: int) -> None:
         if not 0 <= replica < len(self.replicas):
             raise ValueError(f"replica {replica} does not exist; choose one of 0..{len(self.replicas) - 1}")
-        kernels.route(*self.kernel_args, request, replica)
+        if self.specs[replica].role == "decode":
+            raise ValueError(f"replica {replica} is a decode replica and takes no arrivals; route to one of {self.arrival_replicas.tolist()}")
 
     def route_next(self, replica: int) -> float:
         """Route the next request (in arrival order) to ``replica``, then serve up to the next arrival (everything,
@@ -254,14 +292,15 @@ class ServingSimulator:
             raise ValueError("route_next serves with the latency profile; with an executor use route() and advance_to()")
         if self.n_routed == self.workload.n_requests:
             raise ValueError(f"all {self.n_routed} requests are routed already")
-        if not 0 <= replica < len(self.replicas):
-            raise ValueError(f"replica {replica} does not exist; choose one of 0..{len(self.replicas) - 1}")
+        self._check_arrival_replica(replica)
         return float(kernels.step_route(*self.kernel_args, replica, *self._scratch()))
 
     def run_to_completion(self) -> None:
-        """Serve every routed request to its end (handing over the migrations in flight first)."""
+        """Serve every routed request to its end (handing over the migrations in flight first; prefill replicas
+        before decode replicas)."""
         if self.executor is None:
-            kernels.complete_migrations(*self.kernel_args, np.inf, *self._scratch())
+            kernels.run_to_completion(*self.kernel_args, *self._scratch())
+            return
         for replica in range(len(self.replicas)):
             self.run_replica(replica)
 
@@ -280,8 +319,8 @@ class ServingSimulator:
         Raises:
             ValueError: if the simulator has no link, a replica does not exist, or nothing can move.
         """
-        if self.link is None:
-            raise ValueError("this simulator has no migration link; build it with link=LINKS['network'] (or another MigrationLink)")
+        if not self.migration:
+            raise ValueError("this simulator does not allow migration; build it with migration=True and a link (e.g. LINKS['network'])")
         for replica in (source, destination):
             if not 0 <= replica < len(self.replicas):
                 raise ValueError(f"replica {replica} does not exist; choose one of 0..{len(self.replicas) - 1}")

@@ -74,19 +74,22 @@ def validate(workload: Workload, solution: RoutingSolution) -> list[str]:
 
 def metrics(workload: Workload, solution: RoutingSolution, ttft_slo_s: float = TTFT_SLO_S, tpot_slo_s: float = TPOT_SLO_S) -> dict[str, float]:
     """Latency metrics (seconds): TTFT, time per output token (requests with more than one token), end-to-end
-    latency, SLO attainment (both TTFT and TPOT within their thresholds) and throughput (requests/s)."""
+    latency, SLO attainment (both TTFT and TPOT within their thresholds), throughput and goodput (requests/s: all
+    of them, and those within both SLOs, over the span from the first arrival to the last finish)."""
     ttft = solution.first_token_s - workload.arrival_s
     e2e = solution.finish_s - workload.arrival_s
     many = workload.output_tokens > 1
     tpot = np.where(many, (solution.finish_s - solution.first_token_s) / np.maximum(workload.output_tokens - 1, 1), 0.0)
     span = float(solution.finish_s.max() - workload.arrival_s[0])
+    within_slo = (ttft <= ttft_slo_s) & (tpot <= tpot_slo_s)
     result = {
         "ttft_mean_s": float(ttft.mean()), "ttft_p50_s": float(np.percentile(ttft, 50)), "ttft_p90_s": float(np.percentile(ttft, 90)),
         "ttft_p99_s": float(np.percentile(ttft, 99)),
         "tpot_mean_s": float(tpot[many].mean()) if many.any() else 0.0,
         "e2e_mean_s": float(e2e.mean()), "e2e_p50_s": float(np.percentile(e2e, 50)), "e2e_p90_s": float(np.percentile(e2e, 90)),
         "e2e_p99_s": float(np.percentile(e2e, 99)),
-        "slo_attainment": float(np.mean((ttft <= ttft_slo_s) & (tpot <= tpot_slo_s))),
+        "slo_attainment": float(np.mean(within_slo)),
         "throughput_rps": workload.n_requests / span if span > 0 else float("nan"),
+        "goodput_rps": float(within_slo.sum()) / span if span > 0 else float("nan"),
     }
     return result

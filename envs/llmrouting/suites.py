@@ -9,6 +9,9 @@
 * ``mixed-hetero-<moderate|high>-<4|8>``: the three workloads side by side (1,000 Azure, 500 Mooncake, 500
   ShareGPT requests, :func:`merge_workloads`) on a heterogeneous cluster, half Llama-3-8B on H100 80 GB (28,682
   blocks), half on A100 40 GB.
+* ``<workload>-pd-<moderate|high>-<4|8>``: disaggregated serving (DistServe) on Llama-3-8B H100 80 GB replicas,
+  the first half prefill-only and the second half decode-only, KV caches handed over NVLink; the rate is the
+  load times the capacity of the same GPUs serving colocated (every replica mixed), so the two compare at one rate.
 
 Arrival times are rescaled so the rate is 0.6 (moderate) or 0.9 (high) of the replicas' measured capacity
 (:func:`measured_capacity_rps`). Every replica: a 2,048-token iteration budget, at most 256 running requests,
@@ -26,7 +29,7 @@ import numpy as np
 from schedgym.envs.llmrouting.instance import RoutingInstance, measured_capacity_rps
 from schedgym.envs.llmrouting.length_predictor import default_predictor
 from schedgym.envs.llmrouting.profile import LatencyProfile
-from schedgym.envs.llmrouting.simulator import ReplicaSpec
+from schedgym.envs.llmrouting.simulator import LINKS, ReplicaSpec
 from schedgym.envs.llmrouting.workload import (
     MOONCAKE_BLOCK_TOKENS,
     Workload,
@@ -44,15 +47,19 @@ CLUSTERS: dict[str, tuple[str, ...]] = {
     "": ("profile_h100_llama1b.json",),
     "kv": ("profile_a100-40gb_llama8b.json",),
     "hetero": ("profile_h100_llama8b.json", "profile_a100-40gb_llama8b.json"),
+    "h100-8b": ("profile_h100_llama8b.json",),
+    "pd": ("profile_h100_llama8b.json",),
 }
 #: Suite name -> (workload, cluster, load level, replicas).
 SUITE_PARTS: dict[str, tuple[str, str, str, int]] = {
     **{f"{w}-{level}-{n}": (w, "", level, n) for w in WORKLOADS for level in LOADS for n in REPLICA_COUNTS},
     **{f"{w}-kv-{level}-{n}": (w, "kv", level, n) for w in WORKLOADS for level in LOADS for n in REPLICA_COUNTS},
     **{f"mixed-hetero-{level}-{n}": ("mixed", "hetero", level, n) for level in LOADS for n in REPLICA_COUNTS},
+    **{f"{w}-pd-{level}-{n}": (w, "pd", level, n) for w in WORKLOADS for level in LOADS for n in REPLICA_COUNTS},
 }
 _CLUSTER_WORDS = {"": "H100 Llama-1B replicas", "kv": "A100-40GB Llama-3-8B replicas (KV-bound)",
-                  "hetero": "replicas, half H100-80GB and half A100-40GB Llama-3-8B"}
+                  "hetero": "replicas, half H100-80GB and half A100-40GB Llama-3-8B",
+                  "pd": "H100-80GB Llama-3-8B GPUs colocated, served disaggregated (half prefill, half decode replicas)"}
 SUITES: dict[str, str] = {
     name: f"{w} at {LOADS[level]:.0%} of the measured capacity of {n} {_CLUSTER_WORDS[cluster]}"
     for name, (w, cluster, level, n) in SUITE_PARTS.items()
@@ -69,13 +76,20 @@ def _profile(name: str) -> LatencyProfile:
     return LatencyProfile.load(name)
 
 
-def cluster_replicas(cluster: str, n_replicas: int) -> tuple[ReplicaSpec, ...]:
+def cluster_replicas(cluster: str, n_replicas: int, n_prefill: int | None = None) -> tuple[ReplicaSpec, ...]:
     """The specs of ``n_replicas`` replicas of a named cluster (see :data:`CLUSTERS`); a replica of a derived or
-    measured profile that records ``kv_blocks`` gets that many blocks."""
+    measured profile that records ``kv_blocks`` gets that many blocks. The ``pd`` cluster's first ``n_prefill``
+    replicas (default half) are prefill replicas, the rest decode replicas."""
     if cluster == "":
         return (ReplicaSpec(),) * n_replicas
     profiles = [_profile(name) for name in CLUSTERS[cluster]]
-    return tuple(ReplicaSpec(kv_blocks=p.kv_blocks, profile=p) for p in (profiles[r % len(profiles)] for r in range(n_replicas)))
+    replicas = tuple(ReplicaSpec(kv_blocks=p.kv_blocks, profile=p) for p in (profiles[r % len(profiles)] for r in range(n_replicas)))
+    if cluster != "pd":
+        return replicas
+    n_prefill = n_replicas // 2 if n_prefill is None else n_prefill
+    if not 1 <= n_prefill < n_replicas:
+        raise ValueError(f"a disaggregated cluster of {n_replicas} replicas needs 1..{n_replicas - 1} prefill replicas, got {n_prefill}")
+    return tuple(dataclasses.replace(spec, role="prefill" if r < n_prefill else "decode") for r, spec in enumerate(replicas))
 
 
 @lru_cache(maxsize=8)
@@ -98,13 +112,16 @@ def base_workload(name: str, window: int = 0) -> Workload:
 
 
 def make_instance(workload: Workload, load: float, n_replicas: int, name: str, spec: ReplicaSpec | None = None,
-                  cluster: str = "") -> RoutingInstance:
+                  cluster: str = "", n_prefill: int | None = None) -> RoutingInstance:
     """``workload`` rescaled to ``load`` x the measured capacity of ``n_replicas`` replicas of ``spec`` (or of the
-    named ``cluster``)."""
-    replicas = (spec,) * n_replicas if spec is not None else cluster_replicas(cluster, n_replicas)
+    named ``cluster``; a disaggregated one at the capacity of its GPUs colocated, its KV caches handed over
+    NVLink)."""
+    replicas = (spec,) * n_replicas if spec is not None else cluster_replicas(cluster, n_replicas, n_prefill)
     profile = replicas[0].profile_or(shipped_profile())
-    rate = load * measured_capacity_rps(workload, replicas, profile)
-    return RoutingInstance(name, workload.at_rate(rate, name=name, group=name), replicas, profile, group=name)
+    colocated = tuple(dataclasses.replace(r, role="mixed") for r in replicas)
+    rate = load * measured_capacity_rps(workload, colocated, profile)
+    link = LINKS["nvlink"] if colocated != replicas else RoutingInstance.link
+    return RoutingInstance(name, workload.at_rate(rate, name=name, group=name), replicas, profile, group=name, link=link)
 
 
 def resolve_suite(spec: str, load: float = 0.9, n_replicas: int = 4) -> list[RoutingInstance]:
