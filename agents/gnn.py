@@ -23,6 +23,7 @@ class GnnConfig:
     hidden_dim: int = 32  # width of every node embedding
     n_layers: int = 3  # relational message-passing rounds (mean per relation, see RelationalMeanConv)
     head_hidden_dim: int = 64  # hidden width of the actor (per candidate) and critic MLPs
+    routing_load_features: bool = False  # llmrouting: also read the replicas' memory, model speed and predicted work
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,7 +8,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from schedgym.agents.gnn import GnnConfig, RelationalMeanConv, mlp, relation_slots
-from schedgym.graphs.llmrouting import REPLICA_FEATURES, REQUEST_FEATURES
+from schedgym.graphs.llmrouting import REPLICA_FEATURES, REPLICA_LOAD_FEATURES, REQUEST_FEATURES, REQUEST_LOAD_FEATURES
 
 _KEYS = ("replica_features", "replica_mask", "request_features", "action_mask")
 #: Relations of the star graph: request -> replica, replica -> request.
@@ -30,8 +30,9 @@ def check_observation(obs: dict[str, torch.Tensor]) -> None:
 class LlmRoutingGnn(nn.Module):
     """obs (padded, batch first) -> (logits ``[B, R]``, value ``[B]``).
 
-    Nodes: the real replicas of every state, then one request node per state; ``n_layers`` residual relational
-    rounds over the two star relations. A replica's logit is an MLP of its embedding and the request's; the value
+    Nodes: the real replicas of every state, then one request node per state (with
+    ``config.routing_load_features`` their inputs also hold ``replica_load_features`` / ``request_load_features``);
+    ``n_layers`` residual relational rounds over the two star relations. A replica's logit is an MLP of its embedding and the request's; the value
     is an MLP of the mean replica embedding and the request's.
     """
 
@@ -40,8 +41,11 @@ class LlmRoutingGnn(nn.Module):
         self.config = config or GnnConfig()
         h = self.config.hidden_dim
         self.n_relations = len(RELATIONS)
-        self.replica_encoder = nn.Sequential(nn.Linear(len(REPLICA_FEATURES), h), nn.ReLU(), nn.Linear(h, h))
-        self.request_encoder = nn.Sequential(nn.Linear(len(REQUEST_FEATURES), h), nn.ReLU(), nn.Linear(h, h))
+        self.load_features = bool(self.config.routing_load_features)
+        replica_in = len(REPLICA_FEATURES) + (len(REPLICA_LOAD_FEATURES) if self.load_features else 0)
+        request_in = len(REQUEST_FEATURES) + (len(REQUEST_LOAD_FEATURES) if self.load_features else 0)
+        self.replica_encoder = nn.Sequential(nn.Linear(replica_in, h), nn.ReLU(), nn.Linear(h, h))
+        self.request_encoder = nn.Sequential(nn.Linear(request_in, h), nn.ReLU(), nn.Linear(h, h))
         self.convs = nn.ModuleList(RelationalMeanConv(h, h, self.n_relations) for _ in range(self.config.n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in range(self.config.n_layers))
         self.actor = mlp(2 * h, self.config.head_hidden_dim, 1)
@@ -59,7 +63,11 @@ class LlmRoutingGnn(nn.Module):
         real = torch.arange(n_replicas, device=device)
         edge_index = torch.stack([torch.cat([request_node, real]), torch.cat([real, request_node])])
         edge_type = torch.cat([torch.zeros(n_replicas, dtype=torch.long, device=device), torch.ones(n_replicas, dtype=torch.long, device=device)])
-        x = torch.cat([self.replica_encoder(obs["replica_features"][mask].float()), self.request_encoder(obs["request_features"].float())])
+        replica_in, request_in = obs["replica_features"], obs["request_features"]
+        if self.load_features:
+            replica_in = torch.cat([replica_in, obs["replica_load_features"]], dim=-1)
+            request_in = torch.cat([request_in, obs["request_load_features"]], dim=-1)
+        x = torch.cat([self.replica_encoder(replica_in[mask].float()), self.request_encoder(request_in.float())])
         slots, weight = relation_slots(edge_index, edge_type, x.shape[0], self.n_relations)
         for conv, norm in zip(self.convs, self.norms):
             x = norm(x + torch.relu(conv(x, slots, weight)))

@@ -94,9 +94,19 @@ def _socdag_validation(config: TrainConfig) -> list:
     ]
 
 
+def _routing_clusters(config: TrainConfig) -> tuple[str, ...]:
+    return tuple(config.routing_clusters.split(","))
+
+
+def _routing_generator(config: TrainConfig) -> RoutingGenerator:
+    return RoutingGenerator(prompt_scales=tuple(int(scale) for scale in config.routing_prompt_scales.split(",")), clusters=_routing_clusters(config))
+
+
 def _llmrouting_validation(config: TrainConfig) -> list:
-    """Workloads at 0.9 load on 4 replicas, with short and 4x prompts in turn."""
-    return [generated_instance(config.val_seed + k, load=0.9, n_replicas=4, prompt_scale=(1, 4)[k % 2]) for k in range(config.val_instances_per_size)]
+    """Workloads at 0.9 load on 4 replicas, with short and 4x prompts in turn, on each training cluster in turn."""
+    clusters = _routing_clusters(config)
+    return [generated_instance(config.val_seed + k, load=0.9, n_replicas=4, prompt_scale=(1, 4)[k % 2], cluster=clusters[k % len(clusters)])
+            for k in range(config.val_instances_per_size)]
 
 
 def _trace_generator(config: TrainConfig) -> TraceGenerator:
@@ -152,11 +162,11 @@ RECIPES: dict[str, Recipe] = {
     # Cloning JSQ by pending tokens on generated workloads, then PPO with a discounted return.
     "llmrouting": Recipe(
         settings=dict(total_steps=100_000, learning_rate=3e-5, gamma=0.99, n_steps=256, eval_every_steps=10_000, val_instances_per_size=4, bc_instances=32, bc_epochs=10),
-        make_env=lambda config: LlmRoutingEnv(RoutingGenerator()),
-        make_batched_env=lambda config: LlmRoutingBatch(RoutingGenerator(), config.n_envs, seed=config.seed),
+        make_env=lambda config: LlmRoutingEnv(_routing_generator(config)),
+        make_batched_env=lambda config: LlmRoutingBatch(_routing_generator(config), config.n_envs, seed=config.seed),
         validation_instances=_llmrouting_validation,
         reference_rules=lambda: [Router(name) for name in ("least-outstanding", "jsq-tokens", "llumnix", "prefix-aware")],
-        demonstrations=lambda config, backend: collect_router_demonstrations(RoutingGenerator(), config.bc_instances, config.bc_seed),
+        demonstrations=lambda config, backend: collect_router_demonstrations(_routing_generator(config), config.bc_instances, config.bc_seed),
     ),
     # Cloning CP-SAT's maps of traces of generated models of the training families, three rounds of DAgger, then PPO.
     "memmap": Recipe(

@@ -79,6 +79,8 @@ class TrainConfig:
     stream_rate_per_ms: str = "40,90"  # socdag: range of job arrival rates of the training streams
     stream_noise: str = "0,0.3"  # socdag: range of the run-time noise (relative std)
     stream_jobs: int = 60  # socdag: jobs per training stream
+    routing_prompt_scales: str = "1,2,4,8"  # llmrouting: prompt-length multipliers of the training workloads, comma-separated
+    routing_clusters: str = ""  # llmrouting: clusters of the training workloads, comma-separated (schedgym.envs.llmrouting.suites.CLUSTERS; an empty name is the default Llama-1B H100 one), e.g. ",kv,hetero"
     trace_families: str = ",".join(TraceGenerator.families)  # memmap: model families of the training traces (the others stay held out)
     trainer: str = "sb3"  # sb3: MaskablePPO over Gymnasium envs; batched: schedgym.agents.ppo over the problem's batched engine
     device: str = "cpu"  # where PPO's network runs (batched trainer): cpu or cuda; the engine stays on the CPU

@@ -40,12 +40,17 @@ def _trained_on(problem: str, train: dict) -> str:
         return (
             f"generated workloads of {generator.n_requests} requests (ShareGPT lengths with prompts x{'/'.join(map(str, generator.prompt_scales))}, "
             f"gamma arrivals, shared prefixes) at {generator.load[0]:g}-{generator.load[1]:g} of capacity on "
-            f"{', '.join(map(str, generator.replica_counts))} replicas"
+            f"{', '.join(map(str, generator.replica_counts))} replicas" + _clusters_in_words(train.get("routing_clusters", ""))
         )
     if problem == "memmap":
         families = train.get("trace_families", ",".join(TraceGenerator.families)).split(",")
         return f"traced generated {' and '.join(families)} models (other families held out)"
     raise ValueError(f"no training description for problem {problem!r}")
+
+
+def _clusters_in_words(clusters: str) -> str:
+    names = ["Llama-1B H100" if name == "" else name for name in clusters.split(",")]
+    return "" if names == ["Llama-1B H100"] else f" of clusters {', '.join(names)}"
 
 
 def _figures_file() -> dict:

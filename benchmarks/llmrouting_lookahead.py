@@ -3,11 +3,11 @@ heuristics (and ``llumnix-migrate``, which may also migrate).
 
     python benchmarks/llmrouting_lookahead.py [--windows 1]            # azure-conv at loads 0.85, 0.9, 0.95
     python benchmarks/llmrouting_lookahead.py --suites mooncake-conv-kv-high-4 mixed-hetero-high-8 --windows 2 \
-        --out benchmarks/results/llmrouting_lookahead_pressure
+        --policy llmrouting-default llmrouting-pressure --out benchmarks/results/llmrouting_lookahead_pressure
 
 With ``--suites``, each named suite runs on ``--windows`` blocks of its trace (block ``k`` of
 :func:`~schedgym.envs.llmrouting.suites.base_workload`; block 0 is the suite itself), at the suite's load and
-cluster.
+cluster. ``--policy`` adds trained routers (greedy).
 
 At each arrival a look-ahead router copies the simulator once per replica, routes the request there, and serves that
 replica's requests as if nothing arrived after them (``ServingSimulator.run_replica``), output lengths included:
@@ -99,10 +99,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suites", nargs="*", default=[], help="suite names (default: azure-conv at loads 0.85, 0.9, 0.95)")
     parser.add_argument("--windows", type=int, default=1, help="trace blocks per suite (azure-conv: blocks of 2,000 requests), from the start")
+    parser.add_argument("--policy", nargs="*", default=[], help="also run these trained routers (shipped names or checkpoints), greedy")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "llmrouting_lookahead")
     args = parser.parse_args()
     solvers = {name: Router(name).solve for name in ROUTERS}
     solvers["llumnix-migrate"] = LlumnixMigrate().solve
+    if args.policy:
+        from schedgym.agents.solvers import PpoSolver
+
+        for policy in args.policy:
+            solvers[f"ppo:{Path(policy).stem}"] = PpoSolver(problem="llmrouting", policy=policy).solve
     solvers["lookahead-ttft"] = lambda instance, seed: lookahead_route(instance, "ttft")
     solvers["lookahead-e2e"] = lambda instance, seed: lookahead_route(instance, "e2e")
     rows = []

@@ -11,7 +11,17 @@ import numpy as np
 from gymnasium import spaces
 from numba import njit
 
-from schedgym.envs.llmrouting.kernels import N_REPLICAS, ROLE_DECODE, decode_batch, pending_prefill_tokens, prefix_hit_tokens_at, write_migration_mask
+from schedgym.envs.llmrouting.kernels import (
+    N_REPLICAS,
+    ROLE_DECODE,
+    ROLE_PREFILL,
+    decode_batch,
+    decode_time_s,
+    pending_prefill_tokens,
+    prefix_hit_tokens_at,
+    waiting_at,
+    write_migration_mask,
+)
 
 if TYPE_CHECKING:
     from schedgym.envs.llmrouting.simulator import ServingSimulator
@@ -32,6 +42,16 @@ REQUEST_FEATURES = (
     "prompt",  # prompt tokens / 2048
     "prefix_blocks",  # shared-prefix blocks it names / 32
 )
+#: Per-replica features of memory, model speed and predicted work (read by policies built with
+#: ``GnnConfig.routing_load_features``).
+REPLICA_LOAD_FEATURES = (
+    "kv_capacity",  # KV blocks / 16,384
+    "decode_ms",  # one decode iteration at batch 1, context 1,024, over its speed, in ms / 20
+    "predicted_tokens_left",  # predicted output tokens still to generate by its waiting and running requests / 16,384
+    "prefill_only",  # 1 for a prefill replica of a disaggregated cluster
+)
+#: The arriving request's predicted output length / 1,024.
+REQUEST_LOAD_FEATURES = ("predicted_output",)
 _CLIP = 100.0
 
 
@@ -40,6 +60,8 @@ class LlmRoutingEncoder:
 
     * ``replica_features`` float32 ``[R, len(REPLICA_FEATURES)]``, ``replica_mask`` int8 ``[R]``
     * ``request_features`` float32 ``[len(REQUEST_FEATURES)]`` (zeros at a rebalancing point)
+    * ``replica_load_features`` float32 ``[R, len(REPLICA_LOAD_FEATURES)]``, ``request_load_features`` float32
+      ``[len(REQUEST_LOAD_FEATURES)]``
     * ``action_mask`` int8 ``[R]``: the real replicas that take arrivals (not decode replicas); with ``migration``, ``[R + 2 R^2]``: routing to each
       replica (at an arrival), then, at a rebalancing point, migrating (kind, source, destination) at
       ``R + (kind * R + source) * R + destination`` (kind 0: a decoding request, 1: a queued one), with
@@ -63,6 +85,8 @@ class LlmRoutingEncoder:
             "replica_features": spaces.Box(-_CLIP, _CLIP, (r, len(REPLICA_FEATURES)), np.float32),
             "replica_mask": spaces.Box(0, 1, (r,), np.int8),
             "request_features": spaces.Box(-_CLIP, _CLIP, (len(REQUEST_FEATURES),), np.float32),
+            "replica_load_features": spaces.Box(-_CLIP, _CLIP, (r, len(REPLICA_LOAD_FEATURES)), np.float32),
+            "request_load_features": spaces.Box(-_CLIP, _CLIP, (len(REQUEST_LOAD_FEATURES),), np.float32),
             "action_mask": spaces.Box(0, 1, (self.n_actions,), np.int8),
         }
         if self.migration:
@@ -83,7 +107,7 @@ class LlmRoutingEncoder:
         if len(sim.replicas) > self.max_replicas:
             raise ValueError(f"{len(sim.replicas)} replicas do not fit the encoding of {self.max_replicas}; raise max_replicas")
         obs = self.allocate(())
-        write_observation(*sim.kernel_args, request, obs["replica_features"], obs["replica_mask"], obs["request_features"], obs["action_mask"])
+        write_observation(*sim.kernel_args, request, *observation_arrays(obs))
         if self.migration and request < 0:
             r = self.max_replicas
             write_migration_mask(*sim.kernel_args, obs["action_mask"][r:].reshape(2, r, r))
@@ -92,8 +116,15 @@ class LlmRoutingEncoder:
         return obs
 
 
+def observation_arrays(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The arrays :func:`write_observation` writes, in its argument order."""
+    return (obs["replica_features"], obs["replica_mask"], obs["request_features"], obs["action_mask"], obs["replica_load_features"],
+            obs["request_load_features"])
+
+
 @njit(cache=True)
-def write_observation(tables, state, request, replica_features, replica_mask, request_features, action_mask):
+def write_observation(tables, state, request, replica_features, replica_mask, request_features, action_mask, replica_load_features,
+                      request_load_features):
     """Write the observation of routing ``request`` in one simulation (kernel state) into the given arrays
     (``request`` -1: no request arrives, as at a rebalancing point; its features and prefix hits are 0)."""
     n_replicas = tables.config[N_REPLICAS]
@@ -119,6 +150,22 @@ def write_observation(tables, state, request, replica_features, replica_mask, re
         replica_mask[r] = r < n_replicas
         action_mask[r] = r < n_replicas and request >= 0 and tables.role[r] != ROLE_DECODE
     request_features[:] = 0.0
+    request_load_features[:] = 0.0
     if request >= 0:
         request_features[0] = prompt / 2048
         request_features[1] = (tables.prefix_start[request + 1] - tables.prefix_start[request]) / 32
+        request_load_features[0] = tables.predicted_output[request] / 1024
+    replica_load_features[:] = 0.0
+    for r in range(n_replicas):
+        left = 0.0
+        for k in range(state.waiting_count[r]):
+            waiting = waiting_at(state, r, k)
+            left += max(tables.predicted_output[waiting] - state.generated[waiting], 1.0)
+        for k in range(state.running_count[r]):
+            running = state.running[r, k]
+            left += max(tables.predicted_output[running] - state.generated[running], 1.0)
+        row = replica_load_features[r]
+        row[0] = tables.kv_blocks[r] / 16384
+        row[1] = decode_time_s(tables, r, 1.0, 1024.0) / tables.speed[r] * 1000 / 20
+        row[2] = min(left / 16384, _CLIP)
+        row[3] = tables.role[r] == ROLE_PREFILL

@@ -129,3 +129,54 @@ def test_output_length_predictor_learns_each_sources_mean_and_is_fitted_off_the_
     assert all(own < pooled for own, pooled in errors.values()), errors
     mixed = resolve_suite("mixed-hetero-high-4")[0].workload
     assert mixed.predicted_output_tokens is not None and len(np.unique(mixed.predicted_output_tokens)) > 3
+
+
+def test_the_observation_carries_memory_model_speed_and_predicted_work():
+    from schedgym.envs.llmrouting.length_predictor import predicted_output_tokens
+    from schedgym.graphs.llmrouting import REPLICA_LOAD_FEATURES, LlmRoutingEncoder
+
+    instance = resolve_suite("mixed-hetero-high-8")[0]
+    sim = instance.simulator()
+    predicted = predicted_output_tokens(instance.workload)
+    for request in range(40):
+        sim.advance_to(float(instance.workload.arrival_s[request]))
+        sim.route(request, request % 8)
+    sim.advance_to(float(instance.workload.arrival_s[40]))
+    obs = LlmRoutingEncoder(8).encode(sim, 40)
+    load = obs["replica_load_features"]
+    assert load.shape == (8, len(REPLICA_LOAD_FEATURES))
+    assert load[:, 0].tolist() == pytest.approx([spec.kv_blocks / 16384 for spec in instance.replicas])
+    assert load[1, 1] > 1.5 * load[0, 1]  # the A100 replica decodes slower than the H100 one
+    left = [sum(max(predicted[q] - sim.generated[q], 1.0) for q in np.concatenate([r.waiting, r.running])) / 16384 for r in sim.replicas]
+    assert load[:, 2].tolist() == pytest.approx(left, rel=1e-5) and (load[:, 3] == 0).all()
+    assert obs["request_load_features"][0] == pytest.approx(predicted[40] / 1024, rel=1e-6)
+
+
+def test_only_a_policy_built_for_the_load_features_reads_them():
+    import torch
+
+    from schedgym.agents.gnn import GnnConfig
+    from schedgym.agents.gnn_llmrouting import LlmRoutingGnn
+    from schedgym.graphs.llmrouting import LlmRoutingEncoder
+
+    instance = resolve_suite("mixed-hetero-high-8")[0]
+    sim = instance.simulator()
+    obs = {k: torch.as_tensor(v)[None] for k, v in LlmRoutingEncoder(8).encode(sim, 0).items()}
+    changed = dict(obs, replica_load_features=obs["replica_load_features"] + torch.rand_like(obs["replica_load_features"]))
+    torch.manual_seed(0)
+    for reads, net in ((False, LlmRoutingGnn(GnnConfig())), (True, LlmRoutingGnn(GnnConfig(routing_load_features=True)))):
+        same = torch.allclose(net(obs)[0], net(changed)[0])
+        assert same != reads
+
+
+def test_the_training_generator_draws_the_clusters_it_is_given():
+    from schedgym.envs.llmrouting.suites import RoutingGenerator
+
+    rng = np.random.default_rng(0)
+    drawn = [RoutingGenerator(clusters=("kv", "hetero", "pd"))(rng) for _ in range(12)]
+    assert {inst.name.rsplit("-", 1)[1] for inst in drawn} == {"kv", "hetero", "pd"}
+    for inst in drawn:
+        assert all(spec.profile is not None for spec in inst.replicas)
+        assert validate(inst.workload, Router("jsq-tokens").solve(inst)) == []
+    with pytest.raises(ValueError, match="unknown clusters"):
+        RoutingGenerator(clusters=("tpu",))

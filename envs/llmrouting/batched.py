@@ -27,7 +27,7 @@ from schedgym.envs.llmrouting.env import source_and_encoder
 from schedgym.envs.llmrouting.instance import RoutingInstance
 from schedgym.envs.llmrouting.solution import metrics
 from schedgym.envs.llmrouting.suites import RoutingGenerator
-from schedgym.graphs.llmrouting import write_observation
+from schedgym.graphs.llmrouting import observation_arrays, write_observation
 
 
 class LlmRoutingBatch(SlotBatch):
@@ -84,7 +84,7 @@ class LlmRoutingBatch(SlotBatch):
         obs = self.observation
         _step_batch(
             self._tables, self._states, self._scratch, actions, reward, done,
-            obs["replica_features"], obs["replica_mask"], obs["request_features"], obs["action_mask"],
+            *observation_arrays(obs),
         )
         reward = reward.astype(np.float32)
         self._episode_return += reward
@@ -118,7 +118,7 @@ class LlmRoutingBatch(SlotBatch):
         self.instances[b] = instance
         self._results[b] = sim.state
         obs = self.observation
-        write_observation(tables, state, 0, obs["replica_features"][b], obs["replica_mask"][b], obs["request_features"][b], obs["action_mask"][b])
+        write_observation(tables, state, 0, *(array[b] for array in observation_arrays(obs)))
         self._episode_return[b] = 0.0
 
 
@@ -130,7 +130,8 @@ class _Finished:
 
 
 @njit(cache=True, parallel=True)
-def _step_batch(tables, states, scratch, actions, reward, done, replica_features, replica_mask, request_features, action_mask):
+def _step_batch(tables, states, scratch, actions, reward, done, replica_features, replica_mask, request_features, action_mask,
+                replica_load_features, request_load_features):
     """Route and serve every slot (:func:`~schedgym.envs.llmrouting.kernels.step_route`), then write the
     observation of each slot's next request. Slots run on numba's threads."""
     for k in prange(len(actions)):
@@ -141,4 +142,5 @@ def _step_batch(tables, states, scratch, actions, reward, done, replica_features
         routed = run_state.counts[kernels.ROUTED]
         done[b] = routed == run_tables.config[kernels.N_REQUESTS]
         if not done[b]:
-            write_observation(run_tables, run_state, routed, replica_features[b], replica_mask[b], request_features[b], action_mask[b])
+            write_observation(run_tables, run_state, routed, replica_features[b], replica_mask[b], request_features[b], action_mask[b],
+                              replica_load_features[b], request_load_features[b])

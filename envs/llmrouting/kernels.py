@@ -24,6 +24,8 @@ import numpy as np
 from numba import njit, types
 from numba.experimental import structref
 
+from schedgym.envs.llmrouting.length_predictor import predicted_output_tokens
+
 #: ``ServingTables.config`` fields: requests, replicas, tokens per prefix block, whether prefix ids exist, whether
 #: decode runs are fast-forwarded (0: every iteration is stepped, as a check), whether requests may migrate.
 N_REQUESTS, N_REPLICAS, PREFIX_BLOCK_TOKENS, HAS_PREFIX, FAST_FORWARD, MIGRATION = range(6)
@@ -41,7 +43,8 @@ class ServingTables(NamedTuple):
 
     Attributes:
         config: int64 ``[6]``: see ``N_REQUESTS`` ... ``MIGRATION``.
-        arrival_s: float ``[n]``; prompt_tokens / output_tokens: int64 ``[n]``.
+        arrival_s: float ``[n]``; prompt_tokens / output_tokens: int64 ``[n]``; predicted_output: float ``[n]``,
+            the output lengths a router may know (:mod:`~schedgym.envs.llmrouting.length_predictor`).
         prefix_start / prefix_block: int64 ``[n + 1]`` / ``[total]``: request i's leading prompt blocks are
             ``prefix_block[prefix_start[i]:prefix_start[i + 1]]`` (dense ids, equal id = same content).
         speed: float ``[R]``; kv_blocks, block_tokens, token_budget, max_batch, prefix_cache, cache_capacity:
@@ -59,6 +62,7 @@ class ServingTables(NamedTuple):
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray
     output_tokens: np.ndarray
+    predicted_output: np.ndarray
     prefix_start: np.ndarray
     prefix_block: np.ndarray
     speed: np.ndarray
@@ -211,6 +215,7 @@ def build_tables(workload, replicas, profile, fast_forward: bool = True, link=No
         arrival_s=np.array(workload.arrival_s, dtype=np.float64),  # copies: writable arrays are one type for numba
         prompt_tokens=np.array(workload.prompt_tokens, dtype=np.int64),
         output_tokens=np.array(workload.output_tokens, dtype=np.int64),
+        predicted_output=np.array(predicted_output_tokens(workload), dtype=np.float64),
         prefix_start=prefix_start,
         prefix_block=prefix_block,
         speed=spec("speed", np.float64),

@@ -136,15 +136,18 @@ def resolve_suite(spec: str, load: float = 0.9, n_replicas: int = 4) -> list[Rou
     raise KeyError(f"unknown llmrouting suite {spec!r}; choose one of {', '.join(SUITES)} or an Azure .csv / Mooncake .jsonl trace")
 
 
-def generated_instance(seed: int, *, n_requests: int = 300, load: float = 0.9, n_replicas: int = 4, prompt_scale: int = 1) -> RoutingInstance:
+def generated_instance(seed: int, *, n_requests: int = 300, load: float = 0.9, n_replicas: int = 4, prompt_scale: int = 1,
+                       cluster: str = "") -> RoutingInstance:
     """A generated workload for training and validation (never a benchmark trace): ShareGPT lengths, gamma
     arrivals with a coefficient of variation drawn from [1, 3], and conversation sessions sharing prefixes (each
     request joins one of ``n_requests // 8`` sessions, Zipf-like popularity; a prompt's leading 512-token blocks are
     its session's), at ``load`` x the measured capacity of ``n_replicas`` replicas on the seed-0 mix (measured
-    once per replica count and prompt scale, so drawing an instance costs no simulation). ``prompt_scale``
-    multiplies every prompt length (long-context workloads)."""
+    once per cluster, replica count and prompt scale, so drawing an instance costs no simulation). ``prompt_scale``
+    multiplies every prompt length (long-context workloads); ``cluster`` names the replicas (:data:`CLUSTERS`,
+    e.g. ``kv``: Llama-3-8B on A100 40 GB, where memory binds)."""
     rng = np.random.default_rng(seed)
-    base = _scaled(load_sharegpt_lengths(n_requests, rate_rps=1.0, seed=seed, arrivals="gamma", cv=float(rng.uniform(1.0, 3.0))), prompt_scale)
+    replicas = cluster_replicas(cluster, n_replicas)
+    base = _scaled(load_sharegpt_lengths(n_requests, rate_rps=1.0, seed=seed, arrivals="gamma", cv=float(rng.uniform(1.0, 3.0))), prompt_scale, replicas)
     n_sessions = max(1, n_requests // 8)
     popularity = 1.0 / np.arange(1, n_sessions + 1)
     sessions = rng.choice(n_sessions, size=n_requests, p=popularity / popularity.sum())
@@ -152,34 +155,47 @@ def generated_instance(seed: int, *, n_requests: int = 300, load: float = 0.9, n
         tuple(int(s) * 1000 + k for k in range(int(p) // MOONCAKE_BLOCK_TOKENS)) for s, p in zip(sessions, base.prompt_tokens)
     )
     workload = dataclasses.replace(base, prefix_ids=prefixes, name=f"generated-{seed}")
-    replicas = (ReplicaSpec(),) * n_replicas
-    rate = load * _generated_capacity_rps(n_replicas, n_requests, prompt_scale)
-    name = f"generated-{seed}" + (f"-x{prompt_scale}" if prompt_scale != 1 else "")
-    return RoutingInstance(name, workload.at_rate(rate, name=name, group=name), replicas, shipped_profile(), group=name)
+    rate = load * _generated_capacity_rps(n_replicas, n_requests, prompt_scale, cluster)
+    name = f"generated-{seed}" + (f"-x{prompt_scale}" if prompt_scale != 1 else "") + (f"-{cluster}" if cluster else "")
+    link = LINKS["nvlink"] if cluster == "pd" else RoutingInstance.link
+    profile = replicas[0].profile_or(shipped_profile())
+    return RoutingInstance(name, workload.at_rate(rate, name=name, group=name), replicas, profile, group=name, link=link)
 
 
-def _scaled(workload: Workload, prompt_scale: int) -> Workload:
-    return dataclasses.replace(workload, prompt_tokens=workload.prompt_tokens * prompt_scale) if prompt_scale != 1 else workload
+def _scaled(workload: Workload, prompt_scale: int, replicas: tuple[ReplicaSpec, ...]) -> Workload:
+    """``workload`` with every prompt ``prompt_scale`` times longer, cut so that any prompt with the longest
+    output fits the smallest KV cache of ``replicas``."""
+    if prompt_scale == 1:
+        return workload
+    room = min(spec.kv_blocks * spec.block_tokens for spec in replicas) - int(workload.output_tokens.max()) - 16
+    return dataclasses.replace(workload, prompt_tokens=np.minimum(workload.prompt_tokens * prompt_scale, np.maximum(room, 1)))
 
 
 @lru_cache(maxsize=64)
-def _generated_capacity_rps(n_replicas: int, n_requests: int, prompt_scale: int = 1) -> float:
-    reference = _scaled(load_sharegpt_lengths(n_requests, rate_rps=1.0, seed=0), prompt_scale)
-    return measured_capacity_rps(reference, (ReplicaSpec(),) * n_replicas, shipped_profile())
+def _generated_capacity_rps(n_replicas: int, n_requests: int, prompt_scale: int = 1, cluster: str = "") -> float:
+    colocated = tuple(dataclasses.replace(spec, role="mixed") for spec in cluster_replicas(cluster, n_replicas))
+    reference = _scaled(load_sharegpt_lengths(n_requests, rate_rps=1.0, seed=0), prompt_scale, colocated)
+    return measured_capacity_rps(reference, colocated, colocated[0].profile_or(shipped_profile()))
 
 
 @dataclasses.dataclass(frozen=True)
 class RoutingGenerator:
-    """Draws training instances: :func:`generated_instance` at a load drawn from ``load`` and a replica count
-    drawn from ``replica_counts``."""
+    """Draws training instances: :func:`generated_instance` at a load drawn from ``load``, a replica count
+    drawn from ``replica_counts``, a prompt scale from ``prompt_scales`` and a cluster from ``clusters``."""
 
     load: tuple[float, float] = (0.75, 1.0)
     replica_counts: tuple[int, ...] = (2, 4, 6, 8)
     n_requests: int = 300
     prompt_scales: tuple[int, ...] = (1, 2, 4, 8)
+    clusters: tuple[str, ...] = ("",)
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.clusters if c not in CLUSTERS]
+        if unknown:
+            raise ValueError(f"unknown clusters {unknown}; choose among {sorted(CLUSTERS)} ('' is the default Llama-1B H100 one)")
 
     def __call__(self, rng: np.random.Generator) -> RoutingInstance:
-        return generated_instance(
-            int(rng.integers(2**31)), n_requests=self.n_requests, load=float(rng.uniform(*self.load)),
-            n_replicas=int(rng.choice(self.replica_counts)), prompt_scale=int(rng.choice(self.prompt_scales)),
-        )
+        seed, load, n_replicas, scale = (int(rng.integers(2**31)), float(rng.uniform(*self.load)), int(rng.choice(self.replica_counts)),
+                                         int(rng.choice(self.prompt_scales)))
+        cluster = self.clusters[int(rng.integers(len(self.clusters)))] if len(self.clusters) > 1 else self.clusters[0]
+        return generated_instance(seed, n_requests=self.n_requests, load=load, n_replicas=n_replicas, prompt_scale=scale, cluster=cluster)
