@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from schedgym.agents.gnn import GnnConfig, JobShopGnn
+from schedgym.agents.gnn_improve import JobShopImproveGnn
 from schedgym.agents.gnn_llmrouting import LlmRoutingGnn
 from schedgym.agents.gnn_memmap import MemMapGnn
 from schedgym.agents.gnn_socdag import SocDagGnn
@@ -14,6 +15,7 @@ from schedgym.agents.gnn_socdag import SocDagGnn
 #: The network of each problem's policy: (config, socdag action mode, socdag binding) -> untrained module.
 NETWORKS: dict[str, Callable[[GnnConfig, str, str], nn.Module]] = {
     "jobshop": lambda config, mode, binding: JobShopGnn(config),
+    "jobshop-improve": lambda config, mode, binding: JobShopImproveGnn(config),
     "socdag": SocDagGnn,
     "llmrouting": lambda config, mode, binding: LlmRoutingGnn(config),
     "memmap": lambda config, mode, binding: MemMapGnn(config),

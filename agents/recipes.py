@@ -20,6 +20,7 @@ from schedgym.agents.imitation import (
     collect_router_demonstrations,
     collect_rule_demonstrations,
 )
+from schedgym.agents.gnn import GnnConfig
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS
 from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
 from schedgym.baselines.llmrouting import Router
@@ -27,6 +28,7 @@ from schedgym.baselines.memmap import GreedyPlacer
 from schedgym.baselines.socdag import OnlineRule, StaticListScheduler
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, generate_taillard, parse_sizes
 from schedgym.envs.jobshop.batched import JobShopBatch
+from schedgym.envs.jobshop.improve import JobShopImproveBatch, JobShopImproveEnv
 from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator, generated_instance
 from schedgym.envs.llmrouting.batched import LlmRoutingBatch
 from schedgym.envs.memmap import MemoryMappingEnv
@@ -129,6 +131,14 @@ def _jobshop_batch(config: TrainConfig) -> JobShopBatch:
     return JobShopBatch(generator, config.n_envs, normalize_reward=True, seed=config.seed, **POLICY_ENV_OPTIONS)
 
 
+def _improve_options(config: TrainConfig) -> dict:
+    return {"horizon": config.improve_horizon, "start": tuple(config.improve_starts.split(",")), "normalize_reward": True}
+
+
+def _no_demonstrations(config: TrainConfig, backend: str) -> Demonstrations:
+    raise ValueError("the jobshop-improve policy learns by PPO alone: set bc_instances to 0")
+
+
 RECIPES: dict[str, Recipe] = {
     # Behaviour cloning of CP-SAT schedules of generated instances, then PPO at a small learning rate.
     "jobshop": Recipe(
@@ -140,6 +150,19 @@ RECIPES: dict[str, Recipe] = {
         demonstrations=lambda config, backend: collect_demonstrations(
             parse_sizes(config.bc_sizes), config.bc_instances, config.bc_time_limit_s, config.bc_seed, backend
         ),
+    ),
+    # PPO alone (no teacher) on generated instances, episodes of improve_horizon moves from several rules' schedules.
+    "jobshop-improve": Recipe(
+        settings=dict(
+            sizes="10x10,15x10", trainer="batched", bc_instances=0, total_steps=1_000_000, n_envs=32, n_steps=32,
+            batch_size=256, n_epochs=1, learning_rate=1e-4, gamma=0.99, eval_every_steps=100_000, val_sizes="15x15",
+            val_instances_per_size=4, gnn=GnnConfig(n_layers=2),
+        ),
+        make_env=lambda config: JobShopImproveEnv(TaillardGenerator(parse_sizes(config.sizes)), **_improve_options(config)),
+        make_batched_env=lambda config: JobShopImproveBatch(TaillardGenerator(parse_sizes(config.sizes)), config.n_envs, seed=config.seed, **_improve_options(config)),
+        validation_instances=_jobshop_validation,
+        reference_rules=lambda: [DispatchingRule(name) for name in RULE_SCORES if name != "random"],
+        demonstrations=_no_demonstrations,
     ),
     # Cloning the late-binding srpt rule on generated streams (pair mode), three rounds of DAgger, then PPO.
     "socdag": Recipe(

@@ -10,9 +10,12 @@ import torch
 
 from schedgym.agents.heap import keep_freed_heap_memory
 from schedgym.envs import jobshop, llmrouting, memmap, socdag
+from schedgym.envs.jobshop.improve import JobShopImproveEnv
 
 #: The env settings every jobshop policy is trained and run with.
 POLICY_ENV_OPTIONS = {"action_filter": "giffler-thompson", "skip_forced": True}
+#: Moves of an improvement policy's episode in :func:`run_rollouts` (its validation), from the FDD/MWKR schedule.
+IMPROVE_VALIDATION_HORIZON = 500
 
 
 def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
@@ -24,6 +27,13 @@ def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
             "max_machines": max(inst.n_machines for inst in instances),
         }
         return [jobshop.JobShopEnv(inst, **padding, **POLICY_ENV_OPTIONS) for inst in instances]
+    if problem == "jobshop-improve":
+        padding = {
+            "max_jobs": max(inst.n_jobs for inst in instances),
+            "max_ops": max(inst.n_ops for inst in instances),
+            "max_machines": max(inst.n_machines for inst in instances),
+        }
+        return [JobShopImproveEnv(inst, horizon=IMPROVE_VALIDATION_HORIZON, **padding) for inst in instances]
     if problem == "socdag":
         max_pes = max(inst.n_pes for inst in instances)
         return [socdag.SocDagEnv(inst, mode=net.mode, binding=net.binding, max_pes=max_pes) for inst in instances]
@@ -40,7 +50,7 @@ def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
 def policy_objective(problem: str, instance, solution) -> float:
     """The value a policy minimizes: the makespan (jobshop), the socdag objective (makespan or mean job duration),
     the mean end-to-end latency (llmrouting), the modelled runtime or packing peak (memmap)."""
-    if problem == "jobshop":
+    if problem in ("jobshop", "jobshop-improve"):
         return float(solution.makespan(instance))
     if problem == "llmrouting":
         return llmrouting.metrics(instance.workload, solution)["e2e_mean_s"]
@@ -121,10 +131,10 @@ def run_rollouts(
     def step(i: int, action: int) -> bool:
         """Take ``action`` in env ``i``; True while its episode goes on."""
         actions[i].append(action)
-        observations[i], _, terminated, _, info = envs[i].step(action)
-        if terminated:
+        observations[i], _, terminated, truncated, info = envs[i].step(action)
+        if terminated or truncated:
             solutions[i] = info["solution"]
-        return not terminated
+        return not (terminated or truncated)
 
     last_deviation = [max(runs, default=-1) for runs in runner_up_at] if runner_up_at is not None else [-1] * len(envs)
 

@@ -1,4 +1,4 @@
-"""The order in which each resource (machine, PE) runs its tasks in a schedule. Shared by the jobshop tabu search
+"""The order in which each resource (machine, PE) runs its tasks in a schedule. Shared by the jobshop disjunctive schedule (tabu search, improvement env)
 and the replay plans."""
 
 from __future__ import annotations

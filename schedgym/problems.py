@@ -78,6 +78,29 @@ register_solver(
     " (10 s without one)",
 )
 
+register_solver(
+    "jobshop",
+    "l2s",
+    lambda policy="", steps=None, workers=None, **_: _improvement_solver("ImprovementPolicySolver", policy=policy, steps=None if steps is None else int(steps), torch_threads=workers or 1),
+    "learned local search: the improvement policy (shipped jobshop-improve-default unless --policy) samples every N5"
+    " move from the FDD/MWKR schedule, best kept, for --time-limit or steps=<moves> (5,000 without either)",
+    "policy",
+)
+register_solver(
+    "jobshop",
+    "ppo-tabu",
+    lambda policy="", keep=3, workers=None, **_: _improvement_solver("PolicyTabuSolver", policy=policy, keep_moves=int(keep), torch_threads=workers or 1),
+    "tabu search from the FDD/MWKR schedule choosing among the keep=<3> moves the improvement policy scores highest,"
+    " until --time-limit (10 s without one)",
+    "policy",
+)
+
+
+def _improvement_solver(kind: str, **options: Any):
+    from schedgym.agents import improve
+
+    return getattr(improve, kind)(**options)
+
 
 def _ppo_factory(problem: str, samples_default: int):
     def factory(policy: str = "", samples: int | None = None, workers: int | None = None, **_: Any):

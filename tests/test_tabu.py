@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from schedgym.baselines.jobshop import DispatchingRule, TabuSearchSolver, tabu_search
-from schedgym.baselines.jobshop.tabu import DisjunctiveGraph, machine_sequences, n5_moves
+from schedgym.envs.jobshop.disjunctive import DisjunctiveSchedule
+from schedgym.envs.resource_order import tasks_by_resource
 from schedgym.envs.jobshop import JobShopSolution, generate_taillard, load_benchmark, validate
 from schedgym.registry import make_solver
 
@@ -27,32 +28,34 @@ def heads_and_tails(instance, sequences) -> tuple[np.ndarray, np.ndarray]:
     raise AssertionError("the sequences contain a cycle")
 
 
-def test_swap_estimates_bound_the_makespan_after_the_move():
+def machine_sequences(instance, start_times) -> list[list[int]]:
+    return tasks_by_resource(instance.machines.ravel(), np.asarray(start_times).ravel(), instance.n_machines)
+
+
+def test_swap_estimates_and_incremental_swaps_match_a_relaxation_of_the_graph():
     instance = generate_taillard(8, 5, 3)
-    graph = DisjunctiveGraph(instance, machine_sequences(instance, DispatchingRule("spt").solve(instance).start_times))
-    rng = np.random.default_rng(0)
+    schedule = DisjunctiveSchedule.from_start_times(instance, DispatchingRule("spt").solve(instance).start_times)
+    duration = instance.durations.ravel()
     checked = 0
-    for _ in range(30):
-        moves = n5_moves(graph.critical_blocks(rng))
-        for u, v in moves:
-            estimate = graph.swap_estimate(u, v)
-            sequences = [list(s) for s in graph.sequences]
+    for step in range(30):
+        moves = np.flatnonzero(schedule.moves())
+        for u, estimate in zip(moves.tolist(), schedule.estimates(moves).tolist()):
+            v = int(schedule.machine_succ[u])
+            sequences = schedule.sequences()
             seq = sequences[int(instance.machines.ravel()[u])]
             k = seq.index(u)
             assert seq[k + 1] == v  # a move swaps machine neighbours
             seq[k], seq[k + 1] = v, u
             head, tail = heads_and_tails(instance, sequences)
-            duration = instance.durations.ravel()
             # the estimate is exactly the longest path through u or v after the swap
             assert estimate == max(head[w] + duration[w] + tail[w] for w in (u, v))
             checked += 1
-        if not moves:
+        if not len(moves):
             break
-        graph.swap(*moves[0])
-        graph.update()
-        head, tail = heads_and_tails(instance, graph.sequences)
-        assert graph.head == head.tolist() and graph.tail == tail.tolist()
-        assert graph.makespan == int((head + instance.durations.ravel()).max())
+        schedule.swap(int(moves[step % len(moves)]))
+        head, tail = heads_and_tails(instance, schedule.sequences())
+        assert schedule.head.tolist() == head.tolist() and schedule.tail.tolist() == tail.tolist()
+        assert schedule.makespan == int((head + duration).max())
     assert checked > 20
 
 
@@ -108,7 +111,7 @@ def cycle_error(instance, start_times) -> str:
                         for m, first, second in ((m1, op(j1, m1), op(j2, m1)), (m2, op(j2, m2), op(j1, m2))):
                             sequences[m] = [first, second] + [x for x in sequences[m] if x not in (first, second)]
                         with pytest.raises(ValueError) as error:
-                            DisjunctiveGraph(instance, sequences)
+                            DisjunctiveSchedule(instance, sequences)
                         return str(error.value)
     raise AssertionError("no two crossing routes in this instance")
 

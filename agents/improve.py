@@ -1,0 +1,134 @@
+"""Learned local search for the job shop: ``l2s`` (the improvement policy chooses every move) and ``ppo-tabu`` (tabu
+search whose candidate moves the policy prunes), both from the FDD/MWKR schedule, best schedule kept."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from schedgym.agents.checkpoint import DEFAULT_POLICY, PolicyMetadata, load_network
+from schedgym.baselines.jobshop.rules import DispatchingRule
+from schedgym.baselines.jobshop.tabu import tabu_search
+from schedgym.envs.jobshop import JobShopInstance, JobShopSolution
+from schedgym.envs.jobshop.disjunctive import DisjunctiveSchedule
+from schedgym.envs.jobshop.improve import JobShopImproveEnv
+from schedgym.graphs.jobshop_improve import ImproveEncoder
+
+_DEFAULT_MOVES = 5000  # l2s without --time-limit or steps
+
+
+def _refuse_downtime(machine_downtime, name: str) -> None:
+    if machine_downtime:
+        raise ValueError(f"{name} improves static schedules; drop the machine downtime or use cpsat")
+
+
+@dataclass
+class ImprovementPolicySolver:
+    """``l2s``: local search whose every move is drawn from the improvement policy's masked softmax.
+
+    The search runs episodes of the policy's training horizon back to back, each starting from the best schedule
+    found so far, until ``steps`` moves were made or the time limit passed (``steps`` alone: no time limit; neither:
+    5,000 moves). The best schedule wins.
+
+    Attributes:
+        policy: a shipped improvement policy name or a checkpoint path.
+        steps: moves in all (None: until the time limit).
+        greedy: take the best-scored move instead of sampling (the search can then cycle).
+        torch_threads: CPU threads for inference.
+    """
+
+    name: str = "l2s"
+    policy: str = ""
+    steps: int | None = None
+    greedy: bool = False
+    torch_threads: int = 1
+    net: torch.nn.Module = field(init=False, repr=False)
+    metadata: PolicyMetadata = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.policy = self.policy or DEFAULT_POLICY["jobshop-improve"]
+        self.net, self.metadata = load_network(self.policy, "jobshop-improve")
+        self.horizon = int(self.metadata.train.get("improve_horizon", 500))
+
+    @torch.inference_mode()
+    def solve(
+        self, instance: JobShopInstance, *, time_limit: float | None = None, seed: int | None = None,
+        machine_downtime: list[tuple[int, int, int]] | None = None,
+    ) -> JobShopSolution:
+        _refuse_downtime(machine_downtime, self.name)
+        torch.set_num_threads(self.torch_threads)
+        begin = time.perf_counter()
+        deadline = None if time_limit is None else begin + time_limit
+        budget = self.steps if self.steps is not None else (None if time_limit is not None else _DEFAULT_MOVES)
+        generator = torch.Generator().manual_seed(0 if seed is None else seed)
+        env = JobShopImproveEnv(instance, horizon=self.horizon)
+        observation, info = env.reset(seed=seed)
+        best_makespan, best_start_times = info["best_makespan"], env.best_start_times
+        moves = 0
+        while (budget is None or moves < budget) and (deadline is None or time.perf_counter() < deadline):
+            logits, _ = self.net({key: torch.from_numpy(value)[None] for key, value in observation.items()})
+            logits = logits[0].masked_fill(~torch.from_numpy(env.action_masks()), float("-inf"))
+            action = int(logits.argmax()) if self.greedy else int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
+            observation, _, terminated, truncated, info = env.step(action)
+            moves += 1
+            if info["best_makespan"] < best_makespan:
+                best_makespan, best_start_times = info["best_makespan"], env.best_start_times
+            if terminated:
+                break  # no move left: the schedule is optimal
+            if truncated:
+                observation, _ = env.reset(options={"start_times": best_start_times})
+        self.moves_made = moves
+        return JobShopSolution(instance.name, best_start_times)
+
+
+def policy_move_scorer(net: torch.nn.Module, encoder: ImproveEncoder, instance: JobShopInstance):
+    """A :data:`~schedgym.baselines.jobshop.tabu.MoveScorer` from the improvement policy: each move's logit in the
+    observation of the current schedule (its best-so-far and moves-left features read as at an episode's start)."""
+    fixed = encoder.fixed_fields(instance)
+
+    @torch.inference_mode()
+    def score(schedule: DisjunctiveSchedule, moves: np.ndarray) -> np.ndarray:
+        mask = np.zeros(instance.n_operations, dtype=np.int8)
+        mask[moves] = 1
+        observation = encoder.encode(schedule, mask, schedule.makespan, 1.0, fixed)
+        logits, _ = net({key: torch.from_numpy(value)[None] for key, value in observation.items()})
+        nodes = (moves // instance.n_ops) * encoder.max_ops + moves % instance.n_ops
+        return logits[0, torch.from_numpy(nodes)].numpy()
+
+    return score
+
+
+@dataclass
+class PolicyTabuSolver:
+    """``ppo-tabu``: :func:`~schedgym.baselines.jobshop.tabu.tabu_search` from the FDD/MWKR schedule, each
+    iteration choosing only among the ``keep_moves`` moves the improvement policy scores highest (and any move
+    whose estimate beats the best), until the time limit (10 s without one)."""
+
+    name: str = "ppo-tabu"
+    policy: str = ""
+    keep_moves: int = 3
+    default_time_limit_s: float = 10.0
+    torch_threads: int = 1
+    net: torch.nn.Module = field(init=False, repr=False)
+    metadata: PolicyMetadata = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.policy = self.policy or DEFAULT_POLICY["jobshop-improve"]
+        self.net, self.metadata = load_network(self.policy, "jobshop-improve")
+
+    def solve(
+        self, instance: JobShopInstance, *, time_limit: float | None = None, seed: int | None = None,
+        machine_downtime: list[tuple[int, int, int]] | None = None,
+    ) -> JobShopSolution:
+        _refuse_downtime(machine_downtime, self.name)
+        torch.set_num_threads(self.torch_threads)
+        begin = time.perf_counter()
+        start = DispatchingRule("fdd-mwkr").solve(instance)
+        scorer = policy_move_scorer(self.net, ImproveEncoder(instance.n_jobs, instance.n_ops, instance.n_machines), instance)
+        limit_s = self.default_time_limit_s if time_limit is None else time_limit
+        remaining_s = max(0.0, limit_s - (time.perf_counter() - begin))
+        result = tabu_search(instance, start.start_times, time_limit_s=remaining_s, seed=seed, move_scorer=scorer, keep_moves=self.keep_moves)
+        return JobShopSolution(instance.name, result.start_times)

@@ -1,0 +1,250 @@
+"""The Gymnasium job-shop improvement environment ``schedgym/JobShopImprove-v0``: local search over complete
+schedules, one N5 move per step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from schedgym.envs.jobshop.disjunctive import DisjunctiveSchedule
+from schedgym.envs.jobshop.env import source_and_encoder
+from schedgym.envs.jobshop.generator import TaillardGenerator
+from schedgym.envs.jobshop.instance import JobShopInstance
+from schedgym.envs.jobshop.render import gantt_rgb
+from schedgym.envs.jobshop.solution import JobShopSolution
+from schedgym.envs.spaces import MaskedDiscrete
+from schedgym.graphs.jobshop_improve import ImproveEncoder
+
+
+def start_schedule(instance: JobShopInstance, start, rng: np.random.Generator) -> np.ndarray:
+    """Start times ``[n_jobs, n_ops]`` of the schedule an episode starts from: ``start`` is a dispatching rule's
+    name (``"fdd-mwkr"``, ``"random"``, ... of :data:`schedgym.baselines.jobshop.RULE_SCORES`), a tuple of names
+    (one drawn per episode) or any solver (an object with ``solve(instance, seed=...)``, e.g. a trained
+    dispatching policy)."""
+    if isinstance(start, tuple):
+        start = start[int(rng.integers(len(start)))]
+    seed = int(rng.integers(2**31))
+    if isinstance(start, str):
+        from schedgym.baselines.jobshop.rules import DispatchingRule  # the rules drive this package's simulator
+
+        start = DispatchingRule(start)
+    return np.asarray(start.solve(instance, seed=seed).start_times)
+
+
+class JobShopImproveEnv(gym.Env):
+    """Job-shop local search: the state is a complete schedule, an action swaps two adjacent critical operations.
+
+    ## Description
+    An episode starts from a complete schedule (a dispatching rule's, a policy's, or one given at reset) and makes
+    ``horizon`` moves of the N5 neighbourhood (Nowicki and Smutnicki 1996): swap the first two or the last two
+    operations of a critical block. Each move is re-evaluated incrementally on the disjunctive graph
+    (:class:`~schedgym.envs.jobshop.disjunctive.DisjunctiveSchedule`); the best schedule seen is kept.
+
+    ## Action Space
+    ``Discrete(max_jobs * max_ops)``: node ``job * max_ops + op``, whose operation is swapped with the operation
+    after it on its machine. Any such swap that keeps the schedule feasible is legal; ``action_masks()`` (and the
+    observation's ``action_mask``, which ``action_space.sample()`` and MaskablePPO draw from) narrows the choice to
+    the N5 moves of the current schedule (those of every critical path). An operation last on its machine, a
+    padding node, or a swap that would close a cycle raises ``ValueError``.
+
+    ## Observation Space
+    A ``Dict`` of padded disjunctive-graph tensors, see :class:`schedgym.graphs.jobshop_improve.ImproveEncoder`.
+
+    ## Starting State
+    The schedule ``start`` builds (default ``"fdd-mwkr"``; see :func:`start_schedule`) on an instance drawn at reset (from the generator, the
+    list, or the one instance given), made semi-active. ``reset(options={"instance": inst, "start_times": s})``
+    forces either.
+
+    ## Reward
+    The decrease of the best makespan so far (0 when a move does not beat it), so the return is the start's
+    makespan minus the episode's best (divided by the instance's trivial lower bound with ``normalize_reward=True``).
+
+    ## Episode End
+    Truncates after ``horizon`` moves; terminates early when no N5 move exists (a critical path lies on one machine
+    or in one job, so the makespan is a lower bound: the schedule is optimal). A start schedule that is already
+    optimal allows every action, and the first step ends the episode leaving it unchanged.
+
+    ## Information
+    ``makespan`` (current), ``best_makespan``, ``instance`` (name) every step; at the episode's end ``solution``
+    (the best schedule, a :class:`JobShopSolution`).
+
+    ## Arguments
+    ``gym.make("schedgym/JobShopImprove-v0", instances="ta01", horizon=500, start="fdd-mwkr")``;
+    ``instances`` as for ``schedgym/JobShop-v0``; ``max_jobs`` / ``max_ops`` / ``max_machines`` set the padding.
+
+    ## References
+    Nowicki & Smutnicki, A fast taboo search algorithm for the job shop problem, Management Science 42(6), 1996.
+    Zhang et al., Deep reinforcement learning guided improvement heuristic for job shop scheduling, ICLR 2024.
+
+    ## Version History
+    v0: initial version.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        instances: JobShopInstance | Sequence[JobShopInstance] | TaillardGenerator | str = "ft06",
+        *,
+        horizon: int = 500,
+        start="fdd-mwkr",
+        max_jobs: int | None = None,
+        max_ops: int | None = None,
+        max_machines: int | None = None,
+        normalize_reward: bool = False,
+        render_mode: str | None = None,
+    ) -> None:
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1 move, got {horizon}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
+        self.source, padding = source_and_encoder(instances, max_jobs, max_ops, max_machines)
+        self.encoder = ImproveEncoder(padding.max_jobs, padding.max_ops, padding.max_machines)
+        self.horizon = int(horizon)
+        self.start = tuple(start) if isinstance(start, list) else start
+        self.normalize_reward = normalize_reward
+        self.render_mode = render_mode
+        self.observation_space = self.encoder.observation_space
+        self.action_space = MaskedDiscrete(self.encoder.n_nodes, self.action_masks)
+        self.schedule: DisjunctiveSchedule | None = None
+        self._moves = np.zeros(0, dtype=np.int8)
+        self._mask = np.zeros(self.encoder.n_nodes, dtype=bool)
+
+    # ----------------------------------------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        start_times = options.pop("start_times", None)
+        instance = self.source.draw(self.np_random, options)
+        if start_times is None:
+            start_times = start_schedule(instance, self.start, self.np_random)
+        self.schedule = DisjunctiveSchedule.from_start_times(instance, start_times)
+        self._fixed = self.encoder.fixed_fields(instance)
+        self._reward_scale = 1.0 / instance.trivial_lower_bound() if self.normalize_reward else 1.0
+        self.best_makespan = self.schedule.makespan
+        self.best_start_times = self.schedule.start_times()
+        self.moves_made = 0
+        return self._observation(), self._info()
+
+    def step(self, action):
+        if self.schedule is None:
+            raise RuntimeError("call reset() before step()")
+        node = int(action)
+        if not self._legal(node):
+            raise ValueError(
+                f"invalid action {action!r}: an action is an operation with a machine successor to swap with; "
+                f"the N5 moves of this schedule are the nodes {np.flatnonzero(self._mask).tolist()}"
+            )
+        operation = self.encoder.operation(node, self.schedule.n_ops)
+        reward = 0.0
+        self.moves_made += 1
+        if not self._optimal:
+            makespan = self.schedule.swap(operation)
+        if not self._optimal and makespan < self.best_makespan:
+            reward = float(self.best_makespan - makespan) * self._reward_scale
+            self.best_makespan = makespan
+            self.best_start_times = self.schedule.start_times()
+        terminated = self._optimal
+        observation = self._observation()
+        terminated = terminated or self._optimal
+        truncated = not terminated and self.moves_made >= self.horizon
+        info = self._info()
+        if terminated or truncated:
+            info["solution"] = JobShopSolution(self.schedule.instance.name, self.best_start_times)
+        return observation, reward, terminated, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        """bool ``[max_jobs * max_ops]``: the N5 moves of the current schedule (sb3-contrib's MaskablePPO reads this)."""
+        return self._mask.copy()
+
+    def render(self):
+        if self.render_mode == "rgb_array" and self.schedule is not None:
+            return gantt_rgb(self.schedule.instance, JobShopSolution(self.schedule.instance.name, self.schedule.start_times()))
+        return None
+
+    # ----------------------------------------------------------------------------------------------- helpers
+    def _legal(self, node: int) -> bool:
+        """Whether ``node`` is a real operation with a machine successor (or any node when the schedule is optimal)."""
+        if not 0 <= node < self.encoder.n_nodes:
+            return False
+        if self._mask[node]:
+            return True
+        job, op = divmod(node, self.encoder.max_ops)
+        instance = self.schedule.instance
+        return job < instance.n_jobs and op < instance.n_ops and self.schedule.machine_succ[job * instance.n_ops + op] >= 0
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        self._moves = self.schedule.moves()
+        moves_left = (self.horizon - self.moves_made) / self.horizon
+        obs = self.encoder.encode(self.schedule, self._moves, self.best_makespan, moves_left, self._fixed)
+        self._optimal = not obs["action_mask"].any()
+        if self._optimal:  # nothing to move: any action ends the episode
+            obs["action_mask"] = obs["op_mask"].copy()
+        self._mask = obs["action_mask"].astype(bool)
+        return obs
+
+    def _info(self) -> dict:
+        return {"makespan": int(self.schedule.makespan), "best_makespan": int(self.best_makespan), "instance": self.schedule.instance.name}
+
+
+class JobShopImproveBatch:
+    """``n_envs`` improvement envs stepped together, with their observations stacked into one ``[B, ...]`` dict
+    (the batched trainer's and SB3's engine, see :class:`schedgym.envs.vector.BatchedVecEnv`).
+
+    Each slot is a :class:`JobShopImproveEnv` (the compiled kernels of
+    :mod:`schedgym.envs.jobshop.disjunctive` do the work of a move, so the loop over slots only dispatches);
+    a finished slot is reset at once on a fresh instance (auto-reset), its info carrying ``episode`` (return
+    ``r``, length ``l``) and, with ``terminal_observations``, ``terminal_observation``.
+    """
+
+    def __init__(self, instances, n_envs: int, *, seed: int | None = None, **env_options) -> None:
+        self.n_envs = int(n_envs)
+        self.envs = [JobShopImproveEnv(instances, **env_options) for _ in range(self.n_envs)]
+        self.observation_space = self.envs[0].observation_space
+        self.action_space = self.envs[0].action_space
+        self.render_mode = None
+        self._seed = seed
+        self._returns = np.zeros(self.n_envs)
+        self._lengths = np.zeros(self.n_envs, dtype=np.int64)
+        self._observation = {key: np.zeros((self.n_envs, *space.shape), dtype=space.dtype) for key, space in self.observation_space.spaces.items()}
+
+    def seed(self, seed: int | None) -> None:
+        """Slot b is reset with seed ``seed + b`` at the next :meth:`reset`."""
+        self._seed = seed
+
+    def reset(self) -> dict[str, np.ndarray]:
+        for b, env in enumerate(self.envs):
+            self._write(b, env.reset(seed=None if self._seed is None else self._seed + b)[0])
+        self._seed = None
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        return self._observation
+
+    def action_masks(self) -> np.ndarray:
+        """bool ``[B, max_jobs * max_ops]``."""
+        return self._observation["action_mask"] != 0
+
+    def step(self, actions: np.ndarray, terminal_observations: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict]]:
+        rewards = np.zeros(self.n_envs, dtype=np.float32)
+        dones = np.zeros(self.n_envs, dtype=bool)
+        infos: list[dict] = [{} for _ in range(self.n_envs)]
+        for b, (env, action) in enumerate(zip(self.envs, np.asarray(actions).tolist())):
+            observation, reward, terminated, truncated, info = env.step(action)
+            rewards[b] = reward
+            self._returns[b] += reward
+            self._lengths[b] += 1
+            if terminated or truncated:
+                dones[b] = True
+                infos[b] = {"episode": {"r": float(self._returns[b]), "l": int(self._lengths[b])}, "TimeLimit.truncated": truncated and not terminated}
+                if terminal_observations:
+                    infos[b]["terminal_observation"] = observation
+                self._returns[b], self._lengths[b] = 0.0, 0
+                observation = env.reset()[0]
+            self._write(b, observation)
+        return self._observation, rewards, dones, infos
+
+    def _write(self, b: int, observation: dict[str, np.ndarray]) -> None:
+        for key, value in observation.items():
+            self._observation[key][b] = value

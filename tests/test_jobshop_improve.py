@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from schedgym.baselines.jobshop import DispatchingRule
+from schedgym.envs.jobshop import JobShopInstance, JobShopSolution, TaillardGenerator, generate_taillard, load_benchmark, validate
+from schedgym.envs.jobshop.disjunctive import DisjunctiveSchedule
+from schedgym.envs.jobshop.improve import JobShopImproveBatch, JobShopImproveEnv
+
+
+def reference_evaluation(instance, schedule):
+    """Heads and tails of the schedule's machine order, recomputed from scratch by an unrelated route: the start
+    times of a semi-active schedule built by a fixed-point iteration over the arcs."""
+    duration = instance.durations.ravel()
+    arcs = [(op - 1, op) for op in range(instance.n_operations) if op % instance.n_ops]
+    arcs += [(a, b) for seq in schedule.sequences() for a, b in zip(seq, seq[1:])]
+    head, tail = np.zeros(instance.n_operations, dtype=np.int64), np.zeros(instance.n_operations, dtype=np.int64)
+    changed = True
+    while changed:
+        changed = False
+        for a, b in arcs:
+            if head[a] + duration[a] > head[b]:
+                head[b], changed = head[a] + duration[a], True
+            if tail[b] + duration[b] > tail[a]:
+                tail[a], changed = tail[b] + duration[b], True
+    return head, tail
+
+
+@pytest.mark.parametrize("instance", [generate_taillard(6, 6, 1), load_benchmark("orb07"), load_benchmark("la21")], ids=lambda i: i.name)
+def test_incremental_swaps_keep_heads_tails_and_order_exact(instance):
+    schedule = DisjunctiveSchedule.from_start_times(instance, DispatchingRule("spt").solve(instance).start_times)
+    rng = np.random.default_rng(0)
+    for step in range(300):
+        moves = np.flatnonzero(schedule.moves())
+        if not len(moves):
+            break
+        u = int(rng.choice(moves))
+        assert schedule.critical()[[u, schedule.machine_succ[u]]].all()  # a move swaps two critical neighbours
+        makespan = schedule.swap(u)
+        if step % 30 == 0:
+            head, tail = reference_evaluation(instance, schedule)
+            assert schedule.head.tolist() == head.tolist() and schedule.tail.tolist() == tail.tolist()
+            assert makespan == int((head + instance.durations.ravel()).max())
+        assert (schedule.rank[schedule.order] == np.arange(instance.n_operations)).all()
+        assert all(schedule.rank[a] < schedule.rank[b] for a, b in zip(schedule.order[:-1], schedule.order[1:]))
+        twin_head = schedule.head.copy()
+        assert schedule.reevaluate() == makespan and (schedule.head == twin_head).all()
+    assert validate(instance, JobShopSolution(instance.name, schedule.start_times())) == []
+
+
+def test_a_swap_that_closes_a_cycle_is_refused_and_changes_nothing():
+    # ops 0, 1 = job 0 on m0, m1; ops 2, 3 = job 1 on m1, m0. m0 runs 3 then 0, m1 runs 2 then 1: the path
+    # 2 -> 3 -> 0 -> 1 runs beside the arc 2 -> 1, so swapping 2 and 1 would close a cycle
+    instance = JobShopInstance("tiny", machines=np.array([[0, 1], [1, 0]]), durations=np.array([[2, 2], [3, 1]]))
+    schedule = DisjunctiveSchedule(instance, [[3, 0], [2, 1]])
+    before = (schedule.machine_succ.copy(), schedule.head.copy(), schedule.order.copy())
+    with pytest.raises(ValueError, match="close a cycle"):
+        schedule.swap(2)
+    assert (schedule.machine_succ == before[0]).all() and (schedule.head == before[1]).all() and (schedule.order == before[2]).all()
+    with pytest.raises(ValueError, match="no machine successor"):
+        schedule.swap(1)
+
+
+def test_env_passes_check_env_and_its_return_is_the_improvement():
+    for name in ("ft06", "la03", "ft10"):
+        check_env(JobShopImproveEnv(name, horizon=50))
+    env = JobShopImproveEnv("ta01", horizon=200)
+    observation, info = env.reset(seed=3)
+    start = info["makespan"]
+    rng = np.random.default_rng(0)
+    total, done = 0.0, False
+    while not done:
+        observation, reward, terminated, truncated, info = env.step(int(rng.choice(np.flatnonzero(env.action_masks()))))
+        total += reward
+        done = terminated or truncated
+    solution = info["solution"]
+    assert validate(env.schedule.instance, solution) == []
+    assert solution.makespan(env.schedule.instance) == info["best_makespan"] == start - total < start
+    last_on_machine = int(np.flatnonzero(env.schedule.machine_succ < 0)[0])
+    with pytest.raises(ValueError, match="machine successor to swap with"):
+        env.step(env.encoder.node(last_on_machine, env.schedule.n_ops))
+
+
+def test_same_seed_same_trajectory_and_batch_slots_match_the_env():
+    generator = TaillardGenerator([(6, 6), (8, 6)])
+    batch = JobShopImproveBatch(generator, 3, seed=7, horizon=5, start=("spt", "random"))
+    observation = batch.reset()
+    envs = [JobShopImproveEnv(generator, horizon=5, start=("spt", "random")) for _ in range(3)]
+    singles = [env.reset(seed=7 + b)[0] for b, env in enumerate(envs)]
+    for b in range(3):
+        assert all(np.array_equal(observation[key][b], singles[b][key]) for key in singles[b])
+    episodes = 0
+    for _ in range(12):
+        actions = np.array([int(np.flatnonzero(mask)[0]) for mask in batch.action_masks()])
+        observation, rewards, dones, infos = batch.step(actions)
+        for b, env in enumerate(envs):
+            single, reward, terminated, truncated, _ = env.step(int(actions[b]))
+            if terminated or truncated:
+                single = env.reset()[0]
+                episodes += 1
+                assert dones[b] and "episode" in infos[b]
+            assert reward == pytest.approx(rewards[b]) and np.array_equal(single["op_features"], observation["op_features"][b])
+    assert episodes >= 3
+
+
+def test_an_optimal_start_ends_the_episode_at_once():
+    one_machine = JobShopInstance("one-machine", machines=np.zeros((3, 1), dtype=np.int64), durations=np.array([[3], [1], [4]]))
+    env = JobShopImproveEnv(one_machine, horizon=10)
+    env.reset(seed=0)
+    assert env.action_masks().sum() == 3  # nothing to move: any action is allowed and ends the episode
+    _, reward, terminated, _, info = env.step(0)
+    assert terminated and reward == 0 and info["solution"].makespan(one_machine) == 8
