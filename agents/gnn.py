@@ -90,7 +90,40 @@ def mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, out_dim))
 
 
-class JobShopGnn(nn.Module):
+class RelationalRounds(nn.Module):
+    """Base of the job-shop networks (dispatching and improvement): ``self.convs`` (:class:`RelationalMeanConv`)
+    and ``self.norms`` (LayerNorm), one pair per round, run on the padded layout by :meth:`relational_rounds`."""
+
+    def relational_rounds(
+        self, x_op: torch.Tensor, x_machine: torch.Tensor, op_mask: torch.Tensor, op_machine: torch.Tensor,
+        machine_pred: torch.Tensor, job_order: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Operation embeddings ``x_op [B, N, h]`` and machine embeddings ``x_machine [B, M, h]`` after one residual
+        round per conv (relation weights in :data:`schedgym.graphs.jobshop.RELATIONS` order). ``op_mask`` bool
+        ``[B, N]``; ``op_machine``, ``machine_pred`` int64 ``[B, N]`` (the observation fields); ``job_order
+        [B, N - 1, 1]`` from :func:`_job_order`."""
+        batch_size, n_nodes, h = x_op.shape
+        machine_pred, has_machine_pred, machine_succ, has_machine_succ = _machine_order(op_mask, machine_pred)
+        n_machines = x_machine.shape[1]
+        membership = ((op_machine[:, :, None] == torch.arange(n_machines, device=op_mask.device)) & op_mask[:, :, None]).float()
+        membership = membership.transpose(1, 2) / membership.sum(1).clamp(min=1.0)[:, :, None]  # [B, M, N]: mean over a machine's operations
+        for conv, norm in zip(self.convs, self.norms):
+            weight = conv.relations.weight  # [h, R * h]: relation r mixes in through columns r*h:(r+1)*h (RELATIONS order)
+            # the four operation -> operation relations: transform every node once per relation, then shift
+            # (job order) or gather (machine order) the transformed rows to their receivers
+            to_operations = weight[:, : 4 * h].reshape(h, 4, h).permute(2, 1, 0).reshape(h, 4 * h)
+            to_job_next, to_job_prev, to_machine_next, to_machine_prev = (x_op @ to_operations).reshape(batch_size, n_nodes, 4, h).unbind(2)
+            op_out = conv.root(x_op) + _gather_nodes(x_machine @ weight[:, 5 * h :].t(), op_machine)
+            op_out = op_out + _from_job_neighbours(to_job_next, to_job_prev, job_order)
+            op_out = op_out + _gather_nodes(to_machine_next, machine_pred) * has_machine_pred
+            op_out = op_out + _gather_nodes(to_machine_prev, machine_succ) * has_machine_succ
+            machine_out = conv.root(x_machine) + torch.bmm(membership, x_op) @ weight[:, 4 * h : 5 * h].t()
+            x_op = norm(x_op + torch.relu(op_out))
+            x_machine = norm(x_machine + torch.relu(machine_out))
+        return x_op, x_machine
+
+
+class JobShopGnn(RelationalRounds):
     """obs (padded tensors, batch first) -> (logits ``[B, max_jobs]``, value ``[B]``).
 
     Operation and machine nodes get their own input encoders, then ``n_layers`` residual relational rounds
@@ -129,7 +162,7 @@ class JobShopGnn(nn.Module):
         op_machine = obs["op_machine"].long().clamp(0, machine_mask.shape[1] - 1)
         x_op = self.op_encoder(obs["op_features"].float())  # [B, N, h]
         x_machine = self.machine_encoder(obs["machine_features"].float())  # [B, M, h]
-        x_op, x_machine = relational_rounds(self.convs, self.norms, x_op, x_machine, op_mask, op_machine, obs["machine_pred"].long(), job_order)
+        x_op, x_machine = self.relational_rounds(x_op, x_machine, op_mask, op_machine, obs["machine_pred"].long(), job_order)
 
         op_weights = op_mask.float()[:, :, None]
         op_mean = (x_op * op_weights).sum(1) / op_weights.sum(1).clamp(min=1.0)
@@ -149,34 +182,6 @@ class JobShopGnn(nn.Module):
         return logits, value
 
 
-def relational_rounds(
-    convs: nn.ModuleList, norms: nn.ModuleList, x_op: torch.Tensor, x_machine: torch.Tensor, op_mask: torch.Tensor,
-    op_machine: torch.Tensor, machine_pred: torch.Tensor, job_order: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The residual relational rounds of :class:`JobShopGnn` on the padded layout: operation embeddings
-    ``x_op [B, N, h]`` and machine embeddings ``x_machine [B, M, h]`` after one round per conv (weights in
-    :data:`schedgym.graphs.jobshop.RELATIONS` order). ``op_mask`` bool ``[B, N]``; ``op_machine``, ``machine_pred``
-    int64 ``[B, N]`` (the observation fields); ``job_order [B, N - 1, 1]`` from :func:`_job_order`. Shared by the
-    dispatching and the improvement networks."""
-    batch_size, n_nodes, h = x_op.shape
-    machine_pred, has_machine_pred, machine_succ, has_machine_succ = _machine_order(op_mask, machine_pred)
-    n_machines = x_machine.shape[1]
-    membership = ((op_machine[:, :, None] == torch.arange(n_machines, device=op_mask.device)) & op_mask[:, :, None]).float()
-    membership = membership.transpose(1, 2) / membership.sum(1).clamp(min=1.0)[:, :, None]  # [B, M, N]: mean over a machine's operations
-    for conv, norm in zip(convs, norms):
-        weight = conv.relations.weight  # [h, R * h]: relation r mixes in through columns r*h:(r+1)*h (RELATIONS order)
-        # the four operation -> operation relations: transform every node once per relation, then shift
-        # (job order) or gather (machine order) the transformed rows to their receivers
-        to_operations = weight[:, : 4 * h].reshape(h, 4, h).permute(2, 1, 0).reshape(h, 4 * h)
-        to_job_next, to_job_prev, to_machine_next, to_machine_prev = (x_op @ to_operations).reshape(batch_size, n_nodes, 4, h).unbind(2)
-        op_out = conv.root(x_op) + _gather_nodes(x_machine @ weight[:, 5 * h :].t(), op_machine)
-        op_out = op_out + _from_job_neighbours(to_job_next, to_job_prev, job_order)
-        op_out = op_out + _gather_nodes(to_machine_next, machine_pred) * has_machine_pred
-        op_out = op_out + _gather_nodes(to_machine_prev, machine_succ) * has_machine_succ
-        machine_out = conv.root(x_machine) + torch.bmm(membership, x_op) @ weight[:, 4 * h : 5 * h].t()
-        x_op = norm(x_op + torch.relu(op_out))
-        x_machine = norm(x_machine + torch.relu(machine_out))
-    return x_op, x_machine
 
 
 def _job_order(op_mask: torch.Tensor, max_ops: int) -> torch.Tensor:

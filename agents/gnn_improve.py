@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from schedgym.agents.gnn import GnnConfig, RelationalMeanConv, _gather_nodes, _machine_order, mlp, relational_rounds
+from schedgym.agents.gnn import GnnConfig, RelationalMeanConv, RelationalRounds, _gather_nodes, _machine_order, mlp
 from schedgym.graphs.jobshop import RELATIONS
 from schedgym.graphs.jobshop_improve import IMPROVE_MACHINE_FEATURES, IMPROVE_OP_FEATURES
 
@@ -29,10 +29,10 @@ def check_improve_observation(obs: dict[str, torch.Tensor]) -> None:
             raise ValueError(f"observation[{key!r}] has {obs[key].shape[-1]} features per node, expected {width}; {hint}")
 
 
-class JobShopImproveGnn(nn.Module):
+class JobShopImproveGnn(RelationalRounds):
     """obs (padded tensors, batch first) -> (logits ``[B, N]``, value ``[B]``).
 
-    The relational rounds of :class:`~schedgym.agents.gnn.JobShopGnn` (:func:`relational_rounds`: job and machine
+    The relational rounds of :class:`~schedgym.agents.gnn.JobShopGnn` (:meth:`RelationalRounds.relational_rounds`: job and machine
     order in both directions, i.e. the forward and the backward view of the disjunctive graph, and machine
     membership) over the schedule's features; a node's logit is an MLP of its embedding, the embedding of its
     machine successor (the operation it would swap with) and the mean embedding, so one set of weights scores the
@@ -61,7 +61,7 @@ class JobShopImproveGnn(nn.Module):
         job_order = (obs["op_job_next"][:, :-1] != 0).float()[:, :, None]
         x_op = self.op_encoder(obs["op_features"].float())
         x_machine = self.machine_encoder(obs["machine_features"].float())
-        x_op, x_machine = relational_rounds(self.convs, self.norms, x_op, x_machine, op_mask, op_machine, machine_pred, job_order)
+        x_op, x_machine = self.relational_rounds(x_op, x_machine, op_mask, op_machine, machine_pred, job_order)
 
         op_weights = op_mask.float()[:, :, None]
         op_mean = (x_op * op_weights).sum(1) / op_weights.sum(1).clamp(min=1.0)

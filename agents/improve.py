@@ -1,5 +1,6 @@
-"""Learned local search for the job shop: ``l2s`` (the improvement policy chooses every move) and ``ppo-tabu`` (tabu
-search whose candidate moves the policy prunes), both from the FDD/MWKR schedule, best schedule kept."""
+"""Learned search for the job shop, all from the FDD/MWKR schedule, best schedule kept: ``l2s`` (the improvement
+policy chooses every move), ``ppo-tabu`` (tabu search whose candidate moves the policy prunes) and ``cpsat-ppo``
+(CP-SAT hinted with the schedule ``l2s`` found in the first part of the time)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 
 from schedgym.agents.checkpoint import DEFAULT_POLICY, PolicyMetadata, load_network
+from schedgym.baselines.jobshop.cpsat import CpSatJobShop
 from schedgym.baselines.jobshop.rules import DispatchingRule
 from schedgym.baselines.jobshop.tabu import tabu_search
 from schedgym.envs.jobshop import JobShopInstance, JobShopSolution
@@ -132,3 +134,32 @@ class PolicyTabuSolver:
         remaining_s = max(0.0, limit_s - (time.perf_counter() - begin))
         result = tabu_search(instance, start.start_times, time_limit_s=remaining_s, seed=seed, move_scorer=scorer, keep_moves=self.keep_moves)
         return JobShopSolution(instance.name, result.start_times)
+
+
+@dataclass
+class PolicyCpSatSolver:
+    """``cpsat-ppo``: ``l2s`` for ``search_fraction`` of the time limit, then CP-SAT (``workers`` threads) for the
+    rest, hinted with the best schedule ``l2s`` found (instead of the FDD/MWKR one ``cpsat`` is hinted with);
+    CP-SAT's answer is never worse than its hint, and its proven lower bound is kept."""
+
+    name: str = "cpsat-ppo"
+    policy: str = ""
+    search_fraction: float = 0.3
+    workers: int = 2
+    default_time_limit_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.search_fraction < 1.0:
+            raise ValueError(f"search_fraction must lie strictly between 0 and 1, got {self.search_fraction}")
+        self.search = ImprovementPolicySolver(policy=self.policy)
+
+    def solve(
+        self, instance: JobShopInstance, *, time_limit: float | None = None, seed: int | None = None,
+        machine_downtime: list[tuple[int, int, int]] | None = None,
+    ) -> JobShopSolution:
+        _refuse_downtime(machine_downtime, self.name)
+        begin = time.perf_counter()
+        limit_s = self.default_time_limit_s if time_limit is None else time_limit
+        hint = self.search.solve(instance, time_limit=self.search_fraction * limit_s, seed=seed)
+        remaining_s = max(0.1, limit_s - (time.perf_counter() - begin))
+        return CpSatJobShop(num_workers=self.workers).solve(instance, time_limit=remaining_s, seed=seed, hint_start_times=hint.start_times)

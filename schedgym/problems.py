@@ -83,8 +83,8 @@ register_solver(
     "l2s",
     lambda policy="", steps=None, workers=None, **_: _improvement_solver("ImprovementPolicySolver", policy=policy, steps=None if steps is None else int(steps), torch_threads=workers or 1),
     "learned local search: the improvement policy (shipped jobshop-improve-default unless --policy) samples every N5"
-    " move from the FDD/MWKR schedule, best kept, for --time-limit or steps=<moves> (5,000 without either)",
-    "policy",
+    " move from the FDD/MWKR schedule, best kept, for l2s:<moves> moves or --time-limit (5,000 moves without either)",
+    "steps",
 )
 register_solver(
     "jobshop",
@@ -92,6 +92,14 @@ register_solver(
     lambda policy="", keep=3, workers=None, **_: _improvement_solver("PolicyTabuSolver", policy=policy, keep_moves=int(keep), torch_threads=workers or 1),
     "tabu search from the FDD/MWKR schedule choosing among the keep=<3> moves the improvement policy scores highest,"
     " until --time-limit (10 s without one)",
+    "policy",
+)
+register_solver(
+    "jobshop",
+    "cpsat-ppo",
+    lambda policy="", workers=2, fraction=0.3, **_: _improvement_solver("PolicyCpSatSolver", policy=policy, workers=int(workers), search_fraction=float(fraction)),
+    "CP-SAT hinted with the schedule l2s finds in the first fraction=<0.3> of --time-limit (cpsat is hinted with"
+    " FDD/MWKR's); reports its proven lower bound",
     "policy",
 )
 

@@ -34,8 +34,10 @@ class CpSatJobShop:
         time_limit: float | None = None,
         seed: int | None = None,
         machine_downtime: list[tuple[int, int, int]] | None = None,
+        hint_start_times: np.ndarray | None = None,
     ) -> JobShopSolution:
         """Best schedule found within ``time_limit`` seconds; its ``lower_bound`` is the bound CP-SAT proved.
+        ``hint_start_times`` (int ``[n_jobs, n_ops]``, a feasible schedule): the hint instead of ``hint_rule``'s.
 
         Raises:
             RuntimeError: if no feasible schedule was found in time (only possible without a hint).
@@ -62,11 +64,12 @@ class CpSatJobShop:
         model.add_max_equality(makespan, [starts[j, -1] + int(instance.durations[j, -1]) for j in range(instance.n_jobs)])
         model.minimize(makespan)
 
-        if self.hint_rule is not None:
-            hint = DispatchingRule(self.hint_rule).solve(instance, machine_downtime=downtime)
+        if hint_start_times is None and self.hint_rule is not None:
+            hint_start_times = DispatchingRule(self.hint_rule).solve(instance, machine_downtime=downtime).start_times
+        if hint_start_times is not None:
             for j in range(instance.n_jobs):
                 for o in range(instance.n_ops):
-                    model.add_hint(starts[j, o], int(hint.start_times[j, o]))
+                    model.add_hint(starts[j, o], int(hint_start_times[j, o]))
 
         limit_s = time_limit if time_limit is not None else self.default_time_limit_s
         solver, status = solve_model(model, time_limit_s=limit_s, num_workers=self.num_workers, seed=seed)
