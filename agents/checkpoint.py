@@ -19,6 +19,7 @@ METADATA_ENTRY = "schedgym.json"
 #: Pretrained policies shipped inside the package: name -> file in ``schedgym/agents/policies``.
 SHIPPED_POLICIES = {
     "jobshop-default": "jobshop-default.zip",
+    "jobshop-improve-default": "jobshop-improve-default.zip",
     "socdag-default": "socdag-default.zip",
     "llmrouting-default": "llmrouting-default.zip",
     "memmap-default": "memmap-default.zip",

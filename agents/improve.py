@@ -87,18 +87,16 @@ class ImprovementPolicySolver:
 
 
 def policy_move_scorer(net: torch.nn.Module, encoder: ImproveEncoder, instance: JobShopInstance):
-    """A :data:`~schedgym.baselines.jobshop.tabu.MoveScorer` from the improvement policy: each move's logit in the
-    observation of the current schedule (its best-so-far and moves-left features read as at an episode's start)."""
+    """A :data:`~schedgym.baselines.jobshop.tabu.MoveScorer` from the improvement policy: every operation's logit in
+    the observation of the current schedule (its best-so-far and moves-left features read as at an episode's start)."""
     fixed = encoder.fixed_fields(instance)
+    nodes = torch.from_numpy(np.array([encoder.node(op, instance.n_ops) for op in range(instance.n_operations)]))
 
     @torch.inference_mode()
-    def score(schedule: DisjunctiveSchedule, moves: np.ndarray) -> np.ndarray:
-        mask = np.zeros(instance.n_operations, dtype=np.int8)
-        mask[moves] = 1
-        observation = encoder.encode(schedule, mask, schedule.makespan, 1.0, fixed)
+    def score(schedule: DisjunctiveSchedule) -> np.ndarray:
+        observation = encoder.encode(schedule, schedule.moves(), schedule.makespan, 1.0, fixed)
         logits, _ = net({key: torch.from_numpy(value)[None] for key, value in observation.items()})
-        nodes = (moves // instance.n_ops) * encoder.max_ops + moves % instance.n_ops
-        return logits[0, torch.from_numpy(nodes)].numpy()
+        return logits[0, nodes].numpy()
 
     return score
 
@@ -107,11 +105,13 @@ def policy_move_scorer(net: torch.nn.Module, encoder: ImproveEncoder, instance: 
 class PolicyTabuSolver:
     """``ppo-tabu``: :func:`~schedgym.baselines.jobshop.tabu.tabu_search` from the FDD/MWKR schedule, each
     iteration choosing only among the ``keep_moves`` moves the improvement policy scores highest (and any move
-    whose estimate beats the best), until the time limit (10 s without one)."""
+    whose estimate beats the best), the scores refreshed every ``rescore_every`` iterations, until the time limit
+    (10 s without one)."""
 
     name: str = "ppo-tabu"
     policy: str = ""
-    keep_moves: int = 3
+    keep_moves: int | None = 8
+    rescore_every: int = 20
     default_time_limit_s: float = 10.0
     torch_threads: int = 1
     net: torch.nn.Module = field(init=False, repr=False)
@@ -132,7 +132,7 @@ class PolicyTabuSolver:
         scorer = policy_move_scorer(self.net, ImproveEncoder(instance.n_jobs, instance.n_ops, instance.n_machines), instance)
         limit_s = self.default_time_limit_s if time_limit is None else time_limit
         remaining_s = max(0.0, limit_s - (time.perf_counter() - begin))
-        result = tabu_search(instance, start.start_times, time_limit_s=remaining_s, seed=seed, move_scorer=scorer, keep_moves=self.keep_moves)
+        result = tabu_search(instance, start.start_times, time_limit_s=remaining_s, seed=seed, move_scorer=scorer, keep_moves=self.keep_moves, rescore_every=self.rescore_every)
         return JobShopSolution(instance.name, result.start_times)
 
 

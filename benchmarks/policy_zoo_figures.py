@@ -2,8 +2,9 @@
 
     python benchmarks/policy_zoo_figures.py benchmarks/results/default_leaderboard.json
 
-For every suite where ``ppo`` ran, the figure is its mean gap % (or mean objective where the suite has no bounds)
-and its rank among the solvers of that suite, ranked as in the leaderboard's Markdown tables.
+For every suite where ``ppo`` ran (and, for the job-shop improvement policy, ``l2s``), the figure is its mean gap %
+(or mean objective where the suite has no bounds) and its rank among the solvers of that suite, ranked as in the
+leaderboard's Markdown tables.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from schedgym.agents.checkpoint import DEFAULT_POLICY
 from schedgym.atomic import atomic_write_text
 from schedgym.bench import suite_tables
 
+#: Leaderboard solvers other than ``ppo`` that run a shipped policy: (problem, solver) -> policy.
+LEARNED_SOLVERS = {("jobshop", "l2s"): DEFAULT_POLICY["jobshop-improve"]}
 OUT = Path(__file__).resolve().parents[1] / "agents" / "policies" / "leaderboard.json"
 
 
@@ -24,13 +27,14 @@ def zoo_figures(result: dict) -> dict[str, list[dict]]:
     figures: dict[str, list[dict]] = {}
     tables = suite_tables(result)
     for row in result["summary"]:
-        if row["solver"] != "ppo" or row["problem"] not in DEFAULT_POLICY:
+        policy = LEARNED_SOLVERS.get((row["problem"], row["solver"])) or (DEFAULT_POLICY.get(row["problem"]) if row["solver"] == "ppo" else None)
+        if policy is None:
             continue
         ranking = tables[(row["problem"], row["suite"])][0]
         solvers = [cells[1] for cells in ranking.cells]
-        figures.setdefault(DEFAULT_POLICY[row["problem"]], []).append({
+        figures.setdefault(policy, []).append({
             "suite": row["suite"], "mean_gap_pct": row["mean_gap_pct"], "mean_objective": row["mean_objective"],
-            "rank": solvers.index("ppo") + 1, "of": len(solvers),
+            "rank": solvers.index(row["solver"]) + 1, "of": len(solvers),
         })
     return figures
 

@@ -14,7 +14,7 @@ One run, instance by instance, each solver in turn with the same ``--time-limit`
 * ``cpsat-plain``: CP-SAT on the same model without a solution hint, ``--cpus`` workers;
 * ``cpsat``: the registered CP-SAT solver (hinted with FDD/MWKR), ``--cpus`` workers;
 * ``tabu``: the registered tabu search from the FDD/MWKR schedule (one thread);
-* ``ppo-tabu``: the registered tabu search from the policy's greedy schedule (one thread for both).
+* ``tabu-from-ppo``: the registered tabu search from the policy's greedy schedule (one thread for both).
 
 ``--solvers`` picks a subset (default: all, in this order).
 
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="torch threads of the samplers, CP-SAT workers")
     parser.add_argument("--samples", type=int, default=8, help="rollouts per round (both samplers)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--solvers", default="ppo-sample,whole-samples,cpsat-plain,cpsat,tabu,ppo-tabu", help="any of these and deviations")
+    parser.add_argument("--solvers", default="ppo-sample,whole-samples,cpsat-plain,cpsat,tabu,tabu-from-ppo", help="any of these and deviations")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "sampling_search.json"))
     args = parser.parse_args()
 
@@ -61,7 +61,7 @@ def main() -> None:
         "cpsat-plain": lambda inst: CpSatJobShop(num_workers=args.cpus, hint_rule=None).solve(inst, time_limit=args.time_limit, seed=args.seed),
         "cpsat": lambda inst: CpSatJobShop(num_workers=args.cpus).solve(inst, time_limit=args.time_limit, seed=args.seed),
         "tabu": lambda inst: TabuSearchSolver("tabu", DispatchingRule("fdd-mwkr")).solve(inst, time_limit=args.time_limit, seed=args.seed),
-        "ppo-tabu": lambda inst: TabuSearchSolver("ppo-tabu", greedy).solve(inst, time_limit=args.time_limit, seed=args.seed),
+        "tabu-from-ppo": lambda inst: TabuSearchSolver("tabu-from-ppo", greedy).solve(inst, time_limit=args.time_limit, seed=args.seed),
     }
     solvers = {name: every_solver[name] for name in args.solvers.split(",")}
     rows = []

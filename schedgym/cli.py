@@ -167,7 +167,8 @@ def policies() -> None:
     from schedgym.agents.zoo import figures_source, policy_zoo
 
     for entry in policy_zoo():
-        typer.echo(f"{entry.name}  (problem {entry.problem}; use it as --solvers ppo:{entry.name})")
+        usage = f"--solvers l2s,ppo-tabu,cpsat-ppo --policy {entry.name}" if entry.problem == "jobshop-improve" else f"--solvers ppo:{entry.name}"
+        typer.echo(f"{entry.name}  (problem {entry.problem}; use it as {usage})")
         typer.echo(f"  trained on     {entry.trained_on}")
         typer.echo(f"  steps          {entry.steps} PPO decisions")
         typer.echo(f"  where trained  {entry.where_trained}")

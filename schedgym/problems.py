@@ -49,7 +49,7 @@ register_problem(
         picture=gantt_figure,
         default_leaderboard=[
             ("taillard", ["spt", "lpt", "fifo", "mor", "mwkr", "fdd-mwkr", "ppo"], None),
-            ("taillard-15x15", ["cpsat", "tabu"], 3.0),
+            ("taillard-15x15", ["cpsat", "tabu", "l2s"], 3.0),
         ],
         default_solver="mwkr",
     )
@@ -89,9 +89,11 @@ register_solver(
 register_solver(
     "jobshop",
     "ppo-tabu",
-    lambda policy="", keep=3, workers=None, **_: _improvement_solver("PolicyTabuSolver", policy=policy, keep_moves=int(keep), torch_threads=workers or 1),
-    "tabu search from the FDD/MWKR schedule choosing among the keep=<3> moves the improvement policy scores highest,"
-    " until --time-limit (10 s without one)",
+    lambda policy="", keep=8, rescore=20, workers=None, **_: _improvement_solver(
+        "PolicyTabuSolver", policy=policy, keep_moves=int(keep), rescore_every=int(rescore), torch_threads=workers or 1
+    ),
+    "tabu search from the FDD/MWKR schedule choosing among the 8 moves the improvement policy scores highest (scores"
+    " refreshed every 20 iterations), until --time-limit (10 s without one)",
     "policy",
 )
 register_solver(

@@ -110,3 +110,34 @@ def test_an_optimal_start_ends_the_episode_at_once():
     assert env.action_masks().sum() == 3  # nothing to move: any action is allowed and ends the episode
     _, reward, terminated, _, info = env.step(0)
     assert terminated and reward == 0 and info["solution"].makespan(one_machine) == 8
+
+
+def test_learned_search_solvers_return_valid_schedules_no_worse_than_their_start():
+    from schedgym.registry import make_solver
+
+    instance = load_benchmark("la16")
+    start = DispatchingRule("fdd-mwkr").solve(instance).makespan(instance)
+    l2s = make_solver("jobshop", "l2s:300")
+    first, second = l2s.solve(instance, seed=1), l2s.solve(instance, seed=1)
+    assert l2s.moves_made == 300 and np.array_equal(first.start_times, second.start_times)
+    for solution in (first, make_solver("jobshop", "ppo-tabu").solve(instance, time_limit=0.5, seed=0)):
+        assert validate(instance, solution) == []
+        assert solution.makespan(instance) < start
+    hinted = make_solver("jobshop", "cpsat-ppo").solve(instance, time_limit=1.0, seed=0)
+    assert validate(instance, hinted) == [] and hinted.lower_bound <= hinted.makespan(instance) <= start
+
+
+def test_learned_search_refuses_bad_settings_with_the_fix():
+    from schedgym.agents.checkpoint import CheckpointError
+    from schedgym.agents.improve import ImprovementPolicySolver, PolicyCpSatSolver
+    from schedgym.baselines.jobshop import tabu_search
+
+    instance = load_benchmark("ft06")
+    with pytest.raises(CheckpointError, match="jobshop-improve"):
+        ImprovementPolicySolver(policy="jobshop-default")  # a dispatching policy, not an improvement one
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        PolicyCpSatSolver(search_fraction=1.0)
+    with pytest.raises(ValueError, match="rescore_every must be at least 1"):
+        tabu_search(instance, DispatchingRule("spt").solve(instance).start_times, max_iterations=5, keep_moves=0)
+    with pytest.raises(ValueError, match="drop the machine downtime"):
+        ImprovementPolicySolver().solve(instance, machine_downtime=[(0, 0, 5)])

@@ -38,8 +38,9 @@ def test_the_zoo_figures_are_those_of_the_recorded_leaderboard():
 def test_policies_command_lists_them():
     result = CliRunner().invoke(app, ["policies"])
     assert result.exit_code == 0, result.output
-    for name in SHIPPED_POLICIES:
-        assert f"{name}  (problem {name.split('-')[0]}; use it as --solvers ppo:{name})" in result.output
+    for entry in policy_zoo():
+        usage = f"--solvers l2s,ppo-tabu,cpsat-ppo --policy {entry.name}" if entry.problem == "jobshop-improve" else f"--solvers ppo:{entry.name}"
+        assert f"{entry.name}  (problem {entry.problem}; use it as {usage})" in result.output
     assert "leaderboard    taillard: mean gap" in result.output
 
 

@@ -12,7 +12,9 @@ uses: compiled kernels, incremental re-evaluation). Each iteration
    tabu one that would beat the best makespan (aspiration); ties are broken at random.
 
 With a ``move_scorer`` (``ppo-tabu``: the improvement policy's logits), step 3 only considers the ``keep_moves``
-moves it scores highest, plus any move whose estimate beats the best makespan.
+moves it scores highest, plus any move whose estimate beats the best makespan (``keep_moves=None``: all of them),
+and ties of the estimate go to the better-scored move instead of a coin flip; the scores are recomputed every
+``rescore_every`` iterations (a network's forward pass costs a hundred iterations of the search itself).
 
 After ``restart_after`` iterations without a new best, the search goes back to the best schedule and perturbs
 it with a few random N5 moves. The search stops early when no move exists: the critical path is then all on one
@@ -32,8 +34,9 @@ import numpy as np
 from schedgym.envs.jobshop import JobShopInstance, JobShopSolution
 from schedgym.envs.jobshop.disjunctive import DisjunctiveSchedule
 
-#: (schedule, its N5 moves as operation ids [K]) -> float scores [K], higher is more promising.
-MoveScorer = Callable[[DisjunctiveSchedule, np.ndarray], np.ndarray]
+#: schedule -> float scores [n_operations] of swapping each operation with its machine successor, higher is more
+#: promising.
+MoveScorer = Callable[[DisjunctiveSchedule], np.ndarray]
 
 
 @dataclass
@@ -54,16 +57,18 @@ def tabu_search(
     seed: int | None = None,
     restart_after: int = 1500,
     move_scorer: MoveScorer | None = None,
-    keep_moves: int = 3,
+    keep_moves: int | None = 3,
+    rescore_every: int = 1,
 ) -> TabuSearchResult:
     """Improve the schedule ``start_times`` (int ``[n_jobs, n_ops]``, feasible) by tabu search over the N5
     neighbourhood until ``time_limit_s`` seconds have passed or ``max_iterations`` moves were made (at least one of
-    the two must be given). ``move_scorer`` / ``keep_moves``: prune each iteration's moves to the best-scored ones
-    (module docstring). Returns the best schedule seen (never worse than the one given, made semi-active)."""
+    the two must be given). ``move_scorer`` / ``keep_moves`` / ``rescore_every``: prune each iteration's moves to
+    the best-scored ones (module docstring). Returns the best schedule seen (never worse than the one given, made semi-active)."""
     if time_limit_s is None and max_iterations is None:
         raise ValueError("tabu_search needs a time limit or an iteration limit, or it would never stop")
-    if keep_moves < 1:
-        raise ValueError(f"keep_moves must be at least 1, got {keep_moves}")
+    if (keep_moves is not None and keep_moves < 1) or rescore_every < 1:
+        raise ValueError(f"keep_moves (or None) and rescore_every must be at least 1, got {keep_moves} and {rescore_every}")
+    scores = np.zeros(instance.n_operations)
     deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
     rng = np.random.default_rng(seed)
     schedule = DisjunctiveSchedule.from_start_times(instance, start_times)
@@ -81,16 +86,23 @@ def tabu_search(
         estimates = schedule.estimates(moves)
         successors = schedule.machine_succ[moves]
         considered = np.ones(len(moves), dtype=bool)
-        if move_scorer is not None and len(moves) > keep_moves:
-            scores = move_scorer(schedule, moves)
+        if move_scorer is not None and (iteration - 1) % rescore_every == 0:
+            scores = move_scorer(schedule)
+        if move_scorer is not None and keep_moves is not None and len(moves) > keep_moves:
             considered[:] = False
-            considered[np.argsort(-scores, kind="stable")[:keep_moves]] = True
+            considered[np.argsort(-scores[moves], kind="stable")[:keep_moves]] = True
             considered |= estimates < best_makespan
         chosen, chosen_value = -1, None
         for k in np.flatnonzero(considered).tolist():
             value = int(estimates[k])
             allowed = tabu_until.get((int(moves[k]), int(successors[k])), 0) <= iteration or value < best_makespan
-            if allowed and (chosen_value is None or value < chosen_value or (value == chosen_value and rng.random() < 0.5)):
+            if not allowed:
+                continue
+            if move_scorer is not None:  # ties go to the better-scored move
+                better = chosen_value is None or value < chosen_value or (value == chosen_value and scores[moves[k]] > scores[moves[chosen]])
+            else:
+                better = chosen_value is None or value < chosen_value or (value == chosen_value and rng.random() < 0.5)
+            if better:
                 chosen, chosen_value = k, value
         if chosen < 0:  # every move is tabu: make the one whose tabu status ends first
             chosen = min(range(len(moves)), key=lambda k: tabu_until.get((int(moves[k]), int(successors[k])), 0))
