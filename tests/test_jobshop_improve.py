@@ -76,9 +76,18 @@ def test_env_passes_check_env_and_its_return_is_the_improvement():
     solution = info["solution"]
     assert validate(env.schedule.instance, solution) == []
     assert solution.makespan(env.schedule.instance) == info["best_makespan"] == start - total < start
-    last_on_machine = int(np.flatnonzero(env.schedule.machine_succ < 0)[0])
-    with pytest.raises(ValueError, match="machine successor to swap with"):
-        env.step(env.encoder.node(last_on_machine, env.schedule.n_ops))
+    with pytest.raises(ValueError, match="node of one of the instance's operations"):
+        env.step(env.encoder.n_nodes)
+
+
+def test_an_operation_last_on_its_machine_or_a_cycle_closing_swap_is_a_null_move():
+    instance = JobShopInstance("tiny", machines=np.array([[0, 1], [1, 0]]), durations=np.array([[2, 2], [3, 1]]))
+    env = JobShopImproveEnv(instance, horizon=5)
+    env.reset(options={"start_times": np.array([[1, 6], [0, 0]])})  # m0 runs 3 then 0, m1 runs 2 then 1
+    assert env.schedule.sequences() == [[3, 0], [2, 1]]
+    for node in (env.encoder.node(2, 2), env.encoder.node(1, 2)):  # closes a cycle; last on m1
+        _, reward, _, _, info = env.step(node)
+        assert reward == 0 and env.schedule.sequences() == [[3, 0], [2, 1]] and env.moves_made in (1, 2)
 
 
 def test_same_seed_same_trajectory_and_batch_slots_match_the_env():

@@ -44,10 +44,11 @@ class JobShopImproveEnv(gym.Env):
 
     ## Action Space
     ``Discrete(max_jobs * max_ops)``: node ``job * max_ops + op``, whose operation is swapped with the operation
-    after it on its machine. Any such swap that keeps the schedule feasible is legal; ``action_masks()`` (and the
-    observation's ``action_mask``, which ``action_space.sample()`` and MaskablePPO draw from) narrows the choice to
-    the N5 moves of the current schedule (those of every critical path). An operation last on its machine, a
-    padding node, or a swap that would close a cycle raises ``ValueError``.
+    after it on its machine. ``action_masks()`` (and the observation's ``action_mask``, which
+    ``action_space.sample()`` and MaskablePPO draw from) marks the N5 moves of the current schedule (those of every
+    critical path). Any other swap that keeps the schedule feasible is made too; an operation last on its machine,
+    or whose swap would close a cycle, is a null move (the schedule stays, the step counts). A padding node raises
+    ``ValueError``.
 
     ## Observation Space
     A ``Dict`` of padded disjunctive-graph tensors, see :class:`schedgym.graphs.jobshop_improve.ImproveEncoder`.
@@ -132,17 +133,18 @@ class JobShopImproveEnv(gym.Env):
         if self.schedule is None:
             raise RuntimeError("call reset() before step()")
         node = int(action)
-        if not self._legal(node):
+        if not self._real(node):
             raise ValueError(
-                f"invalid action {action!r}: an action is an operation with a machine successor to swap with; "
+                f"invalid action {action!r}: an action is a node of one of the instance's operations; "
                 f"the N5 moves of this schedule are the nodes {np.flatnonzero(self._mask).tolist()}"
             )
         operation = self.encoder.operation(node, self.schedule.n_ops)
         reward = 0.0
         self.moves_made += 1
-        if not self._optimal:
+        makespan = self.schedule.makespan
+        if not self._optimal and (self._mask[node] or self._feasible_swap(operation)):
             makespan = self.schedule.swap(operation)
-        if not self._optimal and makespan < self.best_makespan:
+        if makespan < self.best_makespan:
             reward = float(self.best_makespan - makespan) * self._reward_scale
             self.best_makespan = makespan
             self.best_start_times = self.schedule.start_times()
@@ -165,15 +167,23 @@ class JobShopImproveEnv(gym.Env):
         return None
 
     # ----------------------------------------------------------------------------------------------- helpers
-    def _legal(self, node: int) -> bool:
-        """Whether ``node`` is a real operation with a machine successor (or any node when the schedule is optimal)."""
+    def _real(self, node: int) -> bool:
+        """Whether ``node`` stands for an operation of the instance (not padding)."""
         if not 0 <= node < self.encoder.n_nodes:
             return False
-        if self._mask[node]:
-            return True
         job, op = divmod(node, self.encoder.max_ops)
-        instance = self.schedule.instance
-        return job < instance.n_jobs and op < instance.n_ops and self.schedule.machine_succ[job * instance.n_ops + op] >= 0
+        return job < self.schedule.instance.n_jobs and op < self.schedule.n_ops
+
+    def _feasible_swap(self, operation: int) -> bool:
+        """Whether ``operation`` has a machine successor and swapping them keeps the schedule acyclic (the swap is
+        tried on a copy: this path is only taken for actions outside the mask)."""
+        if self.schedule.machine_succ[operation] < 0:
+            return False
+        try:
+            self.schedule.copy().swap(operation)
+        except ValueError:
+            return False
+        return True
 
     def _observation(self) -> dict[str, np.ndarray]:
         self._moves = self.schedule.moves()
