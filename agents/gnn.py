@@ -67,19 +67,24 @@ _OBSERVATION_RANKS = {
 }
 
 
-def check_observation(obs: dict[str, torch.Tensor]) -> None:
-    """Raise ``ValueError`` naming the problem if ``obs`` is not a batch of job-shop observations."""
-    hint = "build observations with schedgym.graphs.JobShopEncoder (JobShopEnv does) and add a batch dimension"
-    if not isinstance(obs, dict) or set(_OBSERVATION_RANKS) - set(obs):
+def check_observation_fields(obs: dict[str, torch.Tensor], ranks: dict[str, int], widths: dict[str, int], hint: str) -> None:
+    """Raise ``ValueError`` (ending with ``hint``) unless ``obs`` is a dict holding every key of ``ranks`` with that
+    many dimensions, and ``widths[key]`` features in the last dimension of each key of ``widths``."""
+    if not isinstance(obs, dict) or set(ranks) - set(obs):
         keys = sorted(obs) if isinstance(obs, dict) else type(obs).__name__
-        raise ValueError(f"observation has keys {keys}, expected {sorted(_OBSERVATION_RANKS)}; {hint}")
-    for key, rank in _OBSERVATION_RANKS.items():
+        raise ValueError(f"observation has keys {keys}, expected {sorted(ranks)}; {hint}")
+    for key, rank in ranks.items():
         if obs[key].dim() != rank:
             raise ValueError(f"observation[{key!r}] has shape {tuple(obs[key].shape)}, expected {rank} dimensions (batch first); {hint}")
-    widths = {"op_features": len(OP_FEATURES), "machine_features": len(MACHINE_FEATURES)}
     for key, width in widths.items():
         if obs[key].shape[-1] != width:
             raise ValueError(f"observation[{key!r}] has {obs[key].shape[-1]} features per node, expected {width}; {hint}")
+
+
+def check_observation(obs: dict[str, torch.Tensor]) -> None:
+    """Raise ``ValueError`` naming the problem if ``obs`` is not a batch of job-shop observations."""
+    hint = "build observations with schedgym.graphs.JobShopEncoder (JobShopEnv does) and add a batch dimension"
+    check_observation_fields(obs, _OBSERVATION_RANKS, {"op_features": len(OP_FEATURES), "machine_features": len(MACHINE_FEATURES)}, hint)
     n_nodes, n_jobs = obs["op_features"].shape[1], obs["action_mask"].shape[1]
     if obs["op_mask"].shape[1] != n_nodes or obs["machine_pred"].shape[1] != n_nodes or obs["job_candidate"].shape[1] != n_jobs:
         raise ValueError(f"observation fields disagree on the number of nodes ({n_nodes}) or jobs ({n_jobs}); {hint}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from schedgym.agents.gnn import GnnConfig, RelationalMeanConv, RelationalRounds, _gather_nodes, _machine_order, mlp
+from schedgym.agents.gnn import GnnConfig, RelationalMeanConv, RelationalRounds, _gather_nodes, _machine_order, check_observation_fields, mlp
 from schedgym.graphs.jobshop import RELATIONS
 from schedgym.graphs.jobshop_improve import IMPROVE_MACHINE_FEATURES, IMPROVE_OP_FEATURES
 
@@ -18,16 +18,8 @@ _OBSERVATION_RANKS = {
 def check_improve_observation(obs: dict[str, torch.Tensor]) -> None:
     """Raise ``ValueError`` naming the problem if ``obs`` is not a batch of improvement observations."""
     hint = "build observations with schedgym.graphs.jobshop_improve.ImproveEncoder (JobShopImproveEnv does) and add a batch dimension"
-    if not isinstance(obs, dict) or set(_OBSERVATION_RANKS) - set(obs):
-        keys = sorted(obs) if isinstance(obs, dict) else type(obs).__name__
-        raise ValueError(f"observation has keys {keys}, expected {sorted(_OBSERVATION_RANKS)}; {hint}")
-    for key, rank in _OBSERVATION_RANKS.items():
-        if obs[key].dim() != rank:
-            raise ValueError(f"observation[{key!r}] has shape {tuple(obs[key].shape)}, expected {rank} dimensions (batch first); {hint}")
-    for key, width in {"op_features": len(IMPROVE_OP_FEATURES), "machine_features": len(IMPROVE_MACHINE_FEATURES)}.items():
-        if obs[key].shape[-1] != width:
-            raise ValueError(f"observation[{key!r}] has {obs[key].shape[-1]} features per node, expected {width}; {hint}")
-
+    widths = {"op_features": len(IMPROVE_OP_FEATURES), "machine_features": len(IMPROVE_MACHINE_FEATURES)}
+    check_observation_fields(obs, _OBSERVATION_RANKS, widths, hint)
 
 class JobShopImproveGnn(RelationalRounds):
     """obs (padded tensors, batch first) -> (logits ``[B, N]``, value ``[B]``).

@@ -99,25 +99,27 @@ def _relink(u, v, machine_pred, machine_succ) -> None:
 
 
 @njit(cache=True)
-def _forward_region(u, v, n_ops, machine_succ, rank, mark, epoch, stack, region) -> int:
-    """After the relink: the nodes reachable from ``u`` ranked before ``v`` (into ``region``; their count returned),
-    or -1 if ``v`` itself is reachable (the swap closed a cycle)."""
-    upper = rank[v]
+def _region(start, forward, bound, stop_at, n_ops, machine_next, rank, mark, epoch, stack, region) -> int:
+    """The nodes reached from ``start`` (into ``region``; their count returned) following successors
+    (``forward``: job successor and ``machine_next`` = machine_succ, visiting nodes ranked below ``bound``) or
+    predecessors (job predecessor and ``machine_next`` = machine_pred, nodes ranked above ``bound``); -1 as soon
+    as ``stop_at`` is reached."""
     size, top = 0, 0
-    stack[top] = u
+    stack[top] = start
     top += 1
-    mark[u] = epoch
+    mark[start] = epoch
     while top > 0:
         top -= 1
         w = stack[top]
         region[size] = w
         size += 1
-        for s in (_job_succ(w, n_ops), machine_succ[w]):
+        job_next = _job_succ(w, n_ops) if forward else _job_pred(w, n_ops)
+        for s in (job_next, machine_next[w]):
             if s < 0 or mark[s] == epoch:
                 continue
-            if s == v:
+            if s == stop_at:
                 return -1
-            if rank[s] < upper:
+            if (rank[s] < bound) if forward else (rank[s] > bound):
                 mark[s] = epoch
                 stack[top] = s
                 top += 1
@@ -125,24 +127,16 @@ def _forward_region(u, v, n_ops, machine_succ, rank, mark, epoch, stack, region)
 
 
 @njit(cache=True)
+def _forward_region(u, v, n_ops, machine_succ, rank, mark, epoch, stack, region) -> int:
+    """After the relink: the nodes reachable from ``u`` ranked before ``v``, or -1 if ``v`` itself is reachable
+    (the swap closed a cycle)."""
+    return _region(u, True, rank[v], v, n_ops, machine_succ, rank, mark, epoch, stack, region)
+
+
+@njit(cache=True)
 def _backward_region(u, v, n_ops, machine_pred, rank, mark, epoch, stack, region) -> int:
-    """After the relink: the nodes that reach ``v`` ranked after ``u`` (into ``region``; their count returned)."""
-    lower = rank[u]
-    size, top = 0, 0
-    stack[top] = v
-    top += 1
-    mark[v] = epoch
-    while top > 0:
-        top -= 1
-        w = stack[top]
-        region[size] = w
-        size += 1
-        for p in (_job_pred(w, n_ops), machine_pred[w]):
-            if p >= 0 and mark[p] != epoch and rank[p] > lower:
-                mark[p] = epoch
-                stack[top] = p
-                top += 1
-    return size
+    """After the relink: the nodes that reach ``v`` ranked after ``u``."""
+    return _region(v, False, rank[u], -1, n_ops, machine_pred, rank, mark, epoch, stack, region)
 
 
 @njit(cache=True)
