@@ -1,5 +1,5 @@
 """Learned search for the job shop, all from the FDD/MWKR schedule, best schedule kept: ``l2s`` (the improvement
-policy chooses every move), ``ppo-tabu`` (tabu search whose candidate moves the policy prunes) and ``cpsat-ppo``
+policy chooses every move), ``ppo-tabu`` (``tabu`` whose candidate moves the policy prunes) and ``cpsat-ppo``
 (CP-SAT hinted with the schedule ``l2s`` found in the first part of the time)."""
 
 from __future__ import annotations
@@ -13,13 +13,22 @@ import torch
 from schedgym.agents.checkpoint import DEFAULT_POLICY, PolicyMetadata, load_network
 from schedgym.baselines.jobshop.cpsat import CpSatJobShop
 from schedgym.baselines.jobshop.rules import DispatchingRule
-from schedgym.baselines.jobshop.tabu import tabu_search
+from schedgym.baselines.jobshop.tabu import TabuSearchSolver
 from schedgym.envs.jobshop import JobShopInstance, JobShopSolution
 from schedgym.envs.jobshop.disjunctive import DisjunctiveSchedule
 from schedgym.envs.jobshop.improve import JobShopImproveEnv
 from schedgym.graphs.jobshop_improve import ImproveEncoder
 
 _DEFAULT_MOVES = 5000  # l2s without --time-limit or steps
+
+
+def load_improvement_policy(policy: str) -> tuple[torch.nn.Module, PolicyMetadata]:
+    """The network and metadata of an improvement policy (a shipped name or a checkpoint; "": the default).
+
+    Raises:
+        CheckpointError: missing or corrupt, or a policy of another problem.
+    """
+    return load_network(policy or DEFAULT_POLICY["jobshop-improve"], "jobshop-improve")
 
 
 def _refuse_downtime(machine_downtime, name: str) -> None:
@@ -51,8 +60,7 @@ class ImprovementPolicySolver:
     metadata: PolicyMetadata = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.policy = self.policy or DEFAULT_POLICY["jobshop-improve"]
-        self.net, self.metadata = load_network(self.policy, "jobshop-improve")
+        self.net, self.metadata = load_improvement_policy(self.policy)
         self.horizon = int(self.metadata.train.get("improve_horizon", 500))
 
     @torch.inference_mode()
@@ -86,54 +94,43 @@ class ImprovementPolicySolver:
         return JobShopSolution(instance.name, best_start_times)
 
 
-def policy_move_scorer(net: torch.nn.Module, encoder: ImproveEncoder, instance: JobShopInstance):
-    """A :data:`~schedgym.baselines.jobshop.tabu.MoveScorer` from the improvement policy: every operation's logit in
-    the observation of the current schedule (its best-so-far and moves-left features read as at an episode's start)."""
-    fixed = encoder.fixed_fields(instance)
-    nodes = torch.from_numpy(np.array([encoder.node(op, instance.n_ops) for op in range(instance.n_operations)]))
-
-    @torch.inference_mode()
-    def score(schedule: DisjunctiveSchedule) -> np.ndarray:
-        observation = encoder.encode(schedule, schedule.moves(), schedule.makespan, 1.0, fixed)
-        logits, _ = net({key: torch.from_numpy(value)[None] for key, value in observation.items()})
-        return logits[0, nodes].numpy()
-
-    return score
-
-
 @dataclass
-class PolicyTabuSolver:
-    """``ppo-tabu``: :func:`~schedgym.baselines.jobshop.tabu.tabu_search` from the FDD/MWKR schedule, each
-    iteration choosing only among the ``keep_moves`` moves the improvement policy scores highest (and any move
-    whose estimate beats the best), the scores refreshed every ``rescore_every`` iterations, until the time limit
-    (10 s without one)."""
+class PolicyMoveScorer:
+    """instance -> a :data:`~schedgym.baselines.jobshop.tabu.MoveScorer` from the improvement policy: every
+    operation's logit in the observation of the current schedule (its best-so-far and moves-left features read as
+    at an episode's start), on ``torch_threads`` CPU threads."""
 
-    name: str = "ppo-tabu"
     policy: str = ""
-    keep_moves: int | None = 8
-    rescore_every: int = 20
-    default_time_limit_s: float = 10.0
     torch_threads: int = 1
     net: torch.nn.Module = field(init=False, repr=False)
-    metadata: PolicyMetadata = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.policy = self.policy or DEFAULT_POLICY["jobshop-improve"]
-        self.net, self.metadata = load_network(self.policy, "jobshop-improve")
+        self.net, _ = load_improvement_policy(self.policy)
 
-    def solve(
-        self, instance: JobShopInstance, *, time_limit: float | None = None, seed: int | None = None,
-        machine_downtime: list[tuple[int, int, int]] | None = None,
-    ) -> JobShopSolution:
-        _refuse_downtime(machine_downtime, self.name)
+    def __call__(self, instance: JobShopInstance):
         torch.set_num_threads(self.torch_threads)
-        begin = time.perf_counter()
-        start = DispatchingRule("fdd-mwkr").solve(instance)
-        scorer = policy_move_scorer(self.net, ImproveEncoder(instance.n_jobs, instance.n_ops, instance.n_machines), instance)
-        limit_s = self.default_time_limit_s if time_limit is None else time_limit
-        remaining_s = max(0.0, limit_s - (time.perf_counter() - begin))
-        result = tabu_search(instance, start.start_times, time_limit_s=remaining_s, seed=seed, move_scorer=scorer, keep_moves=self.keep_moves, rescore_every=self.rescore_every)
-        return JobShopSolution(instance.name, result.start_times)
+        encoder = ImproveEncoder(instance.n_jobs, instance.n_ops, instance.n_machines)
+        fixed = encoder.fixed_fields(instance)
+        nodes = torch.from_numpy(np.array([encoder.node(op, instance.n_ops) for op in range(instance.n_operations)]))
+
+        @torch.inference_mode()
+        def score(schedule: DisjunctiveSchedule) -> np.ndarray:
+            observation = encoder.encode(schedule, schedule.moves(), schedule.makespan, 1.0, fixed)
+            logits, _ = self.net({key: torch.from_numpy(value)[None] for key, value in observation.items()})
+            return logits[0, nodes].numpy()
+
+        return score
+
+
+def policy_tabu_solver(policy: str = "", keep_moves: int | None = 8, rescore_every: int = 20, torch_threads: int = 1) -> TabuSearchSolver:
+    """``ppo-tabu``: :class:`~schedgym.baselines.jobshop.tabu.TabuSearchSolver` from the FDD/MWKR schedule, each
+    iteration choosing only among the ``keep_moves`` moves the improvement policy scores highest (and any move
+    whose estimate beats the best), ties to the better-scored move, the scores refreshed every ``rescore_every``
+    iterations, until the time limit (10 s without one)."""
+    return TabuSearchSolver(
+        "ppo-tabu", DispatchingRule("fdd-mwkr"), scorer=PolicyMoveScorer(policy, torch_threads),
+        keep_moves=keep_moves, rescore_every=rescore_every,
+    )
 
 
 @dataclass

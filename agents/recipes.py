@@ -122,13 +122,16 @@ def _memmap_validation(config: TrainConfig) -> list:
     return [generator(rng) for _ in range(config.val_instances_per_size)]
 
 
+def _taillard_generator(config: TrainConfig) -> TaillardGenerator:
+    return TaillardGenerator(parse_sizes(config.sizes))
+
+
 def _jobshop_env(config: TrainConfig) -> gym.Env:
-    return JobShopEnv(TaillardGenerator(parse_sizes(config.sizes)), normalize_reward=True, **POLICY_ENV_OPTIONS)
+    return JobShopEnv(_taillard_generator(config), normalize_reward=True, **POLICY_ENV_OPTIONS)
 
 
 def _jobshop_batch(config: TrainConfig) -> JobShopBatch:
-    generator = TaillardGenerator(parse_sizes(config.sizes))
-    return JobShopBatch(generator, config.n_envs, normalize_reward=True, seed=config.seed, **POLICY_ENV_OPTIONS)
+    return JobShopBatch(_taillard_generator(config), config.n_envs, normalize_reward=True, seed=config.seed, **POLICY_ENV_OPTIONS)
 
 
 def _improve_options(config: TrainConfig) -> dict:
@@ -158,8 +161,8 @@ RECIPES: dict[str, Recipe] = {
             batch_size=256, n_epochs=1, learning_rate=1e-4, gamma=0.99, eval_every_steps=100_000, val_sizes="15x15",
             val_instances_per_size=4, gnn=GnnConfig(n_layers=2),
         ),
-        make_env=lambda config: JobShopImproveEnv(TaillardGenerator(parse_sizes(config.sizes)), **_improve_options(config)),
-        make_batched_env=lambda config: JobShopImproveBatch(TaillardGenerator(parse_sizes(config.sizes)), config.n_envs, seed=config.seed, **_improve_options(config)),
+        make_env=lambda config: JobShopImproveEnv(_taillard_generator(config), **_improve_options(config)),
+        make_batched_env=lambda config: JobShopImproveBatch(_taillard_generator(config), config.n_envs, seed=config.seed, **_improve_options(config)),
         validation_instances=_jobshop_validation,
         reference_rules=lambda: [DispatchingRule(name) for name in RULE_SCORES if name != "random"],
         demonstrations=_no_demonstrations,

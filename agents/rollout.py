@@ -20,20 +20,15 @@ IMPROVE_VALIDATION_HORIZON = 500
 
 def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
     """One env per instance, set up (and padded alike) the way ``problem``'s policies are trained."""
-    if problem == "jobshop":
+    if problem in ("jobshop", "jobshop-improve"):
         padding = {
             "max_jobs": max(inst.n_jobs for inst in instances),
             "max_ops": max(inst.n_ops for inst in instances),
             "max_machines": max(inst.n_machines for inst in instances),
         }
+        if problem == "jobshop-improve":
+            return [JobShopImproveEnv(inst, horizon=IMPROVE_VALIDATION_HORIZON, **padding) for inst in instances]
         return [jobshop.JobShopEnv(inst, **padding, **POLICY_ENV_OPTIONS) for inst in instances]
-    if problem == "jobshop-improve":
-        padding = {
-            "max_jobs": max(inst.n_jobs for inst in instances),
-            "max_ops": max(inst.n_ops for inst in instances),
-            "max_machines": max(inst.n_machines for inst in instances),
-        }
-        return [JobShopImproveEnv(inst, horizon=IMPROVE_VALIDATION_HORIZON, **padding) for inst in instances]
     if problem == "socdag":
         max_pes = max(inst.n_pes for inst in instances)
         return [socdag.SocDagEnv(inst, mode=net.mode, binding=net.binding, max_pes=max_pes) for inst in instances]

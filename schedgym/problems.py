@@ -90,7 +90,7 @@ register_solver(
     "jobshop",
     "ppo-tabu",
     lambda policy="", keep=8, rescore=20, workers=None, **_: _improvement_solver(
-        "PolicyTabuSolver", policy=policy, keep_moves=int(keep), rescore_every=int(rescore), torch_threads=workers or 1
+        "policy_tabu_solver", policy=policy, keep_moves=int(keep), rescore_every=int(rescore), torch_threads=workers or 1
     ),
     "tabu search from the FDD/MWKR schedule choosing among the 8 moves the improvement policy scores highest (scores"
     " refreshed every 20 iterations), until --time-limit (10 s without one)",

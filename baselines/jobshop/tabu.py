@@ -137,11 +137,17 @@ class TabuSearchSolver:
         start: the solver that builds the first schedule (FDD/MWKR for the registered ``tabu``; any solver, e.g.
             the trained policy in ``benchmarks/sampling_search.py``); its time counts against the limit.
         default_time_limit_s: the whole time when ``solve`` gets no time limit.
+        scorer: instance -> the :data:`MoveScorer` that prunes the search's moves on it (``ppo-tabu``: the
+            improvement policy), with ``keep_moves`` and ``rescore_every`` (see :func:`tabu_search`); None: plain
+            tabu search.
     """
 
     name: str
     start: JobShopSolver
     default_time_limit_s: float = 10.0
+    scorer: Callable[[JobShopInstance], MoveScorer] | None = None
+    keep_moves: int | None = 3
+    rescore_every: int = 1
 
     def solve(
         self,
@@ -160,7 +166,11 @@ class TabuSearchSolver:
             raise ValueError("tabu search schedules the static job shop; drop the machine downtime or use cpsat")
         begin = time.perf_counter()
         first = self.start.solve(instance, seed=seed)
+        move_scorer = None if self.scorer is None else self.scorer(instance)
         limit_s = self.default_time_limit_s if time_limit is None else time_limit
         remaining_s = max(0.0, limit_s - (time.perf_counter() - begin))
-        result = tabu_search(instance, first.start_times, time_limit_s=remaining_s, seed=seed)
+        result = tabu_search(
+            instance, first.start_times, time_limit_s=remaining_s, seed=seed, move_scorer=move_scorer,
+            keep_moves=self.keep_moves, rescore_every=self.rescore_every,
+        )
         return JobShopSolution(instance.name, result.start_times)
