@@ -24,7 +24,7 @@ SHIPPED_POLICIES = {
     "llmrouting-default": "llmrouting-default.zip",
     "memmap-default": "memmap-default.zip",
 }
-DEFAULT_POLICY = {"jobshop": "jobshop-default", "jobshop-improve": "jobshop-improve-default", "socdag": "socdag-default", "llmrouting": "llmrouting-default", "memmap": "memmap-default"}
+DEFAULT_POLICY = {"jobshop": "jobshop-default", "jobshop-improve": "jobshop-improve-default", "jobshop-blocking": "jobshop-blocking-default", "socdag": "socdag-default", "llmrouting": "llmrouting-default", "memmap": "memmap-default"}
 
 
 class CheckpointError(ValueError):

@@ -16,6 +16,7 @@ from schedgym.agents.gnn_socdag import SocDagGnn
 NETWORKS: dict[str, Callable[[GnnConfig, str, str], nn.Module]] = {
     "jobshop": lambda config, mode, binding: JobShopGnn(config),
     "jobshop-improve": lambda config, mode, binding: JobShopImproveGnn(config),
+    "jobshop-blocking": lambda config, mode, binding: JobShopGnn(config),
     "socdag": SocDagGnn,
     "llmrouting": lambda config, mode, binding: LlmRoutingGnn(config),
     "memmap": lambda config, mode, binding: MemMapGnn(config),

@@ -38,6 +38,7 @@ import torch
 from sb3_contrib import MaskablePPO
 
 from schedgym.agents.checkpoint import CheckpointError, load_network, read_metadata, resolve_policy_path
+from schedgym.agents.gnn import GnnConfig
 from schedgym.agents.heap import keep_freed_heap_memory
 from schedgym.agents.policy import GnnMaskablePolicy
 from schedgym.agents.recipes import RECIPES
@@ -113,9 +114,11 @@ def _model(config: TrainConfig, env: BatchedVecEnv, device: torch.device, resume
             GnnMaskablePolicy, env, learning_rate=config.learning_rate, seed=config.seed, device=device,
             policy_kwargs={"gnn": config.gnn.to_dict(), "problem": config.problem, "mode": config.mode, "binding": config.binding},
         )
-        if init is not None:
-            net, metadata = load_network(init, config.problem)
-            if metadata.gnn != config.gnn.to_dict():
+        if init is not None:  # any policy of the same network will do (the blocking shop starts from the job shop's)
+            net, metadata = load_network(init, read_metadata(resolve_policy_path(init)).problem)
+            if type(net) is not type(model.policy.net):
+                raise CheckpointError(f"--init {init} holds a {type(net).__name__} ({metadata.problem}), the {config.problem} policy is a {type(model.policy.net).__name__}; drop --init or pass a {config.problem} policy")
+            if GnnConfig(**metadata.gnn) != config.gnn:  # a checkpoint from before a field was added has its default
                 raise CheckpointError(f"--init {init} holds a network of shape {metadata.gnn}, the run asks for {config.gnn.to_dict()}; drop --init or match the gnn settings")
             model.policy.net.load_state_dict(net.state_dict())
     for group in model.policy.optimizer.param_groups:

@@ -23,11 +23,14 @@ from schedgym.agents.imitation import (
 from schedgym.agents.gnn import GnnConfig
 from schedgym.agents.rollout import POLICY_ENV_OPTIONS
 from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
+from schedgym.baselines.jobshop.blocking import BlockingRule
 from schedgym.baselines.llmrouting import Router
 from schedgym.baselines.memmap import GreedyPlacer
 from schedgym.baselines.socdag import OnlineRule, StaticListScheduler
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, generate_taillard, parse_sizes
 from schedgym.envs.jobshop.batched import JobShopBatch
+from schedgym.envs.jobshop.blocking import suite_instance
+from schedgym.envs.jobshop.blocking_env import BlockingJobShopBatch, BlockingJobShopEnv
 from schedgym.envs.jobshop.improve import JobShopImproveBatch, JobShopImproveEnv
 from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator, generated_instance
 from schedgym.envs.llmrouting.batched import LlmRoutingBatch
@@ -134,12 +137,26 @@ def _jobshop_batch(config: TrainConfig) -> JobShopBatch:
     return JobShopBatch(_taillard_generator(config), config.n_envs, normalize_reward=True, seed=config.seed, **POLICY_ENV_OPTIONS)
 
 
+def _shutdown_rates(config: TrainConfig) -> tuple[float, ...]:
+    return tuple(float(rate) for rate in config.blocking_shutdown_rates.split(","))
+
+
+def _blocking_validation(config: TrainConfig) -> list:
+    """The job-shop validation instances as blocking shops, the shutdown rates taken in turn."""
+    rates = _shutdown_rates(config)
+    return [suite_instance(instance, rates[k % len(rates)]) for k, instance in enumerate(_jobshop_validation(config))]
+
+
+def _blocking_options(config: TrainConfig) -> dict:
+    return {"shutdown_rate": _shutdown_rates(config), "skip_forced": True, "normalize_reward": True}
+
+
 def _improve_options(config: TrainConfig) -> dict:
     return {"horizon": config.improve_horizon, "start": tuple(config.improve_starts.split(",")), "normalize_reward": True}
 
 
 def _no_demonstrations(config: TrainConfig, backend: str) -> Demonstrations:
-    raise ValueError("the jobshop-improve policy learns by PPO alone: set bc_instances to 0")
+    raise ValueError(f"the {config.problem} policy learns by PPO alone (from --init weights or from scratch): set bc_instances to 0")
 
 
 RECIPES: dict[str, Recipe] = {
@@ -165,6 +182,18 @@ RECIPES: dict[str, Recipe] = {
         make_batched_env=lambda config: JobShopImproveBatch(_taillard_generator(config), config.n_envs, seed=config.seed, **_improve_options(config)),
         validation_instances=_jobshop_validation,
         reference_rules=lambda: [DispatchingRule(name) for name in RULE_SCORES if name != "random"],
+        demonstrations=_no_demonstrations,
+    ),
+    # PPO alone on generated blocking shops (shutdown rates drawn per episode), from the job-shop policy's weights.
+    "jobshop-blocking": Recipe(
+        settings=dict(
+            sizes="10x10,15x10,15x15", trainer="batched", bc_instances=0, total_steps=600_000, n_envs=32, n_steps=64,
+            batch_size=512, n_epochs=2, learning_rate=5e-5, eval_every_steps=50_000, val_sizes="15x15", val_instances_per_size=9,
+        ),
+        make_env=lambda config: BlockingJobShopEnv(_taillard_generator(config), **_blocking_options(config)),
+        make_batched_env=lambda config: BlockingJobShopBatch(_taillard_generator(config), config.n_envs, seed=config.seed, **_blocking_options(config)),
+        validation_instances=_blocking_validation,
+        reference_rules=lambda: [BlockingRule(name) for name in RULE_SCORES if name != "random"],
         demonstrations=_no_demonstrations,
     ),
     # Cloning the late-binding srpt rule on generated streams (pair mode), three rounds of DAgger, then PPO.

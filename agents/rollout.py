@@ -10,6 +10,7 @@ import torch
 
 from schedgym.agents.heap import keep_freed_heap_memory
 from schedgym.envs import jobshop, llmrouting, memmap, socdag
+from schedgym.envs.jobshop.blocking_env import BlockingJobShopEnv
 from schedgym.envs.jobshop.improve import JobShopImproveEnv
 
 #: The env settings every jobshop policy is trained and run with.
@@ -20,7 +21,7 @@ IMPROVE_VALIDATION_HORIZON = 500
 
 def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
     """One env per instance, set up (and padded alike) the way ``problem``'s policies are trained."""
-    if problem in ("jobshop", "jobshop-improve"):
+    if problem in ("jobshop", "jobshop-improve", "jobshop-blocking"):
         padding = {
             "max_jobs": max(inst.n_jobs for inst in instances),
             "max_ops": max(inst.n_ops for inst in instances),
@@ -28,6 +29,8 @@ def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
         }
         if problem == "jobshop-improve":
             return [JobShopImproveEnv(inst, horizon=IMPROVE_VALIDATION_HORIZON, **padding) for inst in instances]
+        if problem == "jobshop-blocking":
+            return [BlockingJobShopEnv(inst, skip_forced=True, **padding) for inst in instances]
         return [jobshop.JobShopEnv(inst, **padding, **POLICY_ENV_OPTIONS) for inst in instances]
     if problem == "socdag":
         max_pes = max(inst.n_pes for inst in instances)
@@ -43,9 +46,9 @@ def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
 
 
 def policy_objective(problem: str, instance, solution) -> float:
-    """The value a policy minimizes: the makespan (jobshop), the socdag objective (makespan or mean job duration),
+    """The value a policy minimizes: the makespan (the job shops), the socdag objective (makespan or mean job duration),
     the mean end-to-end latency (llmrouting), the modelled runtime or packing peak (memmap)."""
-    if problem in ("jobshop", "jobshop-improve"):
+    if problem in ("jobshop", "jobshop-improve", "jobshop-blocking"):
         return float(solution.makespan(instance))
     if problem == "llmrouting":
         return llmrouting.metrics(instance.workload, solution)["e2e_mean_s"]

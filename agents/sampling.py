@@ -18,4 +18,4 @@ SEARCHES = {
 #: ``whole``, 29.98% ``deviations`` (30.04% once it walks plateaus too); at 10 s, 29.79% ``whole`` and 30.04% ``deviations``
 #: (30.08% with plateaus); as a steepest descent with kept tails (retrained ResNet and MLP placers) 29.79% at 1 s and
 #: 30.15% at 10 s, CP-SAT's optimum (``benchmarks/memmap_heldout.py``).
-SEARCH = {"jobshop": "tail", "socdag": "tail", "llmrouting": "tail", "memmap": "deviations"}
+SEARCH = {"jobshop": "tail", "jobshop-blocking": "tail", "socdag": "tail", "llmrouting": "tail", "memmap": "deviations"}

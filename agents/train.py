@@ -42,7 +42,7 @@ from schedgym.envs.memmap.tracer import TraceGenerator
 class TrainConfig:
     """Every hyper-parameter of a training run; saved inside the checkpoint."""
 
-    problem: str = "jobshop"  # jobshop, jobshop-improve (the move selector of local search), socdag, llmrouting or memmap
+    problem: str = "jobshop"  # jobshop, jobshop-improve (the move selector of local search), jobshop-blocking, socdag, llmrouting or memmap
     sizes: str = "10x10,15x10,15x15,20x15,20x20"  # training instance sizes, drawn uniformly per episode
     total_steps: int = 40_000  # PPO decisions (env steps) in total; the shipped policy is the best validation (20k)
     n_envs: int = 16  # envs stepped in lockstep (one batched forward per step)
@@ -82,6 +82,7 @@ class TrainConfig:
     routing_prompt_scales: str = "1,2,4,8"  # llmrouting: prompt-length multipliers of the training workloads, comma-separated
     routing_clusters: str = ""  # llmrouting: clusters of the training workloads, comma-separated (schedgym.envs.llmrouting.suites.CLUSTERS; an empty name is the default Llama-1B H100 one), e.g. ",kv,hetero"
     trace_families: str = ",".join(TraceGenerator.families)  # memmap: model families of the training traces (the others stay held out)
+    blocking_shutdown_rates: str = "0,0.05,0.1"  # jobshop-blocking: shutdown rates of the training episodes (one drawn per episode) and, in turn, of the validation instances
     improve_horizon: int = 500  # jobshop-improve: moves per training and validation episode
     improve_starts: str = "fdd-mwkr,mwkr,spt,random"  # jobshop-improve: the rules whose schedules training episodes start from (one drawn per episode)
     trainer: str = "sb3"  # sb3: MaskablePPO over Gymnasium envs; batched: schedgym.agents.ppo over the problem's batched engine

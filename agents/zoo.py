@@ -34,6 +34,8 @@ def _trained_on(problem: str, train: dict) -> str:
         return f"generated {train['sizes']} instances"
     if problem == "jobshop-improve":
         return f"N5 moves on schedules of generated {train['sizes']} instances ({train['improve_horizon']} moves from {train['improve_starts'].replace(',', '/')} schedules)"
+    if problem == "jobshop-blocking":
+        return f"generated {train['sizes']} blocking shops with swaps, shutdown rates {train['blocking_shutdown_rates'].replace(',', '/')}"
     if problem == "socdag":
         rate, noise = (train[key].replace(",", "-") for key in ("stream_rate_per_ms", "stream_noise"))
         return f"generated streams of {train['stream_jobs']} jobs at {rate} jobs/ms, run-time noise std {noise}, {train.get('binding', 'early')} binding"

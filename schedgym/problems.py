@@ -6,12 +6,15 @@ from typing import Any
 
 from schedgym.agents.sampling import SEARCH, SEARCHES
 from schedgym.baselines.jobshop import RULE_SCORES, CpSatJobShop, DispatchingRule, TabuSearchSolver
+from schedgym.baselines.jobshop.blocking import BlockingRule, CpSatBlockingJobShop
 from schedgym.baselines.llmrouting import ROUTERS, LlumnixMigrate, Router
 from schedgym.baselines.memmap import CpSatMemMap, GreedyPlacer, PackSolver
 from schedgym.baselines.socdag import ONLINE_RULES, CpSatSocDag, OnlineRule, StaticListScheduler
 from schedgym.envs import ENV_IDS, llmrouting, memmap, socdag
 from schedgym.envs.llmrouting.render import latency_cdf_figure
 from schedgym.envs.memmap.render import offset_time_figure
+from schedgym.envs.jobshop.blocking_solution import BlockingJobShopSolution, validate_blocking
+from schedgym.envs.jobshop.suites import BLOCKING_SUITES, resolve_blocking_suite
 from schedgym.envs.jobshop import (
     SUITES,
     JobShopInstance,
@@ -106,6 +109,47 @@ register_solver(
 )
 
 
+# ---------------------------------------------------------------------------------------------------- jobshop-blocking
+register_problem(
+    Problem(
+        name="jobshop-blocking",
+        env_id=ENV_IDS["jobshop-blocking"],
+        suites=dict(BLOCKING_SUITES),
+        load_suite=resolve_blocking_suite,
+        validate=validate_blocking,
+        evaluate=_jobshop_evaluate,
+        # the classic instance's lower bound holds (blocking and shutdowns only add constraints); no blocking
+        # schedule is known to be best, so there is no gap
+        bounds=lambda inst: (inst.jobshop.lower_bound, None),
+        group=lambda inst: inst.size,
+        solution_from_dict=BlockingJobShopSolution.from_dict,
+        default_leaderboard=[],
+        default_solver="mwkr",
+    )
+)
+
+
+def _blocking_rule_factory(rule: str):
+    def factory(release_first: bool = True, **_: Any) -> BlockingRule:
+        return BlockingRule(rule, release_first not in (False, "0", "false", "False"))
+
+    return factory
+
+
+for _rule, (_, _description) in RULE_SCORES.items():
+    register_solver(
+        "jobshop-blocking", _rule, _blocking_rule_factory(_rule),
+        f"online rule, blocking-aware (jobs holding a machine move first): {_description}",
+    )
+register_solver(
+    "jobshop-blocking",
+    "cpsat",
+    lambda workers=2, hint="mwkr", **_: CpSatBlockingJobShop(num_workers=workers, hint_rule=hint),
+    "CP-SAT knowing the shutdowns in advance: holding interval per operation (start to the next start), NoOverlap per"
+    " machine (swaps allowed), operations kept clear of shutdowns; hinted with blocking MWKR",
+)
+
+
 def _improvement_solver(kind: str, **options: Any):
     from schedgym.agents import improve
 
@@ -124,10 +168,11 @@ def _ppo_factory(problem: str, samples_default: int):
 
 
 _HINDSIGHT = {
+    "jobshop-blocking": "; every rollout meets the same shutdowns, so with shutdowns this is a hindsight figure, not an online dispatcher",
     "socdag": "; on streams every rollout runs on the realised run times, so this is a hindsight figure, not an online scheduler",
     "llmrouting": "; every rollout replays the whole trace, so this is a hindsight figure, not an online router",
 }
-for _problem in ("jobshop", "socdag", "llmrouting", "memmap"):
+for _problem in ("jobshop", "jobshop-blocking", "socdag", "llmrouting", "memmap"):
     register_solver(_problem, "ppo", _ppo_factory(_problem, 0), f"trained GNN policy, greedy (shipped {_problem}-default unless --policy or ppo:<policy>)", "policy")
     register_solver(
         _problem,

@@ -151,10 +151,12 @@ class JobShopEnv(gym.Env):
 def source_and_encoder(
     instances: JobShopInstance | Sequence[JobShopInstance] | TaillardGenerator | str,
     max_jobs: int | None, max_ops: int | None, max_machines: int | None,
+    instance_type: type | tuple[type, ...] = JobShopInstance,
 ) -> tuple[InstanceSource, JobShopEncoder]:
     """Where episodes draw their instances from, and the encoder padded to the largest instance it can draw (a
-    generator's largest size), unless ``max_jobs`` / ``max_ops`` / ``max_machines`` say otherwise."""
-    source = InstanceSource(instances, instance_type=JobShopInstance, generator_type=TaillardGenerator, load=load_instance)
+    generator's largest size), unless ``max_jobs`` / ``max_ops`` / ``max_machines`` say otherwise.
+    ``instance_type``: what counts as one instance (anything with ``n_jobs``, ``n_ops``, ``n_machines``)."""
+    source = InstanceSource(instances, instance_type=instance_type, generator_type=TaillardGenerator, load=load_instance)
     if source.generator:
         jobs, machines = source.generator.max_jobs, source.generator.max_machines
         ops = machines

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from schedgym.envs.env_batch import EnvBatch
 from schedgym.envs.jobshop.disjunctive import DisjunctiveSchedule
 from schedgym.envs.jobshop.env import source_and_encoder
 from schedgym.envs.jobshop.generator import TaillardGenerator
@@ -199,62 +200,10 @@ class JobShopImproveEnv(gym.Env):
         return {"makespan": int(self.schedule.makespan), "best_makespan": int(self.best_makespan), "instance": self.schedule.instance.name}
 
 
-class JobShopImproveBatch:
-    """``n_envs`` improvement envs stepped together, with their observations stacked into one ``[B, ...]`` dict
-    (the batched trainer's and SB3's engine, see :class:`schedgym.envs.vector.BatchedVecEnv`).
-
-    Each slot is a :class:`JobShopImproveEnv` (the compiled kernels of
-    :mod:`schedgym.envs.jobshop.disjunctive` do the work of a move, so the loop over slots only dispatches);
-    a finished slot is reset at once on a fresh instance (auto-reset), its info carrying ``episode`` (return
-    ``r``, length ``l``) and, with ``terminal_observations``, ``terminal_observation``.
-    """
+class JobShopImproveBatch(EnvBatch):
+    """``n_envs`` improvement envs stepped together, with stacked observations and auto-reset (the batched
+    trainer's and SB3's engine, see :class:`schedgym.envs.env_batch.EnvBatch`). The compiled kernels of
+    :mod:`schedgym.envs.jobshop.disjunctive` do the work of a move, so the loop over slots only dispatches."""
 
     def __init__(self, instances, n_envs: int, *, seed: int | None = None, **env_options) -> None:
-        self.n_envs = int(n_envs)
-        self.envs = [JobShopImproveEnv(instances, **env_options) for _ in range(self.n_envs)]
-        self.observation_space = self.envs[0].observation_space
-        self.action_space = self.envs[0].action_space
-        self.render_mode = None
-        self._seed = seed
-        self._returns = np.zeros(self.n_envs)
-        self._lengths = np.zeros(self.n_envs, dtype=np.int64)
-        self._observation = {key: np.zeros((self.n_envs, *space.shape), dtype=space.dtype) for key, space in self.observation_space.spaces.items()}
-
-    def seed(self, seed: int | None) -> None:
-        """Slot b is reset with seed ``seed + b`` at the next :meth:`reset`."""
-        self._seed = seed
-
-    def reset(self) -> dict[str, np.ndarray]:
-        for b, env in enumerate(self.envs):
-            self._write(b, env.reset(seed=None if self._seed is None else self._seed + b)[0])
-        self._seed = None
-        self._returns[:] = 0.0
-        self._lengths[:] = 0
-        return self._observation
-
-    def action_masks(self) -> np.ndarray:
-        """bool ``[B, max_jobs * max_ops]``."""
-        return self._observation["action_mask"] != 0
-
-    def step(self, actions: np.ndarray, terminal_observations: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict]]:
-        rewards = np.zeros(self.n_envs, dtype=np.float32)
-        dones = np.zeros(self.n_envs, dtype=bool)
-        infos: list[dict] = [{} for _ in range(self.n_envs)]
-        for b, (env, action) in enumerate(zip(self.envs, np.asarray(actions).tolist())):
-            observation, reward, terminated, truncated, info = env.step(action)
-            rewards[b] = reward
-            self._returns[b] += reward
-            self._lengths[b] += 1
-            if terminated or truncated:
-                dones[b] = True
-                infos[b] = {"episode": {"r": float(self._returns[b]), "l": int(self._lengths[b])}, "TimeLimit.truncated": truncated and not terminated}
-                if terminal_observations:
-                    infos[b]["terminal_observation"] = observation
-                self._returns[b], self._lengths[b] = 0.0, 0
-                observation = env.reset()[0]
-            self._write(b, observation)
-        return self._observation, rewards, dones, infos
-
-    def _write(self, b: int, observation: dict[str, np.ndarray]) -> None:
-        for key, value in observation.items():
-            self._observation[key][b] = value
+        super().__init__([JobShopImproveEnv(instances, **env_options) for _ in range(int(n_envs))], seed=seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from schedgym.envs.jobshop.blocking import BlockingJobShopInstance, suite_instance
 from schedgym.envs.jobshop.instance import JobShopInstance
 from schedgym.envs.jobshop.loaders import benchmark_names, load_benchmark, load_instance
 
@@ -44,3 +45,36 @@ def resolve_suite(spec: str) -> list[JobShopInstance]:
     if spec in benchmark_names() or os.path.exists(spec):
         return [load_instance(spec)]
     raise KeyError(f"unknown job-shop suite {spec!r}; choose one of {', '.join(SUITES)}, an instance name or a file path")
+
+
+# ---------------------------------------------------------------------------------------------------- blocking shop
+#: The shutdown rates of the blocking suites (shutdowns per machine per mean operation duration).
+SHUTDOWN_RATES = (0.0, 0.05, 0.1)
+#: The Taillard classes that have blocking suites.
+BLOCKING_CLASSES = ("15x15", "20x15", "20x20")
+
+
+def _blocking_suite_name(size: str, rate: float) -> str:
+    return f"blocking-taillard-{size}" + (f"-shutdown{rate:g}" if rate > 0 else "")
+
+
+BLOCKING_SUITES: dict[str, str] = {
+    _blocking_suite_name(size, rate): f"{SUITES[f'taillard-{size}'][0]}..{SUITES[f'taillard-{size}'][-1]} as blocking shops with swaps"
+    + (f", shutdowns at rate {rate:g}" if rate > 0 else ", no shutdowns")
+    for size in BLOCKING_CLASSES
+    for rate in SHUTDOWN_RATES
+}
+
+
+def resolve_blocking_suite(spec: str) -> list[BlockingJobShopInstance]:
+    """Instances of a blocking suite: ``blocking-<job-shop suite, instance or file>[-shutdown<rate>]`` (e.g.
+    ``blocking-taillard-15x15-shutdown0.05``, ``blocking-dmu-20x15``, ``blocking-ta01-shutdown0.1``), each with the
+    shutdowns :func:`~schedgym.envs.jobshop.blocking.suite_instance` draws for its name and the rate."""
+    if not spec.startswith("blocking-"):
+        raise KeyError(f"unknown blocking suite {spec!r}; a blocking suite is blocking-<job-shop suite>[-shutdown<rate>], e.g. {', '.join(BLOCKING_SUITES)}")
+    base, _, rate_text = spec.removeprefix("blocking-").partition("-shutdown")
+    try:
+        rate = float(rate_text) if rate_text else 0.0
+    except ValueError:
+        raise KeyError(f"blocking suite {spec!r}: the shutdown rate {rate_text!r} is not a number, e.g. blocking-taillard-15x15-shutdown0.05") from None
+    return [suite_instance(instance, rate) for instance in resolve_suite(base)]
