@@ -4,6 +4,7 @@
     python benchmarks/batched_env_speed.py --problem socdag
     python benchmarks/batched_env_speed.py --problem memmap
     python benchmarks/batched_env_speed.py --problem llmrouting
+    python benchmarks/batched_env_speed.py --problem jobshop-blocking --sizes 15x15
 
 Every configuration runs the same policy, a uniformly random legal action per decision, with the full graph
 observation written every decision; the clock runs only inside ``step`` (and the resets it triggers), not while the
@@ -11,6 +12,9 @@ random policy draws its actions:
 
 * ``jobshop``: generated Taillard-style instances (``--sizes``; 15x15 = ta01's size) with the training options of
   the shipped policies (Giffler-Thompson filter, forced decisions skipped).
+* ``jobshop-blocking``: the same instances as blocking shops with swaps, shutdowns at rate 0.05, with the training
+  options of the shipped policy (forced moves skipped); ``BlockingJobShopBatch`` is B envs stepped in a loop, each
+  step one compiled call.
 * ``socdag``: the training workload (``StreamGenerator()``: streams of 30 jobs) in the shipped policy's action
   space (``pair`` mode, late binding, so waiting is one of the random actions).
 * ``memmap``: 64 instances drawn from the training workload (``TraceGenerator()``: traced MLPs and ResNets of up
@@ -42,6 +46,7 @@ from schedgym.agents.rollout import POLICY_ENV_OPTIONS
 from schedgym.atomic import atomic_write_text
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, parse_sizes
 from schedgym.envs.jobshop.batched import JobShopBatch
+from schedgym.envs.jobshop.blocking_env import BlockingJobShopBatch, BlockingJobShopEnv
 from schedgym.envs.llmrouting import LlmRoutingEnv, RoutingGenerator
 from schedgym.envs.llmrouting.batched import LlmRoutingBatch
 from schedgym.envs.memmap import MemoryMappingEnv
@@ -59,6 +64,12 @@ def engines(problem: str, sizes: str) -> tuple[str, Callable[[], Any], str, Call
         return (
             "JobShopEnv", lambda: JobShopEnv(TaillardGenerator(parse_sizes(sizes)), **POLICY_ENV_OPTIONS),
             "JobShopBatch", lambda n: JobShopBatch(TaillardGenerator(parse_sizes(sizes)), n, seed=0, **POLICY_ENV_OPTIONS),
+        )
+    if problem == "jobshop-blocking":
+        options = {"shutdown_rate": 0.05, "skip_forced": True}
+        return (
+            "BlockingJobShopEnv", lambda: BlockingJobShopEnv(TaillardGenerator(parse_sizes(sizes)), **options),
+            "BlockingJobShopBatch", lambda n: BlockingJobShopBatch(TaillardGenerator(parse_sizes(sizes)), n, seed=0, **options),
         )
     if problem == "llmrouting":
         generator, rng = RoutingGenerator(), np.random.default_rng(0)
@@ -116,7 +127,7 @@ def batched(make_batch: Callable[[int], Any], n_envs: int, seconds: float) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problem", choices=("jobshop", "socdag", "llmrouting", "memmap"), default="jobshop")
+    parser.add_argument("--problem", choices=("jobshop", "jobshop-blocking", "socdag", "llmrouting", "memmap"), default="jobshop")
     parser.add_argument("--sizes", default="15x15", help="jobshop instance sizes")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=3)
@@ -149,7 +160,7 @@ def main() -> None:
         rows.append(row)
         print(f"{name:22s} {row['decisions_per_s_median']:>10.0f} decisions/s  ({row['x_single_env']:.1f}x {env_name})  peak {row['peak_traced_mib']:.1f} MiB")
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "problem": args.problem, "seconds": args.seconds, "repeats": args.repeats}
-    if args.problem == "jobshop":
+    if args.problem in ("jobshop", "jobshop-blocking"):
         meta["sizes"] = args.sizes
     elif args.problem == "socdag":
         meta["options"] = SOCDAG_OPTIONS
