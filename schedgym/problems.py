@@ -123,7 +123,7 @@ register_problem(
         bounds=lambda inst: (inst.jobshop.lower_bound, None),
         group=lambda inst: inst.size,
         solution_from_dict=BlockingJobShopSolution.from_dict,
-        default_leaderboard=[],
+        default_leaderboard=[("blocking-taillard-15x15-shutdown0.05", [*RULE_SCORES, "ppo", "cpsat"], 3.0)],
         default_solver="mwkr",
     )
 )

@@ -11,6 +11,7 @@ from schedgym.envs.jobshop.blocking import BlockingJobShopInstance, BlockingJobS
 from schedgym.envs.jobshop.blocking_env import BlockingJobShopBatch, BlockingJobShopEnv
 from schedgym.envs.jobshop.blocking_solution import BlockingJobShopSolution, completion_times, validate_blocking
 from schedgym.envs.jobshop.suites import BLOCKING_SUITES, resolve_blocking_suite
+from schedgym.registry import make_solver
 
 # job 0: m0 for 1, then m1 for 1; job 1: m1 for 10, then m0 for 1
 CROSSING = JobShopInstance("crossing", machines=np.array([[0, 1], [1, 0]]), durations=np.array([[1, 1], [10, 1]]))
@@ -212,6 +213,14 @@ def test_batch_auto_resets_and_records_episodes():
         episodes += [info["episode"] for info in infos if "episode" in info]
         assert batch.action_masks().any(axis=1).all()
     assert len(episodes) >= 3 and all(e["r"] <= -1.0 for e in episodes)  # a makespan is at least the trivial bound
+
+
+def test_the_shipped_policy_dispatches_valid_reproducible_blocking_schedules():
+    instance = resolve_blocking_suite("blocking-ta01-shutdown0.1")[0]
+    solver = make_solver("jobshop-blocking", "ppo")
+    first = solver.solve(instance)
+    assert validate_blocking(instance, first) == []
+    assert (make_solver("jobshop-blocking", "ppo:jobshop-blocking-default").solve(instance).start_times == first.start_times).all()
 
 
 def test_import_schedgym_registers_the_blocking_env():

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from schedgym.agents.checkpoint import load_network, read_metadata
+from schedgym.agents.checkpoint import CheckpointError, load_network, read_metadata
 from schedgym.agents.gnn import GnnConfig
 from schedgym.agents.ppo import generalized_advantages, masked_distribution, train_batched
 from schedgym.agents.train import TrainConfig
@@ -81,6 +81,7 @@ def test_a_bad_device_is_refused(tmp_path):
         dict(problem="socdag", mode="pair", binding="late", stream_jobs=3),
         dict(problem="llmrouting"),
         dict(problem="memmap"),
+        dict(problem="jobshop-blocking", sizes="5x4", val_sizes="5x4"),
     ],
 )
 def test_the_batched_trainer_runs_on_every_problem(tmp_path, options):
@@ -88,6 +89,16 @@ def test_the_batched_trainer_runs_on_every_problem(tmp_path, options):
     train_batched(config, tmp_path / "p.zip", log_dir=None)
     history = read_metadata(tmp_path / "p.last.zip").figures["val_history"]
     assert [entry["steps"] for entry in history] == [0, 32]  # validated before training and after the 32 decisions
+
+
+def test_init_takes_the_weights_of_a_policy_of_the_same_network_only(tmp_path):
+    config = replace(TINY, problem="jobshop-blocking", sizes="5x4", val_sizes="5x4", total_steps=0, val_instances_per_size=1, gnn=GnnConfig())
+    start = load_network(train_batched(config, tmp_path / "b.zip", init="jobshop-default", log_dir=None), "jobshop-blocking")[0]
+    shipped = load_network("jobshop-default")[0]
+    for name, value in shipped.state_dict().items():
+        assert torch.equal(start.state_dict()[name], value), name
+    with pytest.raises(CheckpointError, match="SocDagGnn"):
+        train_batched(config, tmp_path / "c.zip", init="socdag-default", log_dir=None)
 
 
 def test_ppo_from_scratch_closes_most_of_the_gap_to_the_best_rule(tmp_path):
