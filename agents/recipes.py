@@ -187,7 +187,7 @@ RECIPES: dict[str, Recipe] = {
     # PPO alone on generated blocking shops (shutdown rates drawn per episode), from the job-shop policy's weights.
     "jobshop-blocking": Recipe(
         settings=dict(
-            sizes="10x10,15x10,15x15", trainer="batched", bc_instances=0, total_steps=600_000, n_envs=32, n_steps=64,
+            sizes="10x10,15x10,15x15", trainer="batched", bc_instances=0, total_steps=1_200_000, n_envs=32, n_steps=64,
             batch_size=512, n_epochs=2, learning_rate=5e-5, eval_every_steps=50_000, val_sizes="15x15", val_instances_per_size=9,
         ),
         make_env=lambda config: BlockingJobShopEnv(_taillard_generator(config), **_blocking_options(config)),

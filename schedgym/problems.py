@@ -14,6 +14,7 @@ from schedgym.envs import ENV_IDS, llmrouting, memmap, socdag
 from schedgym.envs.llmrouting.render import latency_cdf_figure
 from schedgym.envs.memmap.render import offset_time_figure
 from schedgym.envs.jobshop.blocking_solution import BlockingJobShopSolution, validate_blocking
+from schedgym.envs.jobshop.render import blocking_gantt_figure
 from schedgym.envs.jobshop.suites import BLOCKING_SUITES, resolve_blocking_suite
 from schedgym.envs.jobshop import (
     SUITES,
@@ -123,6 +124,7 @@ register_problem(
         bounds=lambda inst: (inst.jobshop.lower_bound, None),
         group=lambda inst: inst.size,
         solution_from_dict=BlockingJobShopSolution.from_dict,
+        picture=blocking_gantt_figure,
         default_leaderboard=[("blocking-taillard-15x15-shutdown0.05", [*RULE_SCORES, "ppo", "cpsat"], 3.0)],
         default_solver="mwkr",
     )

@@ -223,5 +223,17 @@ def test_the_shipped_policy_dispatches_valid_reproducible_blocking_schedules():
     assert (make_solver("jobshop-blocking", "ppo:jobshop-blocking-default").solve(instance).start_times == first.start_times).all()
 
 
+def test_the_gantt_chart_shows_blocked_time_and_shutdowns():
+    from schedgym.envs.jobshop.render import blocking_gantt_figure
+
+    instance = BlockingJobShopInstance(CROSSING, shutdowns=((1, 2, 5),), name="crossing-shut")
+    solution = BlockingRule("mwkr").solve(instance)
+    figure = blocking_gantt_figure(instance, solution)
+    bars = [collection for collection in figure.axes[0].collections]
+    # per machine a blocked and a processing collection, then one per shutdown
+    assert len(bars) == 2 * CROSSING.n_machines + 1
+    assert figure.axes[0].get_title() == f"crossing-shut: makespan {solution.makespan(instance)}"
+
+
 def test_import_schedgym_registers_the_blocking_env():
     assert "schedgym/BlockingJobShop-v0" in gym.registry and schedgym.__name__ == "schedgym"
