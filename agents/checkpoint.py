@@ -20,6 +20,7 @@ METADATA_ENTRY = "schedgym.json"
 SHIPPED_POLICIES = {
     "jobshop-default": "jobshop-default.zip",
     "jobshop-improve-default": "jobshop-improve-default.zip",
+    "jobshop-blocking-default": "jobshop-blocking-default.zip",
     "socdag-default": "socdag-default.zip",
     "llmrouting-default": "llmrouting-default.zip",
     "memmap-default": "memmap-default.zip",

@@ -160,8 +160,8 @@ def test_a_problem_without_a_policy_is_named_with_the_ones_that_have_one(tmp_pat
     from schedgym.agents.gnn import GnnConfig
     from schedgym.agents.networks import build_network
 
-    with pytest.raises(ValueError, match="policies exist for jobshop, jobshop-improve, socdag, llmrouting, memmap"):
+    with pytest.raises(ValueError, match="policies exist for jobshop, jobshop-improve, jobshop-blocking, socdag, llmrouting, memmap"):
         build_network("singlemachine", GnnConfig())
-    with pytest.raises(ValueError, match="train one of jobshop, jobshop-improve, socdag, llmrouting, memmap"):
+    with pytest.raises(ValueError, match="train one of jobshop, jobshop-improve, jobshop-blocking, socdag, llmrouting, memmap"):
         train(replace(TrainConfig(), problem="singlemachine"), tmp_path / "x.zip", log_dir=None, progress_bar=False)
     assert not (tmp_path / "x.zip").exists()
