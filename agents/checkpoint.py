@@ -95,14 +95,16 @@ def read_metadata(path: str | os.PathLike) -> PolicyMetadata:
         raise CheckpointError(f"checkpoint {path} is corrupt ({exc}); re-export it or train again with `schedgym train`") from None
 
 
-def load_network(name_or_path: str | os.PathLike, problem: str = "jobshop") -> tuple[torch.nn.Module, PolicyMetadata]:
-    """Load only the GNN of a checkpoint (no SB3 objects), in eval mode on the CPU.
+def load_network(name_or_path: str | os.PathLike, problem: str | None = "jobshop") -> tuple[torch.nn.Module, PolicyMetadata]:
+    """Load only the GNN of a checkpoint (no SB3 objects), in eval mode on the CPU; ``problem=None`` takes the
+    checkpoint's own problem.
 
     Raises:
         CheckpointError: missing or corrupt file, or a checkpoint for another problem.
     """
     path = resolve_policy_path(name_or_path)
     metadata = read_metadata(path)
+    problem = problem or metadata.problem
     if metadata.problem != problem:
         raise CheckpointError(
             f"checkpoint {path} holds a {metadata.problem!r} policy, not a {problem!r} one; "

@@ -115,7 +115,7 @@ def _model(config: TrainConfig, env: BatchedVecEnv, device: torch.device, resume
             policy_kwargs={"gnn": config.gnn.to_dict(), "problem": config.problem, "mode": config.mode, "binding": config.binding},
         )
         if init is not None:  # any policy of the same network will do (the blocking shop starts from the job shop's)
-            net, metadata = load_network(init, read_metadata(resolve_policy_path(init)).problem)
+            net, metadata = load_network(init, problem=None)
             if type(net) is not type(model.policy.net):
                 raise CheckpointError(f"--init {init} holds a {type(net).__name__} ({metadata.problem}), the {config.problem} policy is a {type(model.policy.net).__name__}; drop --init or pass a {config.problem} policy")
             if GnnConfig(**metadata.gnn) != config.gnn:  # a checkpoint from before a field was added has its default

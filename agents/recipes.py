@@ -21,7 +21,7 @@ from schedgym.agents.imitation import (
     collect_rule_demonstrations,
 )
 from schedgym.agents.gnn import GnnConfig
-from schedgym.agents.rollout import POLICY_ENV_OPTIONS
+from schedgym.agents.rollout import BLOCKING_POLICY_ENV_OPTIONS, POLICY_ENV_OPTIONS
 from schedgym.baselines.jobshop import RULE_SCORES, DispatchingRule
 from schedgym.baselines.jobshop.blocking import BlockingRule
 from schedgym.baselines.llmrouting import Router
@@ -148,7 +148,7 @@ def _blocking_validation(config: TrainConfig) -> list:
 
 
 def _blocking_options(config: TrainConfig) -> dict:
-    return {"shutdown_rate": _shutdown_rates(config), "skip_forced": True, "normalize_reward": True}
+    return {"shutdown_rate": _shutdown_rates(config), "normalize_reward": True, **BLOCKING_POLICY_ENV_OPTIONS}
 
 
 def _improve_options(config: TrainConfig) -> dict:

@@ -15,6 +15,8 @@ from schedgym.envs.jobshop.improve import JobShopImproveEnv
 
 #: The env settings every jobshop policy is trained and run with.
 POLICY_ENV_OPTIONS = {"action_filter": "giffler-thompson", "skip_forced": True}
+#: The env settings the blocking-shop policy is trained and run with.
+BLOCKING_POLICY_ENV_OPTIONS = {"skip_forced": True}
 #: Moves of an improvement policy's episode in :func:`run_rollouts` (its validation), from the FDD/MWKR schedule.
 IMPROVE_VALIDATION_HORIZON = 500
 
@@ -30,7 +32,7 @@ def policy_envs(problem: str, instances: list, net: torch.nn.Module) -> list:
         if problem == "jobshop-improve":
             return [JobShopImproveEnv(inst, horizon=IMPROVE_VALIDATION_HORIZON, **padding) for inst in instances]
         if problem == "jobshop-blocking":
-            return [BlockingJobShopEnv(inst, skip_forced=True, **padding) for inst in instances]
+            return [BlockingJobShopEnv(inst, **padding, **BLOCKING_POLICY_ENV_OPTIONS) for inst in instances]
         return [jobshop.JobShopEnv(inst, **padding, **POLICY_ENV_OPTIONS) for inst in instances]
     if problem == "socdag":
         max_pes = max(inst.n_pes for inst in instances)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from schedgym.agents.rollout import POLICY_ENV_OPTIONS
+from schedgym.agents.rollout import BLOCKING_POLICY_ENV_OPTIONS, POLICY_ENV_OPTIONS
 from schedgym.atomic import atomic_write_text
 from schedgym.envs.jobshop import JobShopEnv, TaillardGenerator, parse_sizes
 from schedgym.envs.jobshop.batched import JobShopBatch
@@ -66,7 +66,7 @@ def engines(problem: str, sizes: str) -> tuple[str, Callable[[], Any], str, Call
             "JobShopBatch", lambda n: JobShopBatch(TaillardGenerator(parse_sizes(sizes)), n, seed=0, **POLICY_ENV_OPTIONS),
         )
     if problem == "jobshop-blocking":
-        options = {"shutdown_rate": 0.05, "skip_forced": True}
+        options = {"shutdown_rate": 0.05, **BLOCKING_POLICY_ENV_OPTIONS}
         return (
             "BlockingJobShopEnv", lambda: BlockingJobShopEnv(TaillardGenerator(parse_sizes(sizes)), **options),
             "BlockingJobShopBatch", lambda n: BlockingJobShopBatch(TaillardGenerator(parse_sizes(sizes)), n, seed=0, **options),

@@ -55,7 +55,7 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
     table = {}
     for solver in dict.fromkeys(row["solver"] for row in rows):
         every = [row for row in rows if row["solver"] == solver]
-        mine = [row for row in every if row["objective"] is not None] or every[:0]
+        mine = [row for row in every if row["objective"] is not None]
         table[solver] = {
             "mean_makespan": float(np.mean([row["objective"] for row in mine])),
             "gap_to_best_rule_pct": float(np.mean([100 * (row["objective"] - best_rule[row["instance"]]) / best_rule[row["instance"]] for row in mine])),

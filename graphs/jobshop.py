@@ -224,9 +224,10 @@ class JobShopEncoder:
             )
 
     def reset(self, sim: JobShopSimulator) -> None:
-        """Prepare the arrays that stay fixed during an episode on ``sim.instance``; call before :meth:`encode`."""
-        self.check_fits(sim.instance)
-        self._constants = episode_constants(sim.instance, self.max_jobs, self.max_ops, self.max_machines)
+        """Prepare the arrays that stay fixed during an episode on ``sim``'s instance; call before :meth:`encode`."""
+        instance = self._job_shop(sim)
+        self.check_fits(instance)
+        self._constants = episode_constants(instance, self.max_jobs, self.max_ops, self.max_machines)
         self._op_features = self._constants.op_features.copy()
 
     def encode(self, sim: JobShopSimulator, candidates: np.ndarray) -> dict[str, np.ndarray]:
@@ -234,19 +235,14 @@ class JobShopEncoder:
 
         Only the columns that change during an episode are rewritten; the rest was prepared by :meth:`reset`.
         """
-        inst, c = sim.instance, self._constants
+        c = self._constants
         obs = {
             "machine_pred": np.full(self.n_nodes, -1, dtype=np.int64),
             "machine_features": np.zeros((self.max_machines, len(MACHINE_FEATURES)), dtype=np.float32),
             "job_candidate": np.zeros(self.max_jobs, dtype=np.int64),
             "action_mask": np.zeros(self.max_jobs, dtype=np.int8),
         }
-        write_state_features(
-            inst.n_jobs, inst.n_ops, inst.n_machines, c.op_machine.reshape(self.max_jobs, self.max_ops), c.duration_scaled, c.work_before, c.mean_duration,
-            c.machine_scale, sim.next_op, sim.next_machine, sim.earliest_start, sim.start_times, sim.machine_ends,
-            sim.machine_count, sim.machine_pred, sim.machine_work_left, sim.makespan, np.asarray(candidates, dtype=bool),
-            self._op_features, obs["machine_pred"], obs["machine_features"], obs["job_candidate"], obs["action_mask"],
-        )
+        self._write_state(sim, np.asarray(candidates, dtype=bool), obs)
         return {
             "op_features": self._op_features.copy(),
             "op_mask": c.op_mask.copy(),
@@ -254,6 +250,21 @@ class JobShopEncoder:
             "machine_mask": c.machine_mask.copy(),
             **obs,
         }
+
+    def _job_shop(self, sim: JobShopSimulator):
+        """The job-shop instance (machines, durations) ``sim`` runs."""
+        return sim.instance
+
+    def _write_state(self, sim: JobShopSimulator, candidates: np.ndarray, obs: dict[str, np.ndarray]) -> None:
+        """Write the changing columns of ``self._op_features`` and the per-state fields of ``obs`` (see
+        :func:`write_state_features`)."""
+        inst, c = sim.instance, self._constants
+        write_state_features(
+            inst.n_jobs, inst.n_ops, inst.n_machines, c.op_machine.reshape(self.max_jobs, self.max_ops), c.duration_scaled, c.work_before, c.mean_duration,
+            c.machine_scale, sim.next_op, sim.next_machine, sim.earliest_start, sim.start_times, sim.machine_ends,
+            sim.machine_count, sim.machine_pred, sim.machine_work_left, sim.makespan, candidates,
+            self._op_features, obs["machine_pred"], obs["machine_features"], obs["job_candidate"], obs["action_mask"],
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- PyG graphs

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from schedgym.envs.jobshop.blocking_kernels import down_until
-from schedgym.graphs.jobshop import MACHINE_FEATURES, JobShopEncoder, _clip_time, episode_constants
+from schedgym.graphs.jobshop import JobShopEncoder, _clip_time
 
 if TYPE_CHECKING:
     from schedgym.envs.jobshop.blocking import BlockingJobShopSimulator
@@ -106,31 +106,15 @@ class BlockingEncoder(JobShopEncoder):
     """Encodes a :class:`~schedgym.envs.jobshop.blocking.BlockingJobShopSimulator` into the observation of
     :class:`~schedgym.graphs.jobshop.JobShopEncoder` (same space, same fields; see the module docstring)."""
 
-    def reset(self, sim: BlockingJobShopSimulator) -> None:
-        self.check_fits(sim.jobshop)
-        self._constants = episode_constants(sim.jobshop, self.max_jobs, self.max_ops, self.max_machines)
-        self._op_features = self._constants.op_features.copy()
+    def _job_shop(self, sim: BlockingJobShopSimulator):
+        return sim.jobshop
 
-    def encode(self, sim: BlockingJobShopSimulator, candidates: np.ndarray) -> dict[str, np.ndarray]:
-        """The observation of ``sim``'s current state; ``candidates`` is the bool ``[n_jobs]`` action mask."""
+    def _write_state(self, sim: BlockingJobShopSimulator, candidates: np.ndarray, obs: dict[str, np.ndarray]) -> None:
         shop, c = sim.jobshop, self._constants
-        obs = {
-            "machine_pred": np.full(self.n_nodes, -1, dtype=np.int64),
-            "machine_features": np.zeros((self.max_machines, len(MACHINE_FEATURES)), dtype=np.float32),
-            "job_candidate": np.zeros(self.max_jobs, dtype=np.int64),
-            "action_mask": np.zeros(self.max_jobs, dtype=np.int8),
-        }
         write_blocking_features(
             shop.n_jobs, shop.n_ops, shop.n_machines, shop.machines, shop.durations, c.duration_scaled, c.work_before,
             c.mean_duration, c.machine_scale, sim.next_op, sim.held, sim.busy_until, sim.holder, sim.down_start,
             sim.down_end, sim.down_count, sim.start_times, sim.end_times, sim.machine_pred, sim.machine_work_left,
-            sim.clock, np.asarray(candidates, dtype=bool), self._op_features, obs["machine_pred"],
-            obs["machine_features"], obs["job_candidate"], obs["action_mask"],
+            sim.clock, candidates, self._op_features, obs["machine_pred"], obs["machine_features"],
+            obs["job_candidate"], obs["action_mask"],
         )
-        return {
-            "op_features": self._op_features.copy(),
-            "op_mask": c.op_mask.copy(),
-            "op_machine": c.op_machine.copy(),
-            "machine_mask": c.machine_mask.copy(),
-            **obs,
-        }

@@ -133,7 +133,7 @@ register_problem(
 
 def _blocking_rule_factory(rule: str):
     def factory(release_first: bool = True, **_: Any) -> BlockingRule:
-        return BlockingRule(rule, release_first not in (False, "0", "false", "False"))
+        return BlockingRule(rule, bool(release_first))
 
     return factory
 

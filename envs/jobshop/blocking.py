@@ -112,7 +112,7 @@ class BlockingJobShopSimulator:
         self._machines = np.ascontiguousarray(shop.machines, dtype=np.int64)
         self._durations = np.ascontiguousarray(shop.durations, dtype=np.int64)
         per_machine = np.bincount([m for m, _, _ in instance.shutdowns], minlength=n_machines)
-        slots = max(1, int(per_machine.max()) if len(instance.shutdowns) else 1)
+        slots = max(1, int(per_machine.max()))
         self.down_start = np.full((n_machines, slots), kernels.NEVER, dtype=np.int64)
         self.down_end = np.full((n_machines, slots), kernels.NEVER, dtype=np.int64)
         self.down_count = np.zeros(n_machines, dtype=np.int64)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from schedgym.atomic import atomic_write_text
 from schedgym.envs.jobshop.instance import JobShopInstance
 
 
@@ -35,7 +33,7 @@ class BlockingJobShopSolution:
 
     def makespan(self, instance) -> int:
         """Completion time of the last operation (``instance``: a BlockingJobShopInstance or JobShopInstance)."""
-        return int(completion_times(_shop(instance), self).max())
+        return int(completion_times(shop_of(instance), self).max())
 
     def to_dict(self) -> dict:
         return {
@@ -55,16 +53,9 @@ class BlockingJobShopSolution:
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
-    def save(self, path: str | os.PathLike) -> None:
-        atomic_write_text(path, self.to_json())
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "BlockingJobShopSolution":
-        with open(path) as handle:
-            return cls.from_dict(json.loads(handle.read()))
-
-
-def _shop(instance) -> JobShopInstance:
+def shop_of(instance) -> JobShopInstance:
+    """The job shop (machines, durations) of a BlockingJobShopInstance, or the JobShopInstance itself."""
     return getattr(instance, "jobshop", instance)
 
 
@@ -97,7 +88,7 @@ def validate_blocking(instance, solution: BlockingJobShopSolution) -> list[str]:
     operation ``o + 1`` (the last one: until it completes). Holding intervals are half-open, so jobs that hand
     machines over at the same instant (a swap cycle) do not conflict.
     """
-    shop = _shop(instance)
+    shop = shop_of(instance)
     starts = np.asarray(solution.start_times)
     expected = (shop.n_jobs, shop.n_ops)
     if starts.shape != expected:

@@ -27,9 +27,9 @@ def blocking_gantt_figure(instance, solution, title: str | None = None) -> plt.F
     """The Gantt chart of a blocking schedule (``instance``: a BlockingJobShopInstance or its job shop): each
     operation's bar runs from its start to its completion (shutdowns it met included), then a pale bar while its job
     stays blocked on the machine; shutdowns hatched grey."""
-    from schedgym.envs.jobshop.blocking_solution import completion_times
+    from schedgym.envs.jobshop.blocking_solution import completion_times, shop_of
 
-    shop = getattr(instance, "jobshop", instance)
+    shop = shop_of(instance)
     starts = solution.start_times
     ends = completion_times(shop, solution)
     held_until = np.concatenate([starts[:, 1:], ends[:, -1:]], axis=1)
