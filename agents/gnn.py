@@ -220,5 +220,10 @@ def _machine_order(op_mask: torch.Tensor, machine_pred: torch.Tensor) -> tuple[t
 
 
 def _gather_nodes(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``x[b, index[b, i]]`` for float ``x [B, N, h]`` and int64 ``index [B, K]`` -> ``[B, K, h]``."""
-    return x.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
+    """``x[b, index[b, i]]`` for float ``x [B, N, h]`` and int64 ``index [B, K]`` -> ``[B, K, h]``.
+
+    Rows are picked from the flattened ``[B * N, h]`` view (``index_select``, whose backward adds whole rows):
+    on the CPU several times faster than ``gather`` with an index expanded over the features."""
+    batch_size, n_nodes, h = x.shape
+    flat_index = index + torch.arange(batch_size, device=index.device)[:, None] * n_nodes
+    return x.reshape(batch_size * n_nodes, h).index_select(0, flat_index.reshape(-1)).reshape(batch_size, index.shape[1], h)

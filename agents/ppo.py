@@ -121,8 +121,7 @@ def _model(config: TrainConfig, env: BatchedVecEnv, device: torch.device, resume
             if GnnConfig(**metadata.gnn) != config.gnn:  # a checkpoint from before a field was added has its default
                 raise CheckpointError(f"--init {init} holds a network of shape {metadata.gnn}, the run asks for {config.gnn.to_dict()}; drop --init or match the gnn settings")
             model.policy.net.load_state_dict(net.state_dict())
-    for group in model.policy.optimizer.param_groups:
-        group["lr"] = config.learning_rate
+    set_learning_rate(model.policy.optimizer, learning_rate_at(config, model.num_timesteps))
     return model
 
 
@@ -195,7 +194,7 @@ def train_batched(
             obs_tensors = _to_device(observation, device)
             mask = torch.from_numpy(env.action_masks()).to(device)
             with torch.no_grad():
-                logits, value = net(obs_tensors)
+                logits, value = _forward_in_pieces(net, obs_tensors, config.chunk_states)
                 distribution = masked_distribution(logits, mask)
                 action = torch.multinomial(distribution.probs, 1, generator=generator).squeeze(1)
                 log_prob = distribution.log_prob(action)
@@ -212,9 +211,10 @@ def train_batched(
             episode_returns.extend(info["episode"]["r"] for info in infos if "episode" in info)
         tick = time.perf_counter()
         with torch.no_grad():
-            last_value = net(_to_device(observation, device))[1]
+            last_value = _forward_in_pieces(net, _to_device(observation, device), config.chunk_states)[1]
         advantages = generalized_advantages(buffer.rewards, buffer.values, buffer.dones, last_value, config.gamma, config.gae_lambda)
         critic_only = model.num_timesteps < config.critic_warmup_steps
+        set_learning_rate(optimizer, learning_rate_at(config, model.num_timesteps))
         losses = _update(net, optimizer, buffer.flat(advantages, advantages + buffer.values), config, generator, critic_only)
         timing["update_s"] += time.perf_counter() - tick
         model.num_timesteps += config.n_steps * env.num_envs
@@ -224,6 +224,7 @@ def train_batched(
                 writer.add_scalar(f"train/{name}", value, steps)
             if episode_returns:
                 writer.add_scalar("rollout/episode_return_mean", float(np.mean(episode_returns)), steps)
+            writer.add_scalar("train/learning_rate", optimizer.param_groups[0]["lr"], steps)
             writer.add_scalar("time/steps_per_s", (steps - steps_at_start) / (time.perf_counter() - started), steps)
             for name, seconds in timing.items():
                 writer.add_scalar(f"time/{name}", seconds, steps)
@@ -241,12 +242,30 @@ def train_batched(
     return out
 
 
+def learning_rate_at(config: TrainConfig, steps: int) -> float:
+    """The learning rate after ``steps`` decisions: ``config.learning_rate``, or, with ``config.learning_rate_final``,
+    the linear interpolation from it (step 0) to the final rate (``config.total_steps`` and after)."""
+    if config.learning_rate_final is None:
+        return config.learning_rate
+    progress = min(1.0, steps / config.total_steps)
+    return config.learning_rate + progress * (config.learning_rate_final - config.learning_rate)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+
+
 def _update(
     net: torch.nn.Module, optimizer: torch.optim.Optimizer, rollout: dict, config: TrainConfig, generator: torch.Generator, critic_only: bool = False
 ) -> dict[str, float]:
     """``config.n_epochs`` passes of clipped-PPO minibatch steps over ``rollout`` (see :meth:`RolloutBuffer.flat`);
     returns the last epoch's mean losses, approximate KL and clip fraction. ``critic_only``: minimize the value loss
-    alone, and update only the network's ``critic`` (the shared layers and the actor keep their weights)."""
+    alone, and update only the network's ``critic`` (the shared layers and the actor keep their weights).
+
+    A minibatch runs forward and backward in pieces of at most ``config.chunk_states`` states and takes one
+    optimizer step on their summed gradients: the gradient of the whole minibatch, while each piece's tensors stay
+    small enough to come from the heap (see :mod:`schedgym.agents.heap`)."""
     net.train()
     frozen = [p for name, p in net.named_parameters() if not name.startswith("critic.")] if critic_only else []
     n = rollout["actions"].shape[0]
@@ -257,34 +276,52 @@ def _update(
         order = torch.randperm(n, generator=generator, device=generator.device)
         for start in range(0, n, config.batch_size):
             index = order[start : start + config.batch_size]
-            logits, value = net({key: tensor[index] for key, tensor in rollout["observations"].items()})
-            distribution = masked_distribution(logits, rollout["masks"][index])
-            log_ratio = distribution.log_prob(rollout["actions"][index]) - rollout["log_probs"][index]
-            ratio = log_ratio.exp()
             advantage = rollout["advantages"][index]
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
-            policy_loss = -torch.min(ratio * advantage, ratio.clamp(1 - config.clip_range, 1 + config.clip_range) * advantage).mean()
-            returns, old_value = rollout["returns"][index], rollout["values"][index]
-            value_loss = (value - returns).pow(2)
-            if config.value_clip_range > 0:
-                clipped = old_value + (value - old_value).clamp(-config.value_clip_range, config.value_clip_range)
-                value_loss = torch.max(value_loss, (clipped - returns).pow(2))
-            value_loss = 0.5 * value_loss.mean()
-            entropy = distribution.entropy().mean()
-            loss = config.vf_coef * value_loss if critic_only else policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            sums = dict.fromkeys(stats, 0.0)
+            for piece, piece_advantage in zip(index.split(config.chunk_states), advantage.split(config.chunk_states)):
+                terms = _loss_terms(net, rollout, piece, piece_advantage, config)
+                loss_terms = terms["value_loss"] * config.vf_coef
+                if not critic_only:
+                    loss_terms = loss_terms + terms["policy_loss"] - config.ent_coef * terms["entropy"]
+                (loss_terms.sum() / len(index)).backward()
+                with torch.no_grad():
+                    for name, values in terms.items():
+                        sums[name] += float(values.sum())
             for parameter in frozen:  # no gradient: Adam leaves them as they are
                 parameter.grad = None
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
             optimizer.step()
-            with torch.no_grad():
-                stats["policy_loss"].append(float(policy_loss))
-                stats["value_loss"].append(float(value_loss))
-                stats["entropy"].append(float(entropy))
-                stats["approx_kl"].append(float(((ratio - 1) - log_ratio).mean()))
-                stats["clip_fraction"].append(float(((ratio - 1).abs() > config.clip_range).float().mean()))
+            for name, total in sums.items():
+                stats[name].append(total / len(index))
     return {name: float(np.mean(values)) for name, values in stats.items()}
+
+
+def _loss_terms(net: torch.nn.Module, rollout: dict, index: torch.Tensor, advantage: torch.Tensor, config: TrainConfig) -> dict[str, torch.Tensor]:
+    """Per decision of ``index`` ``[k]``: the clipped policy loss, the (optionally clipped) value loss, the entropy,
+    the approximate KL and whether the ratio was clipped, each ``[k]``; ``advantage`` is already normalized."""
+    logits, value = net({key: tensor[index] for key, tensor in rollout["observations"].items()})
+    distribution = masked_distribution(logits, rollout["masks"][index])
+    log_ratio = distribution.log_prob(rollout["actions"][index]) - rollout["log_probs"][index]
+    ratio = log_ratio.exp()
+    policy_loss = -torch.min(ratio * advantage, ratio.clamp(1 - config.clip_range, 1 + config.clip_range) * advantage)
+    returns, old_value = rollout["returns"][index], rollout["values"][index]
+    value_loss = (value - returns).pow(2)
+    if config.value_clip_range > 0:
+        clipped = old_value + (value - old_value).clamp(-config.value_clip_range, config.value_clip_range)
+        value_loss = torch.max(value_loss, (clipped - returns).pow(2))
+    with torch.no_grad():
+        approx_kl = (ratio - 1) - log_ratio
+        clipped_ratio = ((ratio - 1).abs() > config.clip_range).float()
+    return {"policy_loss": policy_loss, "value_loss": 0.5 * value_loss, "entropy": distribution.entropy(), "approx_kl": approx_kl, "clip_fraction": clipped_ratio}
+
+
+def _forward_in_pieces(net: torch.nn.Module, observation: dict[str, torch.Tensor], chunk_states: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``net(observation)`` (logits ``[B, A]``, value ``[B]``), run on at most ``chunk_states`` states at a time."""
+    n_states = next(iter(observation.values())).shape[0]
+    outputs = [net({key: tensor[start : start + chunk_states] for key, tensor in observation.items()}) for start in range(0, n_states, chunk_states)]
+    return torch.cat([logits for logits, _ in outputs]), torch.cat([value for _, value in outputs])
 
 
 def _cpu_copy(net: torch.nn.Module) -> torch.nn.Module:

@@ -88,6 +88,8 @@ class TrainConfig:
     trainer: str = "sb3"  # sb3: MaskablePPO over Gymnasium envs; batched: schedgym.agents.ppo over the problem's batched engine
     device: str = "cpu"  # where PPO's network runs (batched trainer): cpu or cuda; the engine stays on the CPU
     value_clip_range: float = 0.0  # batched trainer: clip the value update to this range around the old value (0: off)
+    learning_rate_final: float | None = None  # batched trainer: anneal the learning rate linearly from learning_rate at step 0 to this at total_steps (None: constant)
+    chunk_states: int = 64  # batched trainer: states per forward (and backward) pass; a minibatch sums the gradients of its pieces (tensors above 32 MiB are page-faulted in at every pass, see schedgym.agents.heap)
     critic_warmup_steps: int = 0  # batched trainer: for this many first decisions only the critic learns (a warm-started policy is not moved by an untrained critic's advantages)
     gnn: GnnConfig = field(default_factory=GnnConfig)
 

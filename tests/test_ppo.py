@@ -8,7 +8,7 @@ import torch
 
 from schedgym.agents.checkpoint import CheckpointError, load_network, read_metadata
 from schedgym.agents.gnn import GnnConfig
-from schedgym.agents.ppo import generalized_advantages, masked_distribution, train_batched
+from schedgym.agents.ppo import RolloutBuffer, _update, generalized_advantages, learning_rate_at, masked_distribution, train_batched
 from schedgym.agents.train import TrainConfig
 
 TINY = TrainConfig(
@@ -126,3 +126,52 @@ def test_critic_warmup_moves_only_the_critic(tmp_path):
             continue
         assert torch.equal(value, initial[name]), name
     assert any(not torch.equal(value, initial[name]) for name, value in start.state_dict().items() if name.startswith("critic."))
+
+
+def test_the_learning_rate_anneals_linearly_to_its_final_value_and_resumes_where_it_was(tmp_path):
+    config = replace(TINY, learning_rate=1e-3, learning_rate_final=1e-4, total_steps=64)
+    assert [learning_rate_at(config, steps) for steps in (0, 32, 64, 128)] == pytest.approx([1e-3, 5.5e-4, 1e-4, 1e-4])
+    assert learning_rate_at(replace(config, learning_rate_final=None), 32) == 1e-3
+    out = train_batched(replace(config, total_steps=32), tmp_path / "a.zip", log_dir=None)
+    from sb3_contrib import MaskablePPO
+
+    resumed = MaskablePPO.load(out.with_name("a.last.zip"))
+    assert resumed.num_timesteps == 32
+    train_batched(config, tmp_path / "a.zip", resume=out.with_name("a.last.zip"), log_dir=None)
+    finished = MaskablePPO.load(out.with_name("a.last.zip"))
+    # the last rollout's update ran at the rate of step 32 of 64 (set before each update, from the step count)
+    assert finished.policy.optimizer.param_groups[0]["lr"] == pytest.approx(5.5e-4)
+
+
+def test_a_minibatch_in_pieces_has_the_gradient_of_one_pass():
+    from schedgym.agents.gnn import JobShopGnn
+    from schedgym.agents.rollout import POLICY_ENV_OPTIONS
+    from schedgym.envs.jobshop import TaillardGenerator, parse_sizes
+    from schedgym.envs.jobshop.batched import JobShopBatch
+
+    batch = JobShopBatch(TaillardGenerator(parse_sizes("6x6,8x5")), 5, seed=3, **POLICY_ENV_OPTIONS)
+    observation = batch.reset()
+    buffer = RolloutBuffer(observation, batch.action_masks().shape[1], 3, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+    for t in range(3):
+        for key, value in observation.items():
+            buffer.observations[key][t] = torch.from_numpy(value)
+        buffer.masks[t] = torch.from_numpy(batch.action_masks())
+        buffer.actions[t] = torch.multinomial(buffer.masks[t].float(), 1, generator=generator).squeeze(1)
+        buffer.log_probs[t] = -torch.rand(5, generator=generator)
+        buffer.values[t] = torch.rand(5, generator=generator)
+        observation, *_ = batch.step(buffer.actions[t].numpy())
+    advantages = torch.randn(3, 5, generator=generator)
+    rollout = buffer.flat(advantages, advantages + buffer.values)
+    torch.manual_seed(0)
+    net = JobShopGnn(TINY.gnn)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)  # the weights stay, the gradients stay in .grad
+    gradients, losses = [], []
+    for chunk in (15, 4):
+        config = replace(TINY, n_epochs=1, batch_size=15, chunk_states=chunk, value_clip_range=0.1)
+        losses.append(_update(net, optimizer, rollout, config, torch.Generator().manual_seed(1)))
+        gradients.append({name: p.grad.clone() for name, p in net.named_parameters()})
+    for name, gradient in gradients[0].items():
+        torch.testing.assert_close(gradients[1][name], gradient, msg=f"{name}: pieces of 4 and one pass of 15 disagree")
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    assert any(gradient.abs().max() > 0 for gradient in gradients[0].values())
