@@ -10,8 +10,10 @@ is its own); env steps (decisions) per second of wall time count rollouts and gr
 validation at the start and end). Results go to ``results/ppo_speed.json`` (jobshop) or
 ``results/ppo_speed_<problem>.json``.
 ``recipe`` rows use the shipped recipe's PPO settings (16 envs x 128 steps, minibatch 512, 4 epochs); the
-``throughput`` row is the batched trainer with 256 slots x 16 steps, minibatch 1024 and 1 epoch. The batched
-trainer also reports where its time went (env, rollout forward, update).
+``throughput`` row is the batched trainer with 256 slots x 16 steps, minibatch 1024 and 1 epoch, its forward and
+backward passes in pieces of ``chunk_states`` (64) states; the row before it runs each minibatch in one pass. The
+batched trainer also reports where its time went (env, rollout forward, update). ``--sizes`` (jobshop) trains on
+other instance sizes, e.g. the recipe's ``10x10,15x10,15x15,20x15,20x20``.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ CONFIGURATIONS = {
     "MaskablePPO, Gymnasium envs (recipe)": ("sb3", {}),
     "MaskablePPO, BatchedVecEnv (recipe)": ("sb3-batched", {}),
     "batched trainer (recipe)": ("batched", {}),
+    "batched trainer (throughput, one pass per minibatch)": ("batched", {"n_envs": 256, "n_steps": 16, "batch_size": 1024, "n_epochs": 1, "chunk_states": 1024}),
     "batched trainer (throughput)": ("batched", {"n_envs": 256, "n_steps": 16, "batch_size": 1024, "n_epochs": 1}),
 }
 
 
-def _config(problem: str, steps: int, device: str, overrides: dict):
+def _config(problem: str, steps: int, device: str, overrides: dict, sizes: str = "15x15"):
     from schedgym.agents.train import TrainConfig
 
     base = replace(
@@ -47,11 +50,11 @@ def _config(problem: str, steps: int, device: str, overrides: dict):
         checkpoint_every_steps=10**9, val_sizes="6x6", val_instances_per_size=1, device=device,
     )
     if problem == "jobshop":
-        base = replace(base, sizes="15x15")
+        base = replace(base, sizes=sizes)
     return replace(base, **overrides)
 
 
-def _run(problem: str, kind: str, steps: int, device: str, overrides: dict, results) -> None:
+def _run(problem: str, kind: str, steps: int, device: str, overrides: dict, sizes: str, results) -> None:
     from sb3_contrib import MaskablePPO
 
     from schedgym.agents.policy import GnnMaskablePolicy
@@ -60,7 +63,7 @@ def _run(problem: str, kind: str, steps: int, device: str, overrides: dict, resu
     from schedgym.agents.train import train
     from schedgym.envs.vector import BatchedVecEnv
 
-    config = _config(problem, steps, device, overrides)
+    config = _config(problem, steps, device, overrides, sizes)
     torch.set_num_threads(config.torch_threads)
     row: dict = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -90,6 +93,7 @@ def main() -> None:
     parser.add_argument("--problem", choices=("jobshop", "socdag", "llmrouting", "memmap"), default="jobshop")
     parser.add_argument("--steps", type=int, default=4096, help="decisions per configuration")
     parser.add_argument("--device", default="cpu", help="where the batched trainer's network runs (cpu or cuda)")
+    parser.add_argument("--sizes", default="15x15", help="jobshop: training instance sizes")
     parser.add_argument("--out", help="default: results/ppo_speed.json (jobshop), results/ppo_speed_<problem>.json")
     args = parser.parse_args()
     file_name = "ppo_speed.json" if args.problem == "jobshop" else f"ppo_speed_{args.problem}.json"
@@ -98,11 +102,11 @@ def main() -> None:
     rows = []
     for name, (kind, overrides) in CONFIGURATIONS.items():
         results = context.Queue()
-        process = context.Process(target=_run, args=(args.problem, kind, args.steps, args.device, overrides, results))
+        process = context.Process(target=_run, args=(args.problem, kind, args.steps, args.device, overrides, args.sizes, results))
         process.start()
         row = results.get()
         process.join()
-        rows.append({"configuration": name, **asdict(_config(args.problem, args.steps, args.device, overrides)), **row})
+        rows.append({"configuration": name, **asdict(_config(args.problem, args.steps, args.device, overrides, args.sizes)), **row})
         print(f"{name:40s} {row['env_steps_per_s']:8.0f} env steps/s  peak RSS {row['peak_rss_mib']:.0f} MiB  {row.get('time_split_s', '')}", flush=True)
     reference = rows[0]["env_steps_per_s"]
     for row in rows:
