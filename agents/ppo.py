@@ -286,15 +286,14 @@ def _update(
                 if not critic_only:
                     loss_terms = loss_terms + terms["policy_loss"] - config.ent_coef * terms["entropy"]
                 (loss_terms.sum() / len(index)).backward()
-                with torch.no_grad():
-                    for name, values in terms.items():
-                        sums[name] += float(values.sum())
+                for name, values in terms.items():  # tensors: no device sync per piece
+                    sums[name] = sums[name] + values.detach().sum()
             for parameter in frozen:  # no gradient: Adam leaves them as they are
                 parameter.grad = None
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
             optimizer.step()
             for name, total in sums.items():
-                stats[name].append(total / len(index))
+                stats[name].append(float(total) / len(index))
     return {name: float(np.mean(values)) for name, values in stats.items()}
 
 

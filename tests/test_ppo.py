@@ -85,7 +85,8 @@ def test_a_bad_device_is_refused(tmp_path):
     ],
 )
 def test_the_batched_trainer_runs_on_every_problem(tmp_path, options):
-    config = replace(TINY, total_steps=32, n_steps=8, eval_every_steps=32, val_instances_per_size=1, **options)
+    # pieces of 3 states: the rollout's forward passes over 4 slots and the update's minibatches of 16 run in pieces
+    config = replace(TINY, total_steps=32, n_steps=8, eval_every_steps=32, val_instances_per_size=1, chunk_states=3, **options)
     train_batched(config, tmp_path / "p.zip", log_dir=None)
     history = read_metadata(tmp_path / "p.last.zip").figures["val_history"]
     assert [entry["steps"] for entry in history] == [0, 32]  # validated before training and after the 32 decisions
