@@ -75,3 +75,19 @@ def test_mapping_mode_is_valid_and_no_worse_than_msa():
         assert validate(instance, solution) == []
         msa = GreedyPlacer("msa").solve(instance)
         assert metrics(instance, solution)["runtime_s"] <= metrics(instance, msa)["runtime_s"]
+
+
+def test_packs_at_the_peak_of_live_bytes_where_parts_come_apart_during_the_search():
+    # 20 buffers whose packing at their peak of live bytes (74) needs pieces searched apart after cuts appear
+    start = np.array([17, 17, 16, 18, 15, 18, 12, 15, 16, 18, 19, 16, 16, 18, 13, 16, 13, 17, 18, 16])
+    end = np.array([21, 20, 18, 24, 19, 21, 18, 22, 17, 25, 24, 23, 21, 20, 17, 23, 17, 21, 24, 23])
+    size = np.array([3, 1, 9, 2, 5, 7, 8, 6, 9, 6, 7, 3, 5, 3, 7, 8, 7, 8, 5, 6])
+    instance = packing_instance(start, end, size, 74)
+    result = pack_buffers(start, end, size, 74, time_limit_s=10, minimize_peak=False)
+    assert result.status == "packed"
+    assert validate(instance, MemMapSolution(result.offset)) == []
+
+
+def test_rejects_empty_buffers():
+    with pytest.raises(ValueError, match="sizes > 0"):
+        pack_buffers(np.array([0, 1]), np.array([2, 3]), np.array([4, 0]), 8)

@@ -10,25 +10,27 @@ order, each *rest* on a buffer placed before them. So it is enough to search ove
 decrease and every buffer goes where it rests. Buffers at one offset are never live together, so their order does
 not matter: they are placed in a fixed rank order.
 
-**Inference** (prunes a node before its children are tried), with the *level* of an op (a *section*) the highest
-top placed in it or the last offset, whichever is higher (nothing new goes below the last offset):
+**Inference** (prunes a node before its children are tried), within the part being searched (below):
 
-* *stack*: the buffers still to place that are live in an op are stacked in it, each from the lowest offset it
-  can start at: if for some r, r + the bytes of those starting at r or above exceeds the capacity, no completion
-  exists (a one-machine schedule with release dates);
-* *fit*: some buffer still to place no longer fits below the capacity;
-* *independent parts*: the ops split where no buffer is live across the cut; each part is searched alone.
+* *stack*: the buffers still to place that are live in an op (a *section*) are stacked in it, each from the lowest
+  offset it can start at: if for some r, r + the bytes of those starting at r or above exceeds the capacity, no
+  completion exists (a one-machine schedule with release dates);
+* *fit*: some buffer still to place no longer fits below the capacity.
 
-**Dominance.** A child is left out when another unplaced buffer fits entirely below the child's offset (moving
-that buffer down keeps any completion a packing, and then it comes first). A buffer whose every live-together buffer
-is placed ("hatless") goes where it rests at once, outside the search. What remains to decide depends only on the
-placed set, the last offset and the levels of the ops still open: a failed state is remembered under a 64-bit hash
-of exactly that (with the smallest tie rank it failed with) and not searched again.
+**Dominance.** A child is left out when some unplaced buffer, where it rests, ends at or below the child's offset:
+nothing placed is in that gap and nothing later goes below the child, so moving that buffer down keeps any completion
+a packing, and then it comes first. What remains to decide in a part depends only on its unplaced set, the last
+offset and where each of its sections' buffers rest: a failed state is remembered under a 64-bit hash of exactly
+that (with the smallest tie rank it failed with) and not searched again.
 
-**Search.** A depth-first loop over explicit arrays, compiled with numba, run for a node budget and resumable.
-Children are tried lowest offset first, then by rank. The search is heavy-tailed in the rank order, so four static
-orders (:func:`preorders`) run side by side, resumed in turn with doubling node budgets; :func:`pack_buffers`
-checks the wall clock between budgets.
+**Parts come apart during the search** (MiniMalloc's dynamic decomposition, Moffitt, ASPLOS 2023): once no unplaced
+buffer is live across some cut between two ops, the buffers on each side no longer interact; each piece is searched
+alone, from offset 0, and a piece that fails fails the node without re-searching the pieces packed before it.
+
+**Search.** A depth-first loop over an explicit stack of frames, compiled with numba, run for a node budget.
+Children are tried lowest offset first, then by rank. The search is heavy-tailed in the rank order, so several
+static orders (:data:`PREORDERS`) run side by side, restarted in turn with doubling node budgets (each keeps its
+failed states between restarts); :func:`pack_buffers` checks the wall clock between runs.
 """
 
 from __future__ import annotations
@@ -49,8 +51,6 @@ PACKED, INFEASIBLE, BUDGET = 0, 1, 2
 MEMO_SLOTS = 1 << 19
 #: linear probes from a state's home slot before the table gives up on it (the state is then not remembered).
 MEMO_PROBES = 64
-#: nodes per call of the compiled search (the wall clock is read between calls).
-NODES_PER_CALL = 20_000
 #: node budget of each search in the first round of the portfolio (doubled every round).
 FIRST_BUDGET = 2_000
 
@@ -103,68 +103,116 @@ def _memo_slot(memo_key, h):
     return np.int64(-1)
 
 
-class _Search:
-    """The resumable state of one search (numpy arrays the compiled loop updates in place).
+#: ``_Search.counters`` fields: nodes visited, node count at which the current run stops, buffers placed, children-table top,
+#: 1 if some node kept only ``max_children`` children.
+NODES, NODE_LIMIT, PLACED, CHILD_TOP, TRUNCATED = range(5)
 
-    Sizes: n buffers, S sections (ops), M overlap entries. ``rank`` int ``[n]`` is the static priority (a
-    :func:`preorders` entry) that orders children at the same offset and buffers placed at the same offset.
+
+class _Search:
+    """The state of one search with one static priority (numpy arrays the compiled search updates in place).
+
+    Sizes: n buffers, S sections (ops), M overlap entries. ``rank`` int ``[n]`` (a :func:`preorders` entry) orders
+    children at the same offset and buffers placed at the same offset. The failed-state table survives between runs,
+    so a restart with a larger node budget re-walks only what has not failed yet.
     """
 
     def __init__(self, start: np.ndarray, end: np.ndarray, size: np.ndarray, overlap_start: np.ndarray, overlaps: np.ndarray,
                  capacity: int, alignment: int, max_children: int, rank: np.ndarray) -> None:
         n, n_sections = len(size), int(end.max())
-        lifetime = end - start
         by_section = [np.arange(n)[(start <= t) & (end > t)] for t in range(n_sections)]
         section_start = np.concatenate(([0], np.cumsum([len(x) for x in by_section]))).astype(np.int64)
         section_buffers = np.concatenate(by_section).astype(np.int64)
-        self.tables = (start, end, size, rank, overlap_start, overlaps, section_start, section_buffers, np.array([capacity, alignment, max_children], dtype=np.int64))
-        per_node = min(n, max_children)
-        self.arrays = (
-            np.zeros(n_sections, dtype=np.int64),  # floor: highest top placed in each section
-            np.zeros(n_sections, dtype=np.int64),  # unplaced_bytes: bytes still to place in each section
-            np.zeros(n, dtype=np.int64),  # rest: highest top of the placed buffers live with each buffer
-            np.full(n, SLOW, dtype=np.int64),  # offset
-            np.zeros(int(lifetime.sum()) + 1, dtype=np.int64),  # trail of overwritten floors
-            np.zeros(int(overlap_start[-1]) + 1, dtype=np.int64),  # trail of overwritten rests
-            np.zeros(n + 1, dtype=np.int64),  # floor trail top per depth
-            np.zeros(n + 1, dtype=np.int64),  # rest trail top per depth
-            np.zeros(n * per_node + 1, dtype=np.int64),  # children per depth, in the order tried
-            np.zeros(n + 2, dtype=np.int64),  # first child per depth
-            np.zeros(n + 1, dtype=np.int64),  # next child to try per depth (-1: none)
-            np.zeros(n + 1, dtype=np.int64),  # chosen buffer per depth
-            np.zeros(n + 1, dtype=np.uint64),  # placed-set hash per depth
-            np.zeros(n + 1, dtype=np.uint64),  # state hash per depth
-            np.zeros(n, dtype=np.int64),  # open_neighbours: unplaced buffers live with each buffer
-            np.zeros(n, dtype=np.int64),  # hatless buffers placed, by depth
-            np.zeros(n + 2, dtype=np.int64),  # first hatless entry per depth
-            np.zeros(MEMO_SLOTS, dtype=np.uint64),  # failed-state keys (0 = empty)
-            np.zeros(MEMO_SLOTS, dtype=np.int64),  # smallest tie rank each failed with
-            np.zeros(7, dtype=np.int64),  # counters: see DEPTH ... OVERFLOW
-        )
-        self.zobrist = np.random.default_rng(0).integers(1, 2**63, size=n, dtype=np.int64).astype(np.uint64)
+        by_start = np.argsort(start, kind="stable").astype(np.int64)
+        first_starting = np.searchsorted(start[by_start], np.arange(n_sections + 1)).astype(np.int64)
+        zobrist = np.random.default_rng(0).integers(1, 2**63, size=n, dtype=np.int64).astype(np.uint64)
+        self.tables = (start, end, size, rank, overlap_start, overlaps, section_start, section_buffers, by_start, first_starting, zobrist,
+                       np.array([capacity, alignment, max_children], dtype=np.int64))
+        self.n, self.n_sections, self.size, self.start, self.end = n, n_sections, size, start, end
+        self.children = np.zeros(n * (min(n, max_children) + 1) + 1, dtype=np.int64)  # each node's, then a -1
+        self.memo_key = np.zeros(MEMO_SLOTS, dtype=np.uint64)  # failed-state keys (0 = empty)
+        self.memo_tie = np.zeros(MEMO_SLOTS, dtype=np.int64)  # smallest tie rank each failed with
+        self.counters = np.zeros(5, dtype=np.int64)
+        self.offset = np.full(n, SLOW, dtype=np.int64)
+        self.outcome = BUDGET
 
     def run(self, node_budget: int) -> int:
-        return _search(*self.tables, self.zobrist, *self.arrays, node_budget)
-
-    @property
-    def offset(self) -> np.ndarray:
-        return self.arrays[3]
-
-    @property
-    def counters(self) -> np.ndarray:
-        return self.arrays[-1]
-
-
-#: ``_Search.counters`` fields.
-DEPTH, ENTERING, NODES, TRUNCATED, STARTED, PLACED, OVERFLOW = range(7)
+        """Search from scratch for up to ``node_budget`` more nodes; returns ``PACKED``, ``INFEASIBLE`` or ``BUDGET``."""
+        n, n_sections = self.n, self.n_sections
+        self.offset[:] = SLOW
+        self.counters[NODE_LIMIT] = self.counters[NODES] + node_budget
+        self.counters[PLACED] = self.counters[CHILD_TOP] = 0
+        unplaced_bytes = np.zeros(n_sections, dtype=np.int64)
+        cuts = np.zeros(n_sections, dtype=np.int64)  # unplaced buffers live in both section s and s + 1
+        for b in range(n):
+            unplaced_bytes[self.start[b]:self.end[b]] += self.size[b]
+            cuts[self.start[b]:self.end[b] - 1] += 1
+        state = (np.zeros(n_sections, dtype=np.int64), unplaced_bytes, cuts, np.zeros(n, dtype=np.int64), self.offset,
+                 np.zeros(int((self.end - self.start).sum()) + 1, dtype=np.int64), np.zeros(len(self.tables[5]) + 1, dtype=np.int64),
+                 np.zeros(n + 1, dtype=np.int64), np.zeros(n + 1, dtype=np.int64), np.zeros(n + 1, dtype=np.int64),
+                 self.children, self.memo_key, self.memo_tie, self.counters,
+                 np.empty(n_sections, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64))
+        self.outcome = _search(self.tables, state, np.zeros((FRAME_FIELDS, 2 * n + 2), dtype=np.int64))
+        return self.outcome
 
 
 @njit(cache=True)
-def _stack_too_high(section_start, section_buffers, size, offset, rest, last, alignment, capacity, stack_at, stack_size):
-    """True if in some section the unplaced buffers live there cannot all be stacked below the capacity, each at or
-    above the lowest offset it can start at (a one-machine schedule with release dates: the top is at least
-    ``r + the bytes of the buffers that start at r or above``, for every r)."""
-    for s in range(len(section_start) - 1):
+def _place(b, at, tables, state):
+    """Put buffer ``b`` at offset ``at``; what it overwrites goes on the trails (undone by :func:`_undo_to`)."""
+    start, end, size, _, overlap_start, overlaps = tables[0], tables[1], tables[2], tables[3], tables[4], tables[5]
+    floor, unplaced_bytes, cuts, rest, offset, floor_trail, rest_trail, placed, floor_mark, rest_mark = state[:10]
+    counters = state[13]
+    k = counters[PLACED]
+    top = at + size[b]
+    offset[b] = at
+    placed[k] = b
+    t = floor_mark[k]
+    for s in range(start[b], end[b]):
+        floor_trail[t] = floor[s]
+        t += 1
+        floor[s] = max(floor[s], top)
+        unplaced_bytes[s] -= size[b]
+    for s in range(start[b], end[b] - 1):
+        cuts[s] -= 1
+    floor_mark[k + 1] = t
+    t = rest_mark[k]
+    for j in range(overlap_start[b], overlap_start[b + 1]):
+        rest_trail[t] = rest[overlaps[j]]
+        t += 1
+        rest[overlaps[j]] = max(rest[overlaps[j]], top)
+    rest_mark[k + 1] = t
+    counters[PLACED] = k + 1
+
+
+@njit(cache=True)
+def _undo_to(mark, tables, state):
+    """Take back the placements after the first ``mark`` ones, latest first."""
+    start, end, size, _, overlap_start, overlaps = tables[0], tables[1], tables[2], tables[3], tables[4], tables[5]
+    floor, unplaced_bytes, cuts, rest, offset, floor_trail, rest_trail, placed, floor_mark, rest_mark = state[:10]
+    counters = state[13]
+    while counters[PLACED] > mark:
+        k = counters[PLACED] - 1
+        b = placed[k]
+        t = floor_mark[k]
+        for s in range(start[b], end[b]):
+            floor[s] = floor_trail[t]
+            t += 1
+            unplaced_bytes[s] += size[b]
+        for s in range(start[b], end[b] - 1):
+            cuts[s] += 1
+        t = rest_mark[k]
+        for j in range(overlap_start[b], overlap_start[b + 1]):
+            rest[overlaps[j]] = rest_trail[t]
+            t += 1
+        offset[b] = SLOW
+        counters[PLACED] = k
+
+
+@njit(cache=True)
+def _stack_too_high(lo, hi, section_start, section_buffers, size, offset, rest, last, alignment, capacity, stack_at, stack_size):
+    """True if in some section of ``[lo, hi)`` the unplaced buffers live there cannot all be stacked below the
+    capacity, each at or above the lowest offset it can start at (a one-machine schedule with release dates: the top
+    is at least ``r + the bytes of the buffers that start at r or above``, for every r)."""
+    for s in range(lo, hi):
         count = 0
         for k in range(section_start[s], section_start[s + 1]):
             b = section_buffers[k]
@@ -183,202 +231,151 @@ def _stack_too_high(section_start, section_buffers, size, offset, rest, last, al
     return False
 
 
-@njit(cache=True)
-def _expand(start, end, size, rank, section_start, section_buffers, limits, floor, unplaced_bytes, rest, offset, last, tie, children, lowest,
-            stack_at, stack_size):
-    """Inference and children of the node where the last buffer went to offset ``last`` (its rank ``tie``).
+#: what :func:`_expand` found at a node besides its children.
+DEAD, COMPLETE = -1, -2
+#: frame kinds of :func:`_search`'s stack: a node (one placement per child), or a part to cut into pieces.
+NODE, SPLIT = 0, 1
+#: rows of the frame stack: kind, part ``[lo, hi)``, last offset, tie rank, next child (or next section to cut at),
+#: placements before the frame's own, first child.
+FRAME_FIELDS = 8
 
-    Writes the children, in the order to try them (lowest offset, then rank), to ``children`` and returns their
-    number, or -1 if the node is dead. A child is dominated, and left out, if some other unplaced buffer fits
-    entirely below the child's offset: moving that buffer down there keeps any completion a packing, and then it
-    comes first. ``lowest`` ``[S]``, ``stack_at`` and ``stack_size`` ``[n]`` are scratch."""
-    n, n_sections = len(size), len(floor)
+
+@njit(cache=True)
+def _expand(lo, hi, last, tie, tables, state):
+    """Inference at the node of part ``[lo, hi)`` (no unplaced buffer crosses ``lo`` or ``hi``) where the last
+    buffer went to offset ``last`` with rank ``tie``; its children, in the order to try them (lowest offset, then
+    rank), go to the children table from its top. Returns (their number, or ``DEAD`` or ``COMPLETE`` if nothing is
+    left to place; the node's state hash)."""
+    start, end, size, rank, _, _, section_start, section_buffers, by_start, first_starting, zobrist, limits = tables
+    floor, unplaced_bytes, cuts, rest, offset = state[:5]
+    children, memo_key, memo_tie, counters, lowest, stack_at, stack_size = state[10:]
     capacity, alignment, max_children = limits[0], limits[1], limits[2]
-    lowest[:] = capacity + 1
-    first_top, second_top, first_buffer = capacity + 1, capacity + 1, -1
-    count = 0
-    for b in range(n):
+    n, n_sections = len(size), len(floor)
+    base = counters[CHILD_TOP]
+    lowest[lo:hi] = capacity + 1
+    min_top, count, unplaced = capacity + 1, 0, np.uint64(0)
+    for i in range(first_starting[lo], first_starting[hi]):  # the unplaced buffers of the part start in [lo, hi)
+        b = by_start[i]
         if offset[b] != SLOW:
             continue
+        unplaced ^= zobrist[b]
         resting = _resting(rest[b], alignment)
         at = max(last, resting)
-        top = at + size[b]
-        if top > capacity:
-            return -1
-        if top < first_top:
-            first_top, second_top, first_buffer = top, first_top, b
-        elif top < second_top:
-            second_top = top
+        if at + size[b] > capacity:
+            return DEAD, np.uint64(0)
+        min_top = min(min_top, resting + size[b])
         for s in range(start[b], end[b]):
             lowest[s] = min(lowest[s], at)
-        if at > resting or (at == last and rank[b] < tie):
-            continue  # floating above what it rests on, or after a buffer of higher rank at the same offset
-        children[count] = b
-        count += 1
-    for s in range(n_sections):
+        if at == resting and not (at == last and rank[b] < tie):
+            children[base + count] = b  # not floating above what it rests on, nor after a higher rank at one offset
+            count += 1
+    if unplaced == 0:
+        return COMPLETE, np.uint64(0)
+    for s in range(lo, hi):
         if unplaced_bytes[s] > 0 and lowest[s] + unplaced_bytes[s] > capacity:
-            return -1
-    if _stack_too_high(section_start, section_buffers, size, offset, rest, last, alignment, capacity, stack_at, stack_size):
-        return -1
+            return DEAD, np.uint64(0)
+    if _stack_too_high(lo, hi, section_start, section_buffers, size, offset, rest, last, alignment, capacity, stack_at, stack_size):
+        return DEAD, np.uint64(0)
+    # what the rest of this part depends on: its unplaced set, the last offset and where each section's buffers rest
+    h = _mix(_mix(unplaced, last), lo * n_sections + hi)
+    for s in range(lo, hi):
+        if unplaced_bytes[s] > 0:
+            level = _resting(floor[s], alignment)
+            h = _mix(h, (level + 1 if level >= last else 0) * n_sections + s)
+    h = h if h != 0 else np.uint64(1)
+    slot = _memo_slot(memo_key, h)
+    if slot >= 0 and memo_key[slot] == h and tie >= memo_tie[slot]:
+        return DEAD, h
+    # dominance: a child at or above the top of some unplaced buffer where it rests leaves a gap that buffer fits in
+    # (nothing placed is there, and nothing later goes below the child)
     kept = 0
     for i in range(count):
-        b = children[i]
+        b = children[base + i]
         at = max(last, _resting(rest[b], alignment))
-        if at < (second_top if b == first_buffer else first_top):
-            children[kept] = b
+        if at < min_top:
+            children[base + kept] = b
             stack_at[kept] = at * n + rank[b]
             kept += 1
     order = np.argsort(stack_at[:kept])
-    chosen = children[:kept][order]
-    kept = min(kept, max_children)
-    children[:kept] = chosen[:kept]
-    return kept
+    chosen = children[base : base + kept][order]
+    if kept > max_children:
+        kept = max_children
+        counters[TRUNCATED] = 1
+    children[base : base + kept] = chosen[:kept]
+    return kept, h
 
 
 @njit(cache=True)
-def _state_hash(placed_hash, floor, unplaced_bytes, last):
-    """Hash of what the rest of the search depends on: the placed set, the last offset and the level of every
-    section with buffers still to place."""
-    n_sections = len(floor)
-    h = _mix(placed_hash, last)
-    for s in range(n_sections):
-        if unplaced_bytes[s] > 0:
-            h = _mix(h, max(floor[s], last) * n_sections + s)
-    return h if h != 0 else np.uint64(1)
+def _search(tables, state, frames):
+    """The depth-first search over the whole problem, on an explicit stack of frames (``frames`` int
+    ``[FRAME_FIELDS, depth]``).
 
-
-@njit(cache=True)
-def _search(start, end, size, rank, overlap_start, overlaps, section_start, section_buffers, limits, zobrist, floor, unplaced_bytes, rest, offset, floor_trail,
-            rest_trail, floor_top, rest_top, children, child_start, next_child, chosen, placed_hash, node_hash, open_neighbours,
-            hatless, hatless_top, memo_key, memo_tie, counters, node_budget):
-    """Run the depth-first search for up to ``node_budget`` nodes from where it stopped; returns ``PACKED``,
-    ``INFEASIBLE`` or ``BUDGET``."""
-    n = len(size)
-    max_children = limits[2]
-    if counters[STARTED] == 0:
-        counters[STARTED] = 1
-        for b in range(n):
-            open_neighbours[b] = overlap_start[b + 1] - overlap_start[b]
-            if open_neighbours[b] == 0:
-                offset[b] = 0  # live with no other buffer: at the bottom, for good
-                counters[PLACED] += 1
-            else:
-                for s in range(start[b], end[b]):
-                    unplaced_bytes[s] += size[b]
-        counters[DEPTH], counters[ENTERING] = 0, 1
-    lowest = np.empty(len(floor), dtype=np.int64)
-    stack_at = np.empty(n, dtype=np.int64)
-    stack_size = np.empty(n, dtype=np.int64)
-    scratch = np.empty(n, dtype=np.int64)
-    budget_end = counters[NODES] + node_budget
-    while counters[NODES] < budget_end:
-        depth = counters[DEPTH]
-        last = offset[chosen[depth - 1]] if depth > 0 else 0
-        tie = rank[chosen[depth - 1]] if depth > 0 else -1
-        if counters[ENTERING] == 1:
-            counters[ENTERING] = 0
-            counters[NODES] += 1
-            if counters[PLACED] == n:
-                return PACKED
-            h = _state_hash(placed_hash[depth], floor, unplaced_bytes, last)
-            node_hash[depth] = h
-            count = -1
-            slot = _memo_slot(memo_key, h)
-            failed_before = slot >= 0 and memo_key[slot] == h and tie >= memo_tie[slot]
-            if counters[OVERFLOW] == 0 and not failed_before:
-                count = _expand(start, end, size, rank, section_start, section_buffers, limits, floor, unplaced_bytes, rest, offset, last, tie, scratch, lowest,
-                                stack_at, stack_size)
-            base = child_start[depth]
-            if count < 0:
-                next_child[depth] = -1
-                child_start[depth + 1] = base
-            else:
-                if count == max_children and count < n - counters[PLACED]:
-                    counters[TRUNCATED] = 1
-                children[base : base + count] = scratch[:count]
-                child_start[depth + 1] = base + count
-                next_child[depth] = base
-        if next_child[depth] < 0 or next_child[depth] >= child_start[depth + 1]:
-            if next_child[depth] >= 0:  # every child failed: remember the state
-                h = node_hash[depth]
-                slot = _memo_slot(memo_key, h)
-                if slot >= 0 and (memo_key[slot] != h or tie < memo_tie[slot]):
-                    memo_key[slot] = h
-                    memo_tie[slot] = tie
-            if depth == 0:
-                return INFEASIBLE
-            depth -= 1
-            counters[DEPTH] = depth
-            for i in range(hatless_top[depth + 1] - 1, hatless_top[depth] - 1, -1):  # undo the buffers it left hatless
-                c = hatless[i]
-                offset[c] = SLOW
-                for s in range(start[c], end[c]):
-                    unplaced_bytes[s] += size[c]
-                for k in range(overlap_start[c], overlap_start[c + 1]):
-                    open_neighbours[overlaps[k]] += 1
-                counters[PLACED] -= 1
-            b = chosen[depth]  # undo its placement
-            for k in range(overlap_start[b], overlap_start[b + 1]):
-                open_neighbours[overlaps[k]] += 1
-            counters[PLACED] -= 1
-            counters[OVERFLOW] = 0
-            t = floor_top[depth]
-            for s in range(start[b], end[b]):
-                floor[s] = floor_trail[t]
-                unplaced_bytes[s] += size[b]
-                t += 1
-            t = rest_top[depth]
-            for k in range(overlap_start[b], overlap_start[b + 1]):
-                rest[overlaps[k]] = rest_trail[t]
-                t += 1
-            offset[b] = SLOW
+    A ``SPLIT`` frame cuts its part where no unplaced buffer crosses and searches the pieces one after another, each
+    from offset 0: a piece that fails fails the frame, and the pieces packed before it are not searched again. A
+    ``NODE`` frame tries its children in turn; its children sit in the children table from ``first`` up to a -1.
+    Returns ``PACKED`` (the placements stay), ``INFEASIBLE`` or ``BUDGET``."""
+    start, end, rank, alignment = tables[0], tables[1], tables[3], tables[11][1]
+    unplaced_bytes, cuts, rest = state[1], state[2], state[3]
+    children, memo_key, memo_tie, counters = state[10], state[11], state[12], state[13]
+    kind, lo, hi, last, tie, cursor, mark, first = frames
+    node_hash = np.zeros(frames.shape[1], dtype=np.uint64)
+    kind[0], lo[0], hi[0], cursor[0] = SPLIT, 0, len(unplaced_bytes), 0
+    depth, entering, outcome = 1, True, PACKED
+    while depth > 0:
+        f = depth - 1
+        if kind[f] == SPLIT:
+            if not entering and outcome != PACKED:
+                depth -= 1  # a piece failed, and so does the part
+                continue
+            piece = cursor[f] if not entering else lo[f]
+            while piece < hi[f] and unplaced_bytes[piece] == 0:
+                piece += 1
+            if piece == hi[f]:
+                depth, entering, outcome = depth - 1, False, PACKED
+                continue
+            s = piece
+            while s < hi[f] - 1 and cuts[s] > 0:
+                s += 1
+            cursor[f] = s + 1
+            kind[depth], lo[depth], hi[depth], last[depth], tie[depth] = NODE, piece, s + 1, 0, -1
+            depth, entering = depth + 1, True
             continue
-        b = children[next_child[depth]]
-        next_child[depth] += 1
-        alignment = limits[1]
-        at = max(last, _resting(rest[b], alignment))
-        top = at + size[b]
-        offset[b] = at
-        chosen[depth] = b
-        t = floor_top[depth]
-        for s in range(start[b], end[b]):
-            floor_trail[t] = floor[s]
-            t += 1
-            floor[s] = max(floor[s], top)
-            unplaced_bytes[s] -= size[b]
-        floor_top[depth + 1] = t
-        t = rest_top[depth]
-        for k in range(overlap_start[b], overlap_start[b + 1]):
-            other = overlaps[k]
-            rest_trail[t] = rest[other]
-            t += 1
-            rest[other] = max(rest[other], top)
-        rest_top[depth + 1] = t
-        counters[PLACED] += 1
-        h = placed_hash[depth] ^ zobrist[b]
-        # a buffer whose every live-together buffer is placed ("hatless") goes where it rests, outside the order
-        i = hatless_top[depth]
-        for k in range(overlap_start[b], overlap_start[b + 1]):
-            open_neighbours[overlaps[k]] -= 1
-        for k in range(overlap_start[b], overlap_start[b + 1]):
-            c = overlaps[k]
-            if offset[c] == SLOW and open_neighbours[c] == 0:
-                offset[c] = _resting(rest[c], alignment)
-                if offset[c] + size[c] > limits[0]:
-                    counters[OVERFLOW] = 1
-                for s in range(start[c], end[c]):
-                    unplaced_bytes[s] -= size[c]
-                for j in range(overlap_start[c], overlap_start[c + 1]):
-                    open_neighbours[overlaps[j]] -= 1
-                counters[PLACED] += 1
-                h ^= zobrist[c]
-                hatless[i] = c
-                i += 1
-        hatless_top[depth + 1] = i
-        placed_hash[depth + 1] = h
-        counters[DEPTH] = depth + 1
-        counters[ENTERING] = 1
-    return BUDGET
+        if entering:
+            counters[NODES] += 1
+            if counters[NODES] > counters[NODE_LIMIT]:
+                return BUDGET
+            count, h = _expand(lo[f], hi[f], last[f], tie[f], tables, state)
+            if count < 0:
+                depth, entering, outcome = depth - 1, False, PACKED if count == COMPLETE else INFEASIBLE
+                continue
+            node_hash[f], first[f], cursor[f], mark[f] = h, counters[CHILD_TOP], counters[CHILD_TOP], counters[PLACED]
+            children[first[f] + count] = -1
+            counters[CHILD_TOP] = first[f] + count + 1
+        elif outcome == PACKED:
+            counters[CHILD_TOP] = first[f]
+            depth -= 1
+            continue
+        else:
+            _undo_to(mark[f], tables, state)
+        b = children[cursor[f]]
+        if b == -1:  # every child failed: remember the state
+            counters[CHILD_TOP] = first[f]
+            h = node_hash[f]
+            slot = _memo_slot(memo_key, h)
+            if slot >= 0 and (memo_key[slot] != h or tie[f] < memo_tie[slot]):
+                memo_key[slot] = h
+                memo_tie[slot] = tie[f]
+            depth, entering, outcome = depth - 1, False, INFEASIBLE
+            continue
+        cursor[f] += 1
+        at = max(last[f], _resting(rest[b], alignment))
+        _place(b, at, tables, state)
+        cut = False
+        for s in range(start[b], end[b] - 1):
+            cut |= cuts[s] == 0
+        kind[depth], lo[depth], hi[depth], last[depth], tie[depth] = SPLIT if cut else NODE, lo[f], hi[f], at, rank[b]
+        depth, entering = depth + 1, True
+    return outcome
 
 
 def independent_parts(start: np.ndarray, end: np.ndarray) -> list[np.ndarray]:
@@ -403,14 +400,19 @@ def _overlap_lists(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.n
     return np.concatenate(([0], np.cumsum(degree))), flat
 
 
+#: the static priorities, most important key first, each key descending: T the most loaded section a buffer is live
+#: in (bytes), A area (size x lifetime), W lifetime, Z size. The first three are MiniMalloc's (Moffitt, ASPLOS 2023).
+PREORDERS = ("TAW", "TWA", "WAT", "AZ", "ZW")
+
+
 def preorders(start: np.ndarray, end: np.ndarray, size: np.ndarray) -> list[np.ndarray]:
-    """Static priorities tried side by side, each a rank ``[n]`` (0 first): buffers in the most loaded sections
-    first, then larger area (size x lifetime); larger area first; larger size first; longer lifetime first."""
+    """Static priorities tried side by side (:data:`PREORDERS`), each a rank ``[n]`` (0 first)."""
     lifetime = end - start
     load = live_bytes(start, end, size)
     busiest = np.array([load[a:b].max() for a, b in zip(start.tolist(), end.tolist())])
     area = size * lifetime
-    orders = [np.lexsort((-area, -busiest)), np.lexsort((-size, -area)), np.lexsort((-lifetime, -size)), np.lexsort((-size, -lifetime))]
+    keys = {"T": -busiest, "A": -area, "W": -lifetime, "Z": -size}
+    orders = [np.lexsort(tuple(keys[c] for c in reversed(name))) for name in PREORDERS]
     ranks = []
     for order in orders:
         rank = np.empty(len(size), dtype=np.int64)
@@ -420,8 +422,9 @@ def preorders(start: np.ndarray, end: np.ndarray, size: np.ndarray) -> list[np.n
 
 
 def _search_part(start, end, size, capacity, alignment, max_children, deadline) -> tuple[int, np.ndarray, int, bool]:
-    """Search one independent part: one search per static priority, resumed in turn with doubling node budgets,
-    until one packs it or proves it infeasible or the deadline passes. Returns (outcome, offsets, nodes,
+    """Search one independent part: one search per static priority, restarted in turn with doubling node budgets
+    (each keeping its failed states), until one packs it or proves it infeasible or the deadline passes. A budget is
+    cut to the nodes the time left allows at the rate measured so far. Returns (outcome, offsets, nodes,
     truncated)."""
     t0 = int(start.min())
     local_start, local_end = start - t0, end - t0
@@ -429,14 +432,15 @@ def _search_part(start, end, size, capacity, alignment, max_children, deadline) 
     searches = [_Search(local_start, local_end, size, overlap_start, overlaps, capacity, alignment, max_children, rank)
                 for rank in preorders(local_start, local_end, size)]
     budget, outcome, winner = FIRST_BUDGET, BUDGET, searches[0]
+    begin, nodes_per_s = time.perf_counter(), 0.0
     while outcome == BUDGET and time.perf_counter() < deadline:
         for search in searches:
-            spent = 0
-            while spent < budget and time.perf_counter() < deadline:
-                outcome = search.run(min(NODES_PER_CALL, budget - spent))
-                spent += NODES_PER_CALL
-                if outcome != BUDGET:
-                    break
+            left_s = deadline - time.perf_counter()
+            if left_s <= 0:
+                break
+            allowed = budget if nodes_per_s == 0 else int(min(budget, max(FIRST_BUDGET, nodes_per_s * left_s)))
+            outcome = search.run(allowed)
+            nodes_per_s = sum(int(s.counters[NODES]) for s in searches) / max(time.perf_counter() - begin, 1e-6)
             if outcome != BUDGET:
                 winner = search
                 break
@@ -467,6 +471,8 @@ def pack_buffers(start: np.ndarray, end: np.ndarray, size_bytes: np.ndarray, cap
     begin = time.perf_counter()
     deadline = begin + time_limit_s
     start, end, size = (np.asarray(a, dtype=np.int64) for a in (start, end, size_bytes))
+    if (size <= 0).any() or (end <= start).any() or (start < 0).any():
+        raise ValueError("pack_buffers needs sizes > 0 and live ranges with 0 <= start < end; drop empty buffers first")
     if (size > capacity_bytes).any():
         return PackResult(None, "infeasible", 0, time.perf_counter() - begin)
     children = min(len(size), max(1, CHILDREN_ENTRIES // len(size))) if max_children is None else max_children
