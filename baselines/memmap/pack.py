@@ -424,7 +424,7 @@ def preorders(start: np.ndarray, end: np.ndarray, size: np.ndarray) -> list[np.n
 def _search_part(start, end, size, capacity, alignment, max_children, deadline) -> tuple[int, np.ndarray, int, bool]:
     """Search one independent part: one search per static priority, restarted in turn with doubling node budgets
     (each keeping its failed states), until one packs it or proves it infeasible or the deadline passes. A budget is
-    cut to the nodes the time left allows at the rate measured so far. Returns (outcome, offsets, nodes,
+    cut to the nodes the time left allows at the rate that search has run at so far. Returns (outcome, offsets, nodes,
     truncated)."""
     t0 = int(start.min())
     local_start, local_end = start - t0, end - t0
@@ -432,15 +432,17 @@ def _search_part(start, end, size, capacity, alignment, max_children, deadline) 
     searches = [_Search(local_start, local_end, size, overlap_start, overlaps, capacity, alignment, max_children, rank)
                 for rank in preorders(local_start, local_end, size)]
     budget, outcome, winner = FIRST_BUDGET, BUDGET, searches[0]
-    begin, nodes_per_s = time.perf_counter(), 0.0
+    seconds = [0.0] * len(searches)
     while outcome == BUDGET and time.perf_counter() < deadline:
-        for search in searches:
+        for i, search in enumerate(searches):
             left_s = deadline - time.perf_counter()
             if left_s <= 0:
                 break
+            nodes_per_s = search.counters[NODES] / seconds[i] if seconds[i] > 0 else 0.0
             allowed = budget if nodes_per_s == 0 else int(min(budget, max(FIRST_BUDGET, nodes_per_s * left_s)))
+            begin = time.perf_counter()
             outcome = search.run(allowed)
-            nodes_per_s = sum(int(s.counters[NODES]) for s in searches) / max(time.perf_counter() - begin, 1e-6)
+            seconds[i] += time.perf_counter() - begin
             if outcome != BUDGET:
                 winner = search
                 break
