@@ -127,13 +127,16 @@ class _Search:
         zobrist = np.random.default_rng(0).integers(1, 2**63, size=n, dtype=np.int64).astype(np.uint64)
         self.tables = (start, end, size, rank, overlap_start, overlaps, section_start, section_buffers, by_start, first_starting, zobrist,
                        np.array([capacity, alignment, max_children], dtype=np.int64))
-        self.n, self.n_sections, self.size, self.start, self.end = n, n_sections, size, start, end
+        self.n, self.n_sections, self.start, self.end = n, n_sections, start, end
         self.children = np.zeros(n * (min(n, max_children) + 1) + 1, dtype=np.int64)  # each node's, then a -1
         self.memo_key = np.zeros(MEMO_SLOTS, dtype=np.uint64)  # failed-state keys (0 = empty)
         self.memo_tie = np.zeros(MEMO_SLOTS, dtype=np.int64)  # smallest tie rank each failed with
         self.counters = np.zeros(5, dtype=np.int64)
         self.offset = np.full(n, SLOW, dtype=np.int64)
-        self.outcome = BUDGET
+        # before any placement: the bytes live in each section, and the buffers live across each cut s | s + 1
+        self.all_bytes = live_bytes(start, end, size)[:n_sections].astype(np.int64)
+        self.all_across = np.cumsum(np.bincount(start, minlength=n_sections + 1)[:n_sections]
+                                    - np.bincount(end - 1, minlength=n_sections + 1)[:n_sections]).astype(np.int64)
 
     def run(self, node_budget: int) -> int:
         """Search from scratch for up to ``node_budget`` more nodes; returns ``PACKED``, ``INFEASIBLE`` or ``BUDGET``."""
@@ -141,18 +144,21 @@ class _Search:
         self.offset[:] = SLOW
         self.counters[NODE_LIMIT] = self.counters[NODES] + node_budget
         self.counters[PLACED] = self.counters[CHILD_TOP] = 0
-        unplaced_bytes = np.zeros(n_sections, dtype=np.int64)
-        cuts = np.zeros(n_sections, dtype=np.int64)  # unplaced buffers live in both section s and s + 1
-        for b in range(n):
-            unplaced_bytes[self.start[b]:self.end[b]] += self.size[b]
-            cuts[self.start[b]:self.end[b] - 1] += 1
-        state = (np.zeros(n_sections, dtype=np.int64), unplaced_bytes, cuts, np.zeros(n, dtype=np.int64), self.offset,
-                 np.zeros(int((self.end - self.start).sum()) + 1, dtype=np.int64), np.zeros(len(self.tables[5]) + 1, dtype=np.int64),
-                 np.zeros(n + 1, dtype=np.int64), np.zeros(n + 1, dtype=np.int64), np.zeros(n + 1, dtype=np.int64),
-                 self.children, self.memo_key, self.memo_tie, self.counters,
-                 np.empty(n_sections, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64))
-        self.outcome = _search(self.tables, state, np.zeros((FRAME_FIELDS, 2 * n + 2), dtype=np.int64))
-        return self.outcome
+        state = (
+            np.zeros(n_sections, dtype=np.int64),  # floor: highest top placed in each section
+            self.all_bytes.copy(),  # unplaced_bytes: bytes still to place in each section
+            self.all_across.copy(),  # cuts: unplaced buffers live in both section s and s + 1
+            np.zeros(n, dtype=np.int64),  # rest: highest top of the placed buffers live with each buffer
+            self.offset,
+            np.zeros(int((self.end - self.start).sum()) + 1, dtype=np.int64),  # trail of overwritten floors
+            np.zeros(len(self.tables[5]) + 1, dtype=np.int64),  # trail of overwritten rests
+            np.zeros(n + 1, dtype=np.int64),  # placed buffers, in order
+            np.zeros(n + 1, dtype=np.int64),  # floor trail top per placement
+            np.zeros(n + 1, dtype=np.int64),  # rest trail top per placement
+            self.children, self.memo_key, self.memo_tie, self.counters,
+            np.empty(n_sections, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),  # scratch
+        )
+        return _search(self.tables, state, np.zeros((FRAME_FIELDS, 2 * n + 2), dtype=np.int64))
 
 
 @njit(cache=True)
