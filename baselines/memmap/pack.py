@@ -253,7 +253,7 @@ def _expand(lo, hi, last, tie, tables, state):
     rank), go to the children table from its top. Returns (their number, or ``DEAD`` or ``COMPLETE`` if nothing is
     left to place; the node's state hash)."""
     start, end, size, rank, _, _, section_start, section_buffers, by_start, first_starting, zobrist, limits = tables
-    floor, unplaced_bytes, cuts, rest, offset = state[:5]
+    floor, unplaced_bytes, _, rest, offset = state[:5]
     children, memo_key, memo_tie, counters, lowest, stack_at, stack_size = state[10:]
     capacity, alignment, max_children = limits[0], limits[1], limits[2]
     n, n_sections = len(size), len(floor)
