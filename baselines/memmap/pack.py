@@ -8,14 +8,18 @@ capacity.
 the highest earlier buffer it is live with, or to 0. The result is again a packing, and its buffers, in offset
 order, each *rest* on a buffer placed before them. So it is enough to search over orders in which offsets never
 decrease and every buffer goes where it rests. Buffers at one offset are never live together, so their order does
-not matter: they are placed in a fixed rank order.
+not matter: they are placed in a fixed rank order (the search's static priority, below).
 
 **Inference** (prunes a node before its children are tried), within the part being searched (below):
 
-* *stack*: the buffers still to place that are live in an op (a *section*) are stacked in it, each from the lowest
-  offset it can start at: if for some r, r + the bytes of those starting at r or above exceeds the capacity, no
-  completion exists (a one-machine schedule with release dates);
+* *section*: in some op (a *section*), the lowest offset a buffer still to place there can go to plus the bytes
+  still to place there exceeds the capacity;
 * *fit*: some buffer still to place no longer fits below the capacity.
+
+The section and fit checks also run when a placement is about to cut a part into pieces, with every buffer of the
+part at or above the offset just placed: the pieces are then searched from offset 0, but a packing's canonical order
+places the buffers still to place after this one, so at or above it (MiniMalloc's monotone floor, checked before it
+decomposes).
 
 **Dominance.** A child is left out when some unplaced buffer, where it rests, ends at or below the child's offset:
 nothing placed is in that gap and nothing later goes below the child, so moving that buffer down keeps any completion
@@ -28,9 +32,11 @@ buffer is live across some cut between two ops, the buffers on each side no long
 alone, from offset 0, and a piece that fails fails the node without re-searching the pieces packed before it.
 
 **Search.** A depth-first loop over an explicit stack of frames, compiled with numba, run for a node budget.
-Children are tried lowest offset first, then by rank. The search is heavy-tailed in the rank order, so several
-static orders (:data:`PREORDERS`) run side by side, restarted in turn with doubling node budgets (each keeps its
-failed states between restarts); :func:`pack_buffers` checks the wall clock between runs.
+Children are tried lowest offset first, then by rank. Ranks come from a static priority (:data:`PREORDERS`), taken
+again for each piece when it comes apart, with the bytes still unplaced in its sections (as MiniMalloc sorts each
+sub-partition). The search is heavy-tailed in the rank order, so several priorities run side by side, restarted in
+turn with doubling node budgets (each keeps its failed states between restarts); :func:`pack_buffers` checks the
+wall clock between runs.
 """
 
 from __future__ import annotations
@@ -104,34 +110,40 @@ def _memo_slot(memo_key, h):
 
 
 #: ``_Search.counters`` fields: nodes visited, node count at which the current run stops, buffers placed, children-table top,
-#: 1 if some node kept only ``max_children`` children.
-NODES, NODE_LIMIT, PLACED, CHILD_TOP, TRUNCATED = range(5)
+#: 1 if some node kept only ``max_children`` children, rank-trail top.
+NODES, NODE_LIMIT, PLACED, CHILD_TOP, TRUNCATED, RANK_TOP = range(6)
+#: the keys a static priority is made of, each descending: T the most loaded section a buffer is live in (bytes still
+#: unplaced there), A area (size x lifetime), W lifetime.
+PRIORITY_KEYS = "TAW"
+#: entries of the rank trail (ranks overwritten when pieces are ranked; a piece found with the trail full keeps the
+#: ranks it had).
+RANK_TRAIL_ENTRIES = 1 << 21
 
 
 class _Search:
     """The state of one search with one static priority (numpy arrays the compiled search updates in place).
 
-    Sizes: n buffers, S sections (ops), M overlap entries. ``rank`` int ``[n]`` (a :func:`preorders` entry) orders
-    children at the same offset and buffers placed at the same offset. The failed-state table survives between runs,
-    so a restart with a larger node budget re-walks only what has not failed yet.
+    Sizes: n buffers, S sections (ops), M overlap entries. ``priority`` (a :data:`PREORDERS` entry) ranks the
+    buffers of each piece (``lifetime`` int ``[n]`` for its A and W keys), which orders children at the same offset
+    and buffers placed at the same offset. The failed-state table survives between runs, so a restart with a larger
+    node budget re-walks only what has not failed yet.
     """
 
     def __init__(self, start: np.ndarray, end: np.ndarray, size: np.ndarray, overlap_start: np.ndarray, overlaps: np.ndarray,
-                 capacity: int, alignment: int, max_children: int, rank: np.ndarray) -> None:
+                 capacity: int, alignment: int, max_children: int, priority: str, lifetime: np.ndarray) -> None:
         n, n_sections = len(size), int(end.max())
-        by_section = [np.arange(n)[(start <= t) & (end > t)] for t in range(n_sections)]
-        section_start = np.concatenate(([0], np.cumsum([len(x) for x in by_section]))).astype(np.int64)
-        section_buffers = np.concatenate(by_section).astype(np.int64)
         by_start = np.argsort(start, kind="stable").astype(np.int64)
         first_starting = np.searchsorted(start[by_start], np.arange(n_sections + 1)).astype(np.int64)
         zobrist = np.random.default_rng(0).integers(1, 2**63, size=n, dtype=np.int64).astype(np.uint64)
-        self.tables = (start, end, size, rank, overlap_start, overlaps, section_start, section_buffers, by_start, first_starting, zobrist,
-                       np.array([capacity, alignment, max_children], dtype=np.int64))
+        keys = np.array([PRIORITY_KEYS.index(c) for c in priority], dtype=np.int64)
+        self.tables = (start, end, size, keys, overlap_start, overlaps, by_start, first_starting, zobrist,
+                       np.array([capacity, alignment, max_children], dtype=np.int64), lifetime)
         self.n, self.n_sections, self.start, self.end = n, n_sections, start, end
         self.children = np.zeros(n * (min(n, max_children) + 1) + 1, dtype=np.int64)  # each node's, then a -1
         self.memo_key = np.zeros(MEMO_SLOTS, dtype=np.uint64)  # failed-state keys (0 = empty)
         self.memo_tie = np.zeros(MEMO_SLOTS, dtype=np.int64)  # smallest tie rank each failed with
-        self.counters = np.zeros(5, dtype=np.int64)
+        self.counters = np.zeros(6, dtype=np.int64)
+        self.rank_trail = np.zeros((2, min(n * (n + 1) // 2, max(n, RANK_TRAIL_ENTRIES))), dtype=np.int64)
         self.offset = np.full(n, SLOW, dtype=np.int64)
         # before any placement: the bytes live in each section, and the buffers live across each cut s | s + 1
         self.all_bytes = live_bytes(start, end, size)[:n_sections].astype(np.int64)
@@ -143,7 +155,7 @@ class _Search:
         n, n_sections = self.n, self.n_sections
         self.offset[:] = SLOW
         self.counters[NODE_LIMIT] = self.counters[NODES] + node_budget
-        self.counters[PLACED] = self.counters[CHILD_TOP] = 0
+        self.counters[PLACED] = self.counters[CHILD_TOP] = self.counters[RANK_TOP] = 0
         state = (
             np.zeros(n_sections, dtype=np.int64),  # floor: highest top placed in each section
             self.all_bytes.copy(),  # unplaced_bytes: bytes still to place in each section
@@ -157,6 +169,8 @@ class _Search:
             np.zeros(n + 1, dtype=np.int64),  # rest trail top per placement
             self.children, self.memo_key, self.memo_tie, self.counters,
             np.empty(n_sections, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),  # scratch
+            np.arange(n, dtype=np.int64),  # rank of each buffer within its piece
+            self.rank_trail,  # (buffer, rank it had) per ranking
         )
         return _search(self.tables, state, np.zeros((FRAME_FIELDS, 2 * n + 2), dtype=np.int64))
 
@@ -214,26 +228,71 @@ def _undo_to(mark, tables, state):
 
 
 @njit(cache=True)
-def _stack_too_high(lo, hi, section_start, section_buffers, size, offset, rest, last, alignment, capacity, stack_at, stack_size):
-    """True if in some section of ``[lo, hi)`` the unplaced buffers live there cannot all be stacked below the
-    capacity, each at or above the lowest offset it can start at (a one-machine schedule with release dates: the top
-    is at least ``r + the bytes of the buffers that start at r or above``, for every r)."""
-    for s in range(lo, hi):
-        count = 0
-        for k in range(section_start[s], section_start[s + 1]):
-            b = section_buffers[k]
-            if offset[b] == SLOW:
-                stack_at[count] = max(last, _resting(rest[b], alignment))
-                stack_size[count] = size[b]
-                count += 1
-        if count < 2:
+def _rank_piece(lo, hi, tables, state):
+    """Rank the unplaced buffers of piece ``[lo, hi)`` 0, 1, ... by the search's priority keys (T from the bytes
+    still unplaced in each section), ties by buffer id; the ranks they had go on the rank trail (taken back by
+    :func:`_unrank_to`). Returns the piece's key (the hash of its buffers, which with the priority fixes their
+    ranks), or 0 if the trail is full and the ranks were left as they are."""
+    start, end, size, keys, by_start, first_starting, zobrist, lifetime = tables[0], tables[1], tables[2], tables[3], tables[6], tables[7], tables[8], tables[10]
+    unplaced_bytes, offset, counters, members, key, rank, rank_trail = state[1], state[4], state[13], state[15], state[16], state[17], state[18]
+    m, piece_key = 0, np.uint64(0)
+    for i in range(first_starting[lo], first_starting[hi]):
+        b = by_start[i]
+        if offset[b] == SLOW:
+            members[m] = b
+            piece_key ^= zobrist[b]
+            m += 1
+    top = counters[RANK_TOP]
+    if top + m > rank_trail.shape[1]:
+        return np.uint64(0)
+    chosen = np.sort(members[:m])
+    for j in range(len(keys) - 1, -1, -1):  # stable sorts, least important key first
+        for i in range(m):
+            b = chosen[i]
+            if keys[j] == 0:
+                key[i] = -unplaced_bytes[start[b] : end[b]].max()
+            elif keys[j] == 1:
+                key[i] = -size[b] * lifetime[b]
+            else:
+                key[i] = -lifetime[b]
+        chosen = chosen[np.argsort(key[:m], kind="mergesort")]
+    for i in range(m):
+        rank_trail[0, top], rank_trail[1, top] = chosen[i], rank[chosen[i]]
+        rank[chosen[i]] = i
+        top += 1
+    counters[RANK_TOP] = top
+    return piece_key if piece_key != 0 else np.uint64(1)
+
+
+@njit(cache=True)
+def _unrank_to(mark, state):
+    """Give back the ranks overwritten after the rank trail's first ``mark`` entries, latest first."""
+    counters, rank, rank_trail = state[13], state[17], state[18]
+    for t in range(counters[RANK_TOP] - 1, mark - 1, -1):
+        rank[rank_trail[0, t]] = rank_trail[1, t]
+    counters[RANK_TOP] = mark
+
+
+@njit(cache=True)
+def _overfull(lo, hi, last, tables, state):
+    """True if, with every unplaced buffer of part ``[lo, hi)`` going at or above ``last``, one of them no longer
+    fits below the capacity, or in some section the lowest of them plus the bytes still to place there exceeds it."""
+    start, end, size, by_start, first_starting, limits = tables[0], tables[1], tables[2], tables[6], tables[7], tables[9]
+    unplaced_bytes, rest, offset, lowest = state[1], state[3], state[4], state[14]
+    capacity, alignment = limits[0], limits[1]
+    lowest[lo:hi] = capacity + 1
+    for i in range(first_starting[lo], first_starting[hi]):
+        b = by_start[i]
+        if offset[b] != SLOW:
             continue
-        order = np.argsort(stack_at[:count])
-        above = 0
-        for i in range(count - 1, -1, -1):
-            above += stack_size[order[i]]
-            if stack_at[order[i]] + above > capacity:
-                return True
+        at = max(last, _resting(rest[b], alignment))
+        if at + size[b] > capacity:
+            return True
+        for s in range(start[b], end[b]):
+            lowest[s] = min(lowest[s], at)
+    for s in range(lo, hi):
+        if unplaced_bytes[s] > 0 and lowest[s] + unplaced_bytes[s] > capacity:
+            return True
     return False
 
 
@@ -242,23 +301,22 @@ DEAD, COMPLETE = -1, -2
 #: frame kinds of :func:`_search`'s stack: a node (one placement per child), or a part to cut into pieces.
 NODE, SPLIT = 0, 1
 #: rows of the frame stack: kind, part ``[lo, hi)``, last offset, tie rank, next child (or next section to cut at),
-#: placements before the frame's own, first child.
+#: placements before the frame's own (a split: the rank-trail top before its pieces were ranked), first child.
 FRAME_FIELDS = 8
 
 
 @njit(cache=True)
-def _expand(lo, hi, last, tie, tables, state):
-    """Inference at the node of part ``[lo, hi)`` (no unplaced buffer crosses ``lo`` or ``hi``) where the last
-    buffer went to offset ``last`` with rank ``tie``; its children, in the order to try them (lowest offset, then
-    rank), go to the children table from its top. Returns (their number, or ``DEAD`` or ``COMPLETE`` if nothing is
-    left to place; the node's state hash)."""
-    start, end, size, rank, _, _, section_start, section_buffers, by_start, first_starting, zobrist, limits = tables
+def _expand(lo, hi, last, tie, piece_key, tables, state):
+    """Inference at the node of part ``[lo, hi)`` (no unplaced buffer crosses ``lo`` or ``hi``; its piece, with
+    ranks fixed by ``piece_key``) where the last buffer went to offset ``last`` with rank ``tie``; its children, in
+    the order to try them (lowest offset, then rank), go to the children table from its top. Returns (their number,
+    or ``DEAD`` or ``COMPLETE`` if nothing is left to place; the node's state hash)."""
+    size, by_start, first_starting, zobrist, limits = tables[2], tables[6], tables[7], tables[8], tables[9]
     floor, unplaced_bytes, _, rest, offset = state[:5]
-    children, memo_key, memo_tie, counters, lowest, stack_at, stack_size = state[10:]
+    children, memo_key, memo_tie, counters, _, sort_key, _, rank = state[10:18]
     capacity, alignment, max_children = limits[0], limits[1], limits[2]
     n, n_sections = len(size), len(floor)
     base = counters[CHILD_TOP]
-    lowest[lo:hi] = capacity + 1
     min_top, count, unplaced = capacity + 1, 0, np.uint64(0)
     for i in range(first_starting[lo], first_starting[hi]):  # the unplaced buffers of the part start in [lo, hi)
         b = by_start[i]
@@ -266,24 +324,17 @@ def _expand(lo, hi, last, tie, tables, state):
             continue
         unplaced ^= zobrist[b]
         resting = _resting(rest[b], alignment)
-        at = max(last, resting)
-        if at + size[b] > capacity:
-            return DEAD, np.uint64(0)
         min_top = min(min_top, resting + size[b])
-        for s in range(start[b], end[b]):
-            lowest[s] = min(lowest[s], at)
-        if at == resting and not (at == last and rank[b] < tie):
+        if resting >= last and not (resting == last and rank[b] < tie):
             children[base + count] = b  # not floating above what it rests on, nor after a higher rank at one offset
             count += 1
     if unplaced == 0:
         return COMPLETE, np.uint64(0)
-    for s in range(lo, hi):
-        if unplaced_bytes[s] > 0 and lowest[s] + unplaced_bytes[s] > capacity:
-            return DEAD, np.uint64(0)
-    if _stack_too_high(lo, hi, section_start, section_buffers, size, offset, rest, last, alignment, capacity, stack_at, stack_size):
+    if _overfull(lo, hi, last, tables, state):
         return DEAD, np.uint64(0)
-    # what the rest of this part depends on: its unplaced set, the last offset and where each section's buffers rest
-    h = _mix(_mix(unplaced, last), lo * n_sections + hi)
+    # what the rest of this part depends on: its unplaced set, the last offset, where each section's buffers rest and
+    # the ranks (the piece's key)
+    h = _mix(_mix(_mix(unplaced, last), lo * n_sections + hi), piece_key)
     for s in range(lo, hi):
         if unplaced_bytes[s] > 0:
             level = _resting(floor[s], alignment)
@@ -300,9 +351,9 @@ def _expand(lo, hi, last, tie, tables, state):
         at = max(last, _resting(rest[b], alignment))
         if at < min_top:
             children[base + kept] = b
-            stack_at[kept] = at * n + rank[b]
+            sort_key[kept] = at * n + rank[b]
             kept += 1
-    order = np.argsort(stack_at[:kept])
+    order = np.argsort(sort_key[:kept])
     chosen = children[base : base + kept][order]
     if kept > max_children:
         kept = max_children
@@ -320,16 +371,21 @@ def _search(tables, state, frames):
     from offset 0: a piece that fails fails the frame, and the pieces packed before it are not searched again. A
     ``NODE`` frame tries its children in turn; its children sit in the children table from ``first`` up to a -1.
     Returns ``PACKED`` (the placements stay), ``INFEASIBLE`` or ``BUDGET``."""
-    start, end, rank, alignment = tables[0], tables[1], tables[3], tables[11][1]
+    start, end, alignment = tables[0], tables[1], tables[9][1]
     unplaced_bytes, cuts, rest = state[1], state[2], state[3]
-    children, memo_key, memo_tie, counters = state[10], state[11], state[12], state[13]
+    children, memo_key, memo_tie, counters, rank = state[10], state[11], state[12], state[13], state[17]
     kind, lo, hi, last, tie, cursor, mark, first = frames
     node_hash = np.zeros(frames.shape[1], dtype=np.uint64)
+    piece_key = np.zeros(frames.shape[1], dtype=np.uint64)  # of the piece each frame is in
     kind[0], lo[0], hi[0], cursor[0] = SPLIT, 0, len(unplaced_bytes), 0
     depth, entering, outcome = 1, True, PACKED
     while depth > 0:
         f = depth - 1
         if kind[f] == SPLIT:
+            if entering:
+                mark[f] = counters[RANK_TOP]
+            else:
+                _unrank_to(mark[f], state)
             if not entering and outcome != PACKED:
                 depth -= 1  # a piece failed, and so does the part
                 continue
@@ -344,13 +400,16 @@ def _search(tables, state, frames):
                 s += 1
             cursor[f] = s + 1
             kind[depth], lo[depth], hi[depth], last[depth], tie[depth] = NODE, piece, s + 1, 0, -1
+            piece_key[depth] = _rank_piece(piece, s + 1, tables, state)
+            if piece_key[depth] == 0:
+                piece_key[depth] = piece_key[f]
             depth, entering = depth + 1, True
             continue
         if entering:
             counters[NODES] += 1
             if counters[NODES] > counters[NODE_LIMIT]:
                 return BUDGET
-            count, h = _expand(lo[f], hi[f], last[f], tie[f], tables, state)
+            count, h = _expand(lo[f], hi[f], last[f], tie[f], piece_key[f], tables, state)
             if count < 0:
                 depth, entering, outcome = depth - 1, False, PACKED if count == COMPLETE else INFEASIBLE
                 continue
@@ -379,7 +438,11 @@ def _search(tables, state, frames):
         cut = False
         for s in range(start[b], end[b] - 1):
             cut |= cuts[s] == 0
+        if cut and _overfull(lo[f], hi[f], at, tables, state):
+            entering, outcome = False, INFEASIBLE  # the part fails before it comes apart: try the next child
+            continue
         kind[depth], lo[depth], hi[depth], last[depth], tie[depth] = SPLIT if cut else NODE, lo[f], hi[f], at, rank[b]
+        piece_key[depth] = piece_key[f]
         depth, entering = depth + 1, True
     return outcome
 
@@ -406,28 +469,12 @@ def _overlap_lists(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.n
     return np.concatenate(([0], np.cumsum(degree))), flat
 
 
-#: the static priorities, most important key first, each key descending: T the most loaded section a buffer is live
-#: in (bytes), A area (size x lifetime), W lifetime, Z size. The first three are MiniMalloc's (Moffitt, ASPLOS 2023).
-PREORDERS = ("TAW", "TWA", "WAT", "AZ", "ZW")
+#: the static priorities tried side by side, each a string of :data:`PRIORITY_KEYS` letters, most important first:
+#: MiniMalloc's three (Moffitt, ASPLOS 2023), the one that packs most of its benchmark first.
+PREORDERS = ("TWA", "TAW", "WAT")
 
 
-def preorders(start: np.ndarray, end: np.ndarray, size: np.ndarray) -> list[np.ndarray]:
-    """Static priorities tried side by side (:data:`PREORDERS`), each a rank ``[n]`` (0 first)."""
-    lifetime = end - start
-    load = live_bytes(start, end, size)
-    busiest = np.array([load[a:b].max() for a, b in zip(start.tolist(), end.tolist())])
-    area = size * lifetime
-    keys = {"T": -busiest, "A": -area, "W": -lifetime, "Z": -size}
-    orders = [np.lexsort(tuple(keys[c] for c in reversed(name))) for name in PREORDERS]
-    ranks = []
-    for order in orders:
-        rank = np.empty(len(size), dtype=np.int64)
-        rank[order] = np.arange(len(size))
-        ranks.append(rank)
-    return ranks
-
-
-def _search_part(start, end, size, capacity, alignment, max_children, deadline) -> tuple[int, np.ndarray, int, bool]:
+def _search_part(start, end, size, lifetime, capacity, alignment, max_children, deadline) -> tuple[int, np.ndarray, int, bool]:
     """Search one independent part: one search per static priority, restarted in turn with doubling node budgets
     (each keeping its failed states), until one packs it or proves it infeasible or the deadline passes. A budget is
     cut to the nodes the time left allows at the rate that search has run at so far. Returns (outcome, offsets, nodes,
@@ -435,8 +482,8 @@ def _search_part(start, end, size, capacity, alignment, max_children, deadline) 
     t0 = int(start.min())
     local_start, local_end = start - t0, end - t0
     overlap_start, overlaps = _overlap_lists(local_start, local_end)
-    searches = [_Search(local_start, local_end, size, overlap_start, overlaps, capacity, alignment, max_children, rank)
-                for rank in preorders(local_start, local_end, size)]
+    searches = [_Search(local_start, local_end, size, overlap_start, overlaps, capacity, alignment, max_children, priority, lifetime)
+                for priority in PREORDERS]
     budget, outcome, winner = FIRST_BUDGET, BUDGET, searches[0]
     seconds = [0.0] * len(searches)
     while outcome == BUDGET and time.perf_counter() < deadline:
@@ -463,7 +510,8 @@ CHILDREN_ENTRIES = 1 << 23
 
 
 def pack_buffers(start: np.ndarray, end: np.ndarray, size_bytes: np.ndarray, capacity_bytes: int, *, alignment_bytes: int = 1,
-                 time_limit_s: float = 10.0, max_children: int | None = None, minimize_peak: bool = True) -> PackResult:
+                 time_limit_s: float = 10.0, max_children: int | None = None, minimize_peak: bool = True,
+                 lifetime: np.ndarray | None = None) -> PackResult:
     """Offsets for buffers live during op ranges ``[start, end)`` (int ``[n]``) of ``size_bytes`` (int ``[n]``),
     pairwise disjoint while live together, every buffer ending at or below ``capacity_bytes``.
 
@@ -475,12 +523,17 @@ def pack_buffers(start: np.ndarray, end: np.ndarray, size_bytes: np.ndarray, cap
             keeps its ``CHILDREN_ENTRIES // n`` best, and a failed search is then reported as a timeout, not a proof).
         minimize_peak: once a packing is found, search for lower peaks (down to the peak of live bytes, a lower
             bound) while time is left, and return the lowest found.
+        lifetime: int ``[n]``, how long each buffer is live in the source's own time units (the W and A keys of
+            the priorities); default ``end - start`` in ops.
     """
     begin = time.perf_counter()
     deadline = begin + time_limit_s
     start, end, size = (np.asarray(a, dtype=np.int64) for a in (start, end, size_bytes))
     if (size <= 0).any() or (end <= start).any() or (start < 0).any():
         raise ValueError("pack_buffers needs sizes > 0 and live ranges with 0 <= start < end; drop empty buffers first")
+    lifetime = end - start if lifetime is None else np.asarray(lifetime, dtype=np.int64)
+    if lifetime.shape != size.shape or (lifetime <= 0).any():
+        raise ValueError(f"pack_buffers needs a lifetime > 0 per buffer ({len(size)}), got shape {lifetime.shape}")
     if (size > capacity_bytes).any():
         return PackResult(None, "infeasible", 0, time.perf_counter() - begin)
     children = min(len(size), max(1, CHILDREN_ENTRIES // len(size))) if max_children is None else max_children
@@ -494,7 +547,7 @@ def pack_buffers(start: np.ndarray, end: np.ndarray, size_bytes: np.ndarray, cap
         for part in parts:
             if best is not None and (best[part] + size[part]).max() <= target:
                 continue  # this part already meets the tighter target
-            outcome, local, part_nodes, part_truncated = _search_part(start[part], end[part], size[part], target, alignment_bytes, children, deadline)
+            outcome, local, part_nodes, part_truncated = _search_part(start[part], end[part], size[part], lifetime[part], target, alignment_bytes, children, deadline)
             nodes += part_nodes
             truncated |= part_truncated
             if outcome != PACKED:
@@ -538,7 +591,7 @@ class PackSolver:
         limit_s = self.default_time_limit_s if time_limit is None else time_limit
         if instance.packing:
             self.last_result = pack_buffers(instance.live_start, instance.live_end, instance.size_bytes, instance.capacity_bytes,
-                                            alignment_bytes=instance.alignment_bytes, time_limit_s=limit_s)
+                                            alignment_bytes=instance.alignment_bytes, time_limit_s=limit_s, lifetime=instance.live_time())
             if self.last_result.offset is None:
                 return GreedyPlacer("greedy-size").solve(instance)
             return MemMapSolution(self.last_result.offset)
@@ -548,7 +601,8 @@ class PackSolver:
         best = greedy
         while len(chosen) and time.perf_counter() < deadline:
             result = pack_buffers(instance.live_start[chosen], instance.live_end[chosen], instance.size_bytes[chosen], instance.capacity_bytes,
-                                  alignment_bytes=instance.alignment_bytes, time_limit_s=max(0.0, (deadline - time.perf_counter()) / 2), minimize_peak=False)
+                                  alignment_bytes=instance.alignment_bytes, time_limit_s=max(0.0, (deadline - time.perf_counter()) / 2), minimize_peak=False,
+                                  lifetime=instance.live_time()[chosen])
             self.last_result = result
             if result.offset is not None:
                 offset = np.full(instance.n_buffers, SLOW, dtype=np.int64)

@@ -50,6 +50,9 @@ class MemMapInstance:
         packing: True for a pure packing instance (every buffer must go to fast memory; objective: peak offset).
         group: the class it is reported under.
         reference: where it comes from.
+        lifetime: int ``[n_buffers]`` or None, how long each buffer is live in the source's own time units (a buffer
+            CSV's ``upper - lower``, which the op numbering does not keep); None where the source has no time but
+            ops. :meth:`live_time` gives it either way.
     """
 
     name: str
@@ -67,6 +70,7 @@ class MemMapInstance:
     packing: bool = False
     group: str = "all"
     reference: str = ""
+    lifetime: np.ndarray | None = None
     overlaps: list = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -92,6 +96,10 @@ class MemMapInstance:
             raise ValueError(f"instance {self.name!r}: access_op, access_buffer and access_bytes must have one entry per access")
         if k and (arrays["access_op"].min() < 0 or arrays["access_op"].max() >= n_ops or arrays["access_buffer"].max() >= n):
             raise ValueError(f"instance {self.name!r}: an access names an op or buffer that does not exist")
+        if self.lifetime is not None:
+            arrays["lifetime"] = np.asarray(self.lifetime, dtype=np.int64)
+            if arrays["lifetime"].shape != (n,) or (arrays["lifetime"] <= 0).any():
+                raise ValueError(f"instance {self.name!r}: lifetime needs one value > 0 per buffer")
         for key, array in arrays.items():
             array.setflags(write=False)
             object.__setattr__(self, key, array)
@@ -104,6 +112,10 @@ class MemMapInstance:
     @property
     def n_ops(self) -> int:
         return len(self.op_compute_s)
+
+    def live_time(self) -> np.ndarray:
+        """int ``[n_buffers]``: :attr:`lifetime`, or the number of ops each buffer is live where it is None."""
+        return self.lifetime if self.lifetime is not None else self.live_end - self.live_start
 
     def peak_live_bytes(self) -> int:
         """Most bytes live at one time (a lower bound on any packing's peak)."""

@@ -62,7 +62,7 @@ def load_buffer_csv(
     if capacity_bytes is not None and capacity_fraction is not None:
         raise ValueError("give capacity_bytes (a packing instance) or capacity_fraction (a mapping instance), not both")
     path = Path(path)
-    start, end, last_op, size, n_ops = _read_buffers(path)
+    start, end, last_op, size, n_ops, lifetime = _read_buffers(path)
     peak = int(live_bytes(start, end, size).max())
     packing = capacity_fraction is None
     if packing:
@@ -76,12 +76,13 @@ def load_buffer_csv(
         capacity_bytes=capacity, alignment_bytes=alignment_bytes, op_compute_s=np.zeros(n_ops),
         access_op=np.concatenate([start, last_op]), access_buffer=np.concatenate([np.arange(n), np.arange(n)]),
         access_bytes=np.concatenate([size, size]).astype(float), packing=packing, group=group or ("csv" if packing else "csv-mapping"),
-        reference=f"buffer CSV {path.name}",
+        reference=f"buffer CSV {path.name}", lifetime=lifetime,
     )
 
 
-def _read_buffers(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """(live_start, live_end, last op, size_bytes, ops) of a buffer CSV, ops numbered by distinct ``lower``."""
+def _read_buffers(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
+    """(live_start, live_end, last op, size_bytes, ops, lifetime ``upper - lower``) of a buffer CSV, ops numbered by
+    distinct ``lower``."""
     try:
         handle = open(path, newline="")
     except OSError as exc:
@@ -106,4 +107,5 @@ def _read_buffers(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     ticks = np.unique(lower)
     start = np.searchsorted(ticks, lower)
     last_op = np.searchsorted(ticks, upper, side="left") - 1  # last op starting before upper
-    return start, last_op + 1, last_op, np.array(size, dtype=np.int64), len(ticks)
+    lifetime = np.array(upper, dtype=np.int64) - np.array(lower, dtype=np.int64)
+    return start, last_op + 1, last_op, np.array(size, dtype=np.int64), len(ticks), lifetime
