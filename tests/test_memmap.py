@@ -104,6 +104,8 @@ def test_minimalloc_loader_keeps_overlaps_and_reports_bad_files():
     assert inst.capacity_bytes == 1000 and inst.packing
     assert sorted(inst.overlaps[2]) == [0, 1] and inst.overlaps[0] == [2]
     assert inst.peak_live_bytes() == 700
+    # ops are the distinct lowers (0, 20, 50), but each buffer keeps how long it is live in the file's own time units
+    assert inst.live_end.tolist() == [2, 3, 3] and inst.live_time().tolist() == [50, 50, 40]
     packed = CpSatMemMap().solve(inst, time_limit=5)
     assert validate(inst, packed) == [] and metrics(inst, packed)["fast_bytes_peak"] == 700
     with pytest.raises(InstanceFormatError, match="capacity"):

@@ -91,3 +91,18 @@ def test_packs_at_the_peak_of_live_bytes_where_parts_come_apart_during_the_searc
 def test_rejects_empty_buffers():
     with pytest.raises(ValueError, match="sizes > 0"):
         pack_buffers(np.array([0, 1]), np.array([2, 3]), np.array([4, 0]), 8)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lifetimes_reorder_the_search_but_not_the_lowest_peak(seed):
+    # the lifetimes are keys of the priorities only (which buffer to try first), never part of the constraints
+    rng = np.random.default_rng(100 + seed)
+    start, end, size = random_buffers(rng, n=16, horizon=14)
+    lifetime = rng.integers(1, 100, len(size))
+    plain = pack_buffers(start, end, size, 10**6, time_limit_s=10)
+    timed = pack_buffers(start, end, size, 10**6, time_limit_s=10, lifetime=lifetime)
+    instance = packing_instance(start, end, size, 10**6)
+    assert validate(instance, MemMapSolution(timed.offset)) == []
+    assert metrics(instance, MemMapSolution(timed.offset))["fast_bytes_peak"] == metrics(instance, MemMapSolution(plain.offset))["fast_bytes_peak"]
+    with pytest.raises(ValueError, match="lifetime"):
+        pack_buffers(start, end, size, 10**6, lifetime=lifetime[1:])
