@@ -1,6 +1,6 @@
 """Learned search for the job shop, all from the FDD/MWKR schedule, best schedule kept: ``l2s`` (the improvement
 policy chooses every move), ``ppo-tabu`` (``tabu`` whose candidate moves the policy prunes) and ``cpsat-ppo``
-(CP-SAT hinted with the schedule ``l2s`` found in the first part of the time)."""
+(CP-SAT hinted with the schedule ``ppo-tabu`` or ``l2s`` found in the first part of the time)."""
 
 from __future__ import annotations
 
@@ -135,20 +135,25 @@ def policy_tabu_solver(policy: str = "", keep_moves: int | None = 8, rescore_eve
 
 @dataclass
 class PolicyCpSatSolver:
-    """``cpsat-ppo``: ``l2s`` for ``search_fraction`` of the time limit, then CP-SAT (``workers`` threads) for the
-    rest, hinted with the best schedule ``l2s`` found (instead of the FDD/MWKR one ``cpsat`` is hinted with);
-    CP-SAT's answer is never worse than its hint, and its proven lower bound is kept."""
+    """``cpsat-ppo``: the policy's search (``hint_search``: ``ppo-tabu``, one thread, or ``l2s``) for
+    ``search_fraction`` of the time limit, then CP-SAT (``workers`` threads) for the rest, hinted with the best
+    schedule that search found (instead of the FDD/MWKR one ``cpsat`` is hinted with); CP-SAT's answer is never
+    worse than its hint, and its proven lower bound is kept."""
 
     name: str = "cpsat-ppo"
     policy: str = ""
     search_fraction: float = 0.3
     workers: int = 2
+    hint_search: str = "ppo-tabu"
     default_time_limit_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.search_fraction < 1.0:
             raise ValueError(f"search_fraction must lie strictly between 0 and 1, got {self.search_fraction}")
-        self.search = ImprovementPolicySolver(policy=self.policy)
+        searches = {"ppo-tabu": lambda: policy_tabu_solver(self.policy), "l2s": lambda: ImprovementPolicySolver(policy=self.policy)}
+        if self.hint_search not in searches:
+            raise ValueError(f"hint_search must be one of {sorted(searches)}, got {self.hint_search!r}")
+        self.search = searches[self.hint_search]()
 
     def solve(
         self, instance: JobShopInstance, *, time_limit: float | None = None, seed: int | None = None,

@@ -103,9 +103,9 @@ register_solver(
 register_solver(
     "jobshop",
     "cpsat-ppo",
-    lambda policy="", workers=2, fraction=0.3, **_: _improvement_solver("PolicyCpSatSolver", policy=policy, workers=int(workers), search_fraction=float(fraction)),
-    "CP-SAT hinted with the schedule l2s finds in the first fraction=<0.3> of --time-limit (cpsat is hinted with"
-    " FDD/MWKR's); reports its proven lower bound",
+    lambda policy="", workers=2, fraction=0.3, hint="ppo-tabu", **_: _improvement_solver("PolicyCpSatSolver", policy=policy, workers=int(workers), search_fraction=float(fraction), hint_search=hint),
+    "CP-SAT hinted with the schedule ppo-tabu (hint=l2s: l2s) finds in the first fraction=<0.3> of --time-limit"
+    " (cpsat is hinted with FDD/MWKR's); reports its proven lower bound",
     "policy",
 )
 

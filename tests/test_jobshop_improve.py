@@ -115,8 +115,9 @@ def test_learned_search_solvers_return_valid_schedules_no_worse_than_their_start
     for solution in (first, make_solver("jobshop", "ppo-tabu").solve(instance, time_limit=2.0, seed=0)):  # the limit includes loading the policy
         assert validate(instance, solution) == []
         assert solution.makespan(instance) < start
-    hinted = make_solver("jobshop", "cpsat-ppo").solve(instance, time_limit=1.0, seed=0)
-    assert validate(instance, hinted) == [] and hinted.lower_bound <= hinted.makespan(instance) <= start
+    for hint in ("ppo-tabu", "l2s"):
+        hinted = make_solver("jobshop", "cpsat-ppo", hint=hint).solve(instance, time_limit=1.0, seed=0)
+        assert validate(instance, hinted) == [] and hinted.lower_bound <= hinted.makespan(instance) <= start
 
 
 def test_learned_search_refuses_bad_settings_with_the_fix():
@@ -129,6 +130,8 @@ def test_learned_search_refuses_bad_settings_with_the_fix():
         ImprovementPolicySolver(policy="jobshop-default")  # a dispatching policy, not an improvement one
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         PolicyCpSatSolver(search_fraction=1.0)
+    with pytest.raises(ValueError, match="hint_search must be one of"):
+        PolicyCpSatSolver(hint_search="tabu")
     with pytest.raises(ValueError, match="rescore_every must be at least 1"):
         tabu_search(instance, DispatchingRule("spt").solve(instance).start_times, max_iterations=5, keep_moves=0)
     with pytest.raises(ValueError, match="drop the machine downtime"):
