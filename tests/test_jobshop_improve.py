@@ -136,3 +136,50 @@ def test_learned_search_refuses_bad_settings_with_the_fix():
         tabu_search(instance, DispatchingRule("spt").solve(instance).start_times, max_iterations=5, keep_moves=0)
     with pytest.raises(ValueError, match="drop the machine downtime"):
         ImprovementPolicySolver().solve(instance, machine_downtime=[(0, 0, 5)])
+
+
+@pytest.mark.parametrize("instance", [generate_taillard(8, 6, 2), load_benchmark("la16")], ids=lambda i: i.name)
+def test_insertion_moves_are_acyclic_exact_and_hold_the_n5_moves(instance):
+    schedule = DisjunctiveSchedule.from_start_times(instance, DispatchingRule("spt").solve(instance).start_times)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        front, back = schedule.insertion_moves()
+        for u in np.flatnonzero(schedule.moves()):  # N5: the block's second operation to its front, or the swap of its last two
+            v = schedule.machine_succ[u]
+            assert front[v] or back[u]
+        moves = [(int(v), True) for v in np.flatnonzero(front)] + [(int(v), False) for v in np.flatnonzero(back)]
+        v, to_front = moves[int(rng.integers(len(moves)))]
+        assert schedule.critical()[v]  # only operations of critical blocks move
+        makespan = schedule.insert(v, to_front)
+        head, _ = heads_and_tails(instance, schedule.sequences())  # the independent relaxation of the new graph
+        assert schedule.head.tolist() == head.tolist() and makespan == int((head + instance.durations.ravel()).max())
+        assert validate(instance, JobShopSolution(instance.name, schedule.start_times())) == []
+    with pytest.raises(ValueError, match="already at the front"):
+        first = int(np.flatnonzero(schedule.critical() & (schedule.machine_pred < 0))[0])
+        schedule.insert(first, to_front=True)
+
+
+def test_insertion_env_passes_check_env_and_moves_only_within_its_mask():
+    check_env(JobShopImproveEnv("ft06", horizon=30, neighbourhood="insertion"))
+    env = JobShopImproveEnv("la16", horizon=60, neighbourhood="insertion", start="spt")
+    _, info = env.reset(seed=0)
+    start_makespan, n_nodes = info["makespan"], env.encoder.n_nodes
+    assert env.action_space.n == 2 * n_nodes
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        mask = env.action_masks()
+        outside = int(np.flatnonzero(~mask)[0])  # la16 fills every node: no padding
+        before = env.schedule.start_times()
+        _, _, terminated, truncated, info = env.step(outside)  # outside the mask: a null move
+        assert (env.schedule.start_times() == before).all()
+        if terminated or truncated:
+            break
+        _, _, terminated, truncated, info = env.step(int(rng.choice(np.flatnonzero(env.action_masks()))))
+        assert validate(env.schedule.instance, JobShopSolution("la16", env.schedule.start_times())) == []
+        if terminated or truncated:
+            break
+    assert info["best_makespan"] <= start_makespan
+    with pytest.raises(ValueError, match="back of its block"):
+        env.step(2 * n_nodes)
+    with pytest.raises(ValueError, match="neighbourhood must be"):
+        JobShopImproveEnv("ft06", neighbourhood="n7")

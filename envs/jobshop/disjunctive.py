@@ -9,7 +9,12 @@ operation ids ``job * n_ops + op``); its semi-active start times are the heads o
   when both ends are and ``r[u] + d[u] = r[v]``; a **block** is a maximal chain of critical machine arcs;
 * the **N5 moves** (Nowicki and Smutnicki, 1996) swap the first two or the last two operations of a block, except
   the first two of a block that starts the schedule (``r = 0``) and the last two of one that ends it (``q = 0``).
-  Here the blocks of every critical path are used, so the move set is a function of the schedule alone.
+  Here the blocks of every critical path are used, so the move set is a function of the schedule alone;
+* the **insertion moves** (an option of the improvement env) move an operation of a block to the front of its block
+  (right before its first operation) or to its back (right after its last), the N5 moves among them. A move is
+  offered only where the conditions of Balas and Vazacopoulos (1998) guarantee that it closes no cycle: to the front
+  of block ``f ..``, ``v`` needs ``r[f] + d[f] >= r[jp(v)] + d[jp(v)]`` (``jp`` its job predecessor); to the back of
+  block ``.. l``, ``u`` needs ``d[l] + q[l] >= d[js(u)] + q[js(u)]``. An insertion is re-evaluated from scratch.
 
 A swap is evaluated incrementally (:func:`swap_in_place`): the topological order is repaired locally (Pearce and
 Kelly, 2006: only the nodes ranked between the two swapped operations can move), then heads are propagated
@@ -271,6 +276,73 @@ def n5_moves(duration, n_ops, machine_pred, machine_succ, head, tail, rank, make
 
 
 @njit(cache=True)
+def _block_end(u, forward, duration, head, tail, makespan, machine_pred, machine_succ) -> int:
+    """The last (``forward``) or first operation of ``u``'s critical block: the far end of its chain of critical
+    machine arcs."""
+    w = u
+    while True:
+        x = machine_succ[w] if forward else machine_pred[w]
+        if x < 0 or not (_critical_arc(w, x, duration, head, tail, makespan) if forward else _critical_arc(x, w, duration, head, tail, makespan)):
+            return w
+        w = x
+
+
+@njit(cache=True)
+def insertion_moves(duration, n_ops, machine_pred, machine_succ, head, tail, makespan, front, back) -> int:
+    """``front[v] = 1`` where moving ``v`` to the front of its critical block is an insertion move (module
+    docstring), ``back[u] = 1`` where moving ``u`` to its back is; returns how many there are."""
+    count = 0
+    for v in range(len(duration)):
+        front[v] = back[v] = 0
+        if head[v] + duration[v] + tail[v] != makespan:
+            continue
+        first = _block_end(v, False, duration, head, tail, makespan, machine_pred, machine_succ)
+        if first != v:
+            p = _job_pred(v, n_ops)
+            if p < 0 or head[first] + duration[first] >= head[p] + duration[p]:
+                front[v] = 1
+                count += 1
+        last = _block_end(v, True, duration, head, tail, makespan, machine_pred, machine_succ)
+        if last != v:
+            s = _job_succ(v, n_ops)
+            if s < 0 or duration[last] + tail[last] >= duration[s] + tail[s]:
+                back[v] = 1
+                count += 1
+    return count
+
+
+@njit(cache=True)
+def insert_in_place(v, to_front, duration, n_ops, machine_pred, machine_succ, head, tail, order, rank, makespan) -> int:
+    """Move ``v`` to the front (``to_front``) or the back of its critical block and re-evaluate from scratch;
+    returns the new makespan, or -1 (nothing changed) if ``v`` is already there or the move would close a cycle."""
+    end = _block_end(v, not to_front, duration, head, tail, makespan, machine_pred, machine_succ)
+    if end == v:
+        return -1
+    old_pred, old_succ = machine_pred.copy(), machine_succ.copy()
+    p, s = machine_pred[v], machine_succ[v]  # take v out: p, v, s -> p, s
+    if p >= 0:
+        machine_succ[p] = s
+    if s >= 0:
+        machine_pred[s] = p
+    if to_front:  # a, end, ... -> a, v, end, ...
+        a = machine_pred[end]
+        machine_pred[v], machine_succ[v], machine_pred[end] = a, end, v
+        if a >= 0:
+            machine_succ[a] = v
+    else:  # ..., end, b -> ..., end, v, b
+        b = machine_succ[end]
+        machine_pred[v], machine_succ[v], machine_succ[end] = end, b, v
+        if b >= 0:
+            machine_pred[b] = v
+    new_makespan = evaluate_full(duration, n_ops, machine_pred, machine_succ, head, tail, order, rank)
+    if new_makespan < 0:
+        machine_pred[:], machine_succ[:] = old_pred, old_succ
+        evaluate_full(duration, n_ops, machine_pred, machine_succ, head, tail, order, rank)
+        return -1
+    return new_makespan
+
+
+@njit(cache=True)
 def swap_estimates(moves, duration, n_ops, machine_pred, machine_succ, head, tail, out) -> None:
     """Taillard's (1994) estimate of the makespan after each swap ``moves[k]`` <-> its machine successor: the
     longest path through the two swapped operations in their new order, from the current heads and tails (a lower
@@ -377,6 +449,30 @@ class DisjunctiveSchedule:
             self.makespan, self._check_cycles, self._mark, self._epoch, stack, region, mask,
         )
         return mask
+
+    def insertion_moves(self) -> tuple[np.ndarray, np.ndarray]:
+        """int8 ``[n_operations]`` twice: 1 where moving the operation to the front / to the back of its critical
+        block is an insertion move (module docstring)."""
+        front, back = np.zeros(len(self.duration), dtype=np.int8), np.zeros(len(self.duration), dtype=np.int8)
+        insertion_moves(self.duration, self.n_ops, self.machine_pred, self.machine_succ, self.head, self.tail, self.makespan, front, back)
+        return front, back
+
+    def insert(self, v: int, to_front: bool) -> int:
+        """Move operation ``v`` to the front (``to_front``) or the back of its critical block (re-evaluated from
+        scratch); returns the new makespan.
+
+        Raises:
+            ValueError: if ``v`` is already at that end of its block, or the move would close a cycle (the schedule
+                is then unchanged).
+        """
+        if not 0 <= v < len(self.duration):
+            raise ValueError(f"operation {v} does not exist")
+        makespan = insert_in_place(v, to_front, self.duration, self.n_ops, self.machine_pred, self.machine_succ, self.head, self.tail,
+                                   self.order, self.rank, self.makespan)
+        if makespan < 0:
+            raise ValueError(f"operation {v} is already at the {'front' if to_front else 'back'} of its block, or moving it would close a cycle")
+        self.makespan = int(makespan)
+        return self.makespan
 
     def estimates(self, moves: np.ndarray) -> np.ndarray:
         """int64 ``[len(moves)]``: Taillard's estimate of the makespan after each move (:func:`swap_estimates`)."""

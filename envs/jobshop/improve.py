@@ -1,5 +1,5 @@
 """The Gymnasium job-shop improvement environment ``schedgym/JobShopImprove-v0``: local search over complete
-schedules, one N5 move per step."""
+schedules, one N5 move (or, as an option, one insertion move) per step."""
 
 from __future__ import annotations
 
@@ -51,6 +51,13 @@ class JobShopImproveEnv(gym.Env):
     or whose swap would close a cycle, is a null move (the schedule stays, the step counts). A padding node raises
     ``ValueError``.
 
+    With ``neighbourhood="insertion"``: ``Discrete(2 * max_jobs * max_ops)``, action ``node`` moves the node's
+    operation to the front of its critical block, ``max_jobs * max_ops + node`` to its back (the insertion moves of
+    :mod:`schedgym.envs.jobshop.disjunctive`, which hold the N5 moves: the second operation of a block to its front
+    is the swap of its first two). ``action_masks()`` marks those that close no cycle; an action outside it is a
+    null move. The observation is the same (its ``action_mask`` still marks the N5 moves); each insertion is
+    re-evaluated from scratch. The shipped move selector scores N5 moves, so ``l2s`` and ``ppo-tabu`` search N5.
+
     ## Observation Space
     A ``Dict`` of padded disjunctive-graph tensors, see :class:`schedgym.graphs.jobshop_improve.ImproveEncoder`.
 
@@ -73,11 +80,13 @@ class JobShopImproveEnv(gym.Env):
     (the best schedule, a :class:`JobShopSolution`).
 
     ## Arguments
-    ``gym.make("schedgym/JobShopImprove-v0", instances="ta01", horizon=500, start="fdd-mwkr")``;
+    ``gym.make("schedgym/JobShopImprove-v0", instances="ta01", horizon=500, start="fdd-mwkr", neighbourhood="n5")``;
     ``instances`` as for ``schedgym/JobShop-v0``; ``max_jobs`` / ``max_ops`` / ``max_machines`` set the padding.
 
     ## References
     Nowicki & Smutnicki, A fast taboo search algorithm for the job shop problem, Management Science 42(6), 1996.
+    Balas & Vazacopoulos, Guided local search with shifting bottleneck for job shop scheduling, Management Science
+    44(2), 1998 (the acyclicity conditions of the insertion moves).
     Zhang et al., Deep reinforcement learning guided improvement heuristic for job shop scheduling, ICLR 2024.
 
     ## Version History
@@ -96,10 +105,13 @@ class JobShopImproveEnv(gym.Env):
         max_ops: int | None = None,
         max_machines: int | None = None,
         normalize_reward: bool = False,
+        neighbourhood: str = "n5",
         render_mode: str | None = None,
     ) -> None:
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1 move, got {horizon}")
+        if neighbourhood not in ("n5", "insertion"):
+            raise ValueError(f"neighbourhood must be 'n5' or 'insertion', got {neighbourhood!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
         self.source, padding = source_and_encoder(instances, max_jobs, max_ops, max_machines)
@@ -107,12 +119,14 @@ class JobShopImproveEnv(gym.Env):
         self.horizon = int(horizon)
         self.start = tuple(start) if isinstance(start, list) else start
         self.normalize_reward = normalize_reward
+        self.insertion = neighbourhood == "insertion"
         self.render_mode = render_mode
         self.observation_space = self.encoder.observation_space
-        self.action_space = MaskedDiscrete(self.encoder.n_nodes, self.action_masks)
+        n_actions = self.encoder.n_nodes * (2 if self.insertion else 1)
+        self.action_space = MaskedDiscrete(n_actions, self.action_masks)
         self.schedule: DisjunctiveSchedule | None = None
         self._moves = np.zeros(0, dtype=np.int8)
-        self._mask = np.zeros(self.encoder.n_nodes, dtype=bool)
+        self._mask = np.zeros(n_actions, dtype=bool)
 
     # ----------------------------------------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -123,6 +137,8 @@ class JobShopImproveEnv(gym.Env):
         if start_times is None:
             start_times = start_schedule(instance, self.start, self.np_random)
         self.schedule = DisjunctiveSchedule.from_start_times(instance, start_times)
+        flat = np.arange(instance.n_operations)
+        self._nodes = flat // instance.n_ops * self.encoder.max_ops + flat % instance.n_ops  # each operation's node
         self._fixed = self.encoder.fixed_fields(instance)
         self._reward_scale = 1.0 / instance.trivial_lower_bound() if self.normalize_reward else 1.0
         self.best_makespan = self.schedule.makespan
@@ -133,17 +149,21 @@ class JobShopImproveEnv(gym.Env):
     def step(self, action):
         if self.schedule is None:
             raise RuntimeError("call reset() before step()")
-        node = int(action)
+        n_nodes = self.encoder.n_nodes
+        node = int(action) % n_nodes if 0 <= int(action) < len(self._mask) else -1
         if not self._real(node):
             raise ValueError(
-                f"invalid action {action!r}: an action is a node of one of the instance's operations; "
-                f"the N5 moves of this schedule are the nodes {np.flatnonzero(self._mask).tolist()}"
+                f"invalid action {action!r}: an action is a node of one of the instance's operations"
+                + (f" (+ {n_nodes} for a move to the back of its block)" if self.insertion else "")
+                + f"; the moves of this schedule are the actions {np.flatnonzero(self._mask).tolist()}"
             )
         operation = self.encoder.operation(node, self.schedule.n_ops)
         reward = 0.0
         self.moves_made += 1
         makespan = self.schedule.makespan
-        if not self._optimal and (self._mask[node] or self._feasible_swap(operation)):
+        if self.insertion and not self._optimal and self._mask[int(action)]:
+            makespan = self.schedule.insert(operation, to_front=int(action) < n_nodes)
+        elif not self.insertion and not self._optimal and (self._mask[node] or self._feasible_swap(operation)):
             makespan = self.schedule.swap(operation)
         if makespan < self.best_makespan:
             reward = float(self.best_makespan - makespan) * self._reward_scale
@@ -159,7 +179,8 @@ class JobShopImproveEnv(gym.Env):
         return observation, reward, terminated, truncated, info
 
     def action_masks(self) -> np.ndarray:
-        """bool ``[max_jobs * max_ops]``: the N5 moves of the current schedule (sb3-contrib's MaskablePPO reads this)."""
+        """bool ``[max_jobs * max_ops]`` (insertion: twice that, front moves then back moves): the moves of the
+        current schedule (sb3-contrib's MaskablePPO reads this)."""
         return self._mask.copy()
 
     def render(self):
@@ -193,7 +214,15 @@ class JobShopImproveEnv(gym.Env):
         self._optimal = not obs["action_mask"].any()
         if self._optimal:  # nothing to move: any action ends the episode
             obs["action_mask"] = obs["op_mask"].copy()
-        self._mask = obs["action_mask"].astype(bool)
+        if not self.insertion:
+            self._mask = obs["action_mask"].astype(bool)
+        elif self._optimal:
+            self._mask = np.tile(obs["op_mask"].astype(bool), 2)
+        else:
+            front, back = self.schedule.insertion_moves()
+            self._mask[:] = False
+            self._mask[self._nodes] = front.astype(bool)
+            self._mask[self.encoder.n_nodes + self._nodes] = back.astype(bool)
         return obs
 
     def _info(self) -> dict:
