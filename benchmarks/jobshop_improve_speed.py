@@ -6,9 +6,8 @@ On each instance one random walk of N5 moves from the FDD/MWKR schedule is recor
 * ``full``: the same swap followed by :meth:`DisjunctiveSchedule.reevaluate` (Kahn's algorithm over the graph);
 * ``env``: ``schedgym/JobShopImprove-v0`` steps (incremental swap, N5 mask and the whole observation).
 
-A second random walk, of insertion moves (an operation to the front or back of its critical block, each
-re-evaluated from scratch), is replayed by :meth:`DisjunctiveSchedule.insert` and by the env with
-``neighbourhood="insertion"`` (whose mask also lists the insertion moves).
+A second random walk, of N7 moves (each re-evaluated from scratch), is replayed by
+:meth:`DisjunctiveSchedule.n7_move` and by the env with ``neighbourhood="n7"`` (whose mask also lists the N7 moves).
 
     python benchmarks/jobshop_improve_speed.py --instances ta01,ta41,ta71 --moves 20000
 """
@@ -44,35 +43,35 @@ def walk(instance, n_moves: int) -> tuple[np.ndarray, list[int]]:
     return start, moves
 
 
-def insertion_walk(instance, start: np.ndarray, n_moves: int) -> list[tuple[int, bool]]:
-    """A random walk of insertion moves from ``start``: (operation, to the front) per move."""
+def n7_walk(instance, start: np.ndarray, n_moves: int) -> list[tuple[int, int]]:
+    """A random walk of N7 moves from ``start``: (kind, operation) per move."""
     schedule = DisjunctiveSchedule.from_start_times(instance, start)
     rng = np.random.default_rng(0)
     moves = []
     for _ in range(n_moves):
-        front, back = schedule.insertion_moves()
-        legal = [(int(v), True) for v in np.flatnonzero(front)] + [(int(v), False) for v in np.flatnonzero(back)]
-        if not legal:
+        legal = np.argwhere(schedule.n7_moves())
+        if not len(legal):
             break
-        moves.append(legal[int(rng.integers(len(legal)))])
-        schedule.insert(*moves[-1])
+        kind, v = (int(x) for x in legal[int(rng.integers(len(legal)))])
+        moves.append((kind, v))
+        schedule.n7_move(v, kind)
     return moves
 
 
-def insertions_per_s(instance, start: np.ndarray, moves: list[tuple[int, bool]], through_env: bool) -> float:
-    """Replays of an insertion walk, by the schedule alone or by the env's steps."""
+def n7_moves_per_s(instance, start: np.ndarray, moves: list[tuple[int, int]], through_env: bool) -> float:
+    """Replays of an N7 walk, by the schedule alone or by the env's steps."""
     if through_env:
-        env = JobShopImproveEnv(instance, horizon=len(moves) + 1, neighbourhood="insertion")
+        env = JobShopImproveEnv(instance, horizon=len(moves) + 1, neighbourhood="n7")
         env.reset(options={"start_times": start})
-        actions = [env.encoder.node(v, instance.n_ops) + (0 if to_front else env.encoder.n_nodes) for v, to_front in moves]
+        actions = [kind * env.encoder.n_nodes + env.encoder.node(v, instance.n_ops) for kind, v in moves]
         began = time.perf_counter()
         for action in actions:
             env.step(action)
     else:
         schedule = DisjunctiveSchedule.from_start_times(instance, start)
         began = time.perf_counter()
-        for v, to_front in moves:
-            schedule.insert(v, to_front)
+        for kind, v in moves:
+            schedule.n7_move(v, kind)
     return len(moves) / (time.perf_counter() - began)
 
 
@@ -109,14 +108,14 @@ def main() -> None:
         incremental = moves_per_s(instance, start, moves, full=False)
         full = moves_per_s(instance, start, moves, full=True)
         env = env_steps_per_s(instance, start, moves)
-        inserts = insertion_walk(instance, start, min(args.moves, 2000))
-        insertion = insertions_per_s(instance, start, inserts, through_env=False)
-        insertion_env = insertions_per_s(instance, start, inserts, through_env=True)
+        n7 = n7_walk(instance, start, min(args.moves, 2000))
+        n7_rate = n7_moves_per_s(instance, start, n7, through_env=False)
+        n7_env = n7_moves_per_s(instance, start, n7, through_env=True)
         rows.append({"instance": name, "operations": instance.n_operations, "moves": len(moves), "incremental_moves_per_s": incremental,
                      "full_moves_per_s": full, "incremental_over_full": incremental / full, "env_steps_per_s": env,
-                     "insertion_moves": len(inserts), "insertion_moves_per_s": insertion, "insertion_env_steps_per_s": insertion_env})
+                     "n7_moves": len(n7), "n7_moves_per_s": n7_rate, "n7_env_steps_per_s": n7_env})
         print(f"{name} ({instance.n_operations} ops): incremental {incremental:,.0f} moves/s, full re-evaluation {full:,.0f} ({incremental / full:.2f}x), "
-              f"env {env:,.0f} steps/s; insertion {insertion:,.0f} moves/s, env {insertion_env:,.0f} steps/s", flush=True)
+              f"env {env:,.0f} steps/s; N7 {n7_rate:,.0f} moves/s, env {n7_env:,.0f} steps/s", flush=True)
     result = {"machine": f"{platform.node()} ({platform.machine()}, {platform.python_version()})", "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")

@@ -139,36 +139,39 @@ def test_learned_search_refuses_bad_settings_with_the_fix():
 
 
 @pytest.mark.parametrize("instance", [generate_taillard(8, 6, 2), load_benchmark("la16")], ids=lambda i: i.name)
-def test_insertion_moves_are_acyclic_exact_and_hold_the_n5_moves(instance):
+def test_n7_moves_are_acyclic_exact_and_hold_the_n5_moves(instance):
+    from schedgym.envs.jobshop.disjunctive import TO_BACK, TO_FRONT
+
     schedule = DisjunctiveSchedule.from_start_times(instance, DispatchingRule("spt").solve(instance).start_times)
     rng = np.random.default_rng(1)
-    for _ in range(40):
-        front, back = schedule.insertion_moves()
-        for u in np.flatnonzero(schedule.moves()):  # N5: the block's second operation to its front, or the swap of its last two
+    kinds_made = set()
+    for _ in range(60):
+        masks = schedule.n7_moves()
+        for u in np.flatnonzero(schedule.moves()):  # N5: the block's second operation to its front, or its second-last to its back
             v = schedule.machine_succ[u]
-            assert front[v] or back[u]
-        moves = [(int(v), True) for v in np.flatnonzero(front)] + [(int(v), False) for v in np.flatnonzero(back)]
-        v, to_front = moves[int(rng.integers(len(moves)))]
-        assert schedule.critical()[v]  # only operations of critical blocks move
-        makespan = schedule.insert(v, to_front)
+            assert masks[TO_FRONT, v] or masks[TO_BACK, u]
+        kind, v = (int(x) for x in rng.choice(np.argwhere(masks)))
+        assert schedule.critical()[v]  # moves are made inside critical blocks
+        makespan = schedule.n7_move(v, kind)
+        kinds_made.add(kind)
         head, _ = heads_and_tails(instance, schedule.sequences())  # the independent relaxation of the new graph
         assert schedule.head.tolist() == head.tolist() and makespan == int((head + instance.durations.ravel()).max())
         assert validate(instance, JobShopSolution(instance.name, schedule.start_times())) == []
-    with pytest.raises(ValueError, match="already at the front"):
-        first = int(np.flatnonzero(schedule.critical() & (schedule.machine_pred < 0))[0])
-        schedule.insert(first, to_front=True)
+    assert kinds_made == {0, 1, 2, 3}
+    first = int(np.flatnonzero(schedule.critical() & (schedule.machine_pred < 0))[0])
+    with pytest.raises(ValueError, match="does not exist"):
+        schedule.n7_move(first, TO_FRONT)
 
 
-def test_insertion_env_passes_check_env_and_moves_only_within_its_mask():
-    check_env(JobShopImproveEnv("ft06", horizon=30, neighbourhood="insertion"))
-    env = JobShopImproveEnv("la16", horizon=60, neighbourhood="insertion", start="spt")
+def test_n7_env_passes_check_env_and_moves_only_within_its_mask():
+    check_env(JobShopImproveEnv("ft06", horizon=30, neighbourhood="n7"))
+    env = JobShopImproveEnv("la16", horizon=60, neighbourhood="n7", start="spt")
     _, info = env.reset(seed=0)
     start_makespan, n_nodes = info["makespan"], env.encoder.n_nodes
-    assert env.action_space.n == 2 * n_nodes
+    assert env.action_space.n == 4 * n_nodes
     rng = np.random.default_rng(0)
     for _ in range(60):
-        mask = env.action_masks()
-        outside = int(np.flatnonzero(~mask)[0])  # la16 fills every node: no padding
+        outside = int(np.flatnonzero(~env.action_masks())[0])  # la16 fills every node: no padding
         before = env.schedule.start_times()
         _, _, terminated, truncated, info = env.step(outside)  # outside the mask: a null move
         assert (env.schedule.start_times() == before).all()
@@ -179,7 +182,7 @@ def test_insertion_env_passes_check_env_and_moves_only_within_its_mask():
         if terminated or truncated:
             break
     assert info["best_makespan"] <= start_makespan
-    with pytest.raises(ValueError, match="back of its block"):
-        env.step(2 * n_nodes)
+    with pytest.raises(ValueError, match="N7 move of kind"):
+        env.step(4 * n_nodes)
     with pytest.raises(ValueError, match="neighbourhood must be"):
-        JobShopImproveEnv("ft06", neighbourhood="n7")
+        JobShopImproveEnv("ft06", neighbourhood="n6")

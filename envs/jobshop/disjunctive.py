@@ -10,11 +10,13 @@ operation ids ``job * n_ops + op``); its semi-active start times are the heads o
 * the **N5 moves** (Nowicki and Smutnicki, 1996) swap the first two or the last two operations of a block, except
   the first two of a block that starts the schedule (``r = 0``) and the last two of one that ends it (``q = 0``).
   Here the blocks of every critical path are used, so the move set is a function of the schedule alone;
-* the **insertion moves** (an option of the improvement env) move an operation of a block to the front of its block
-  (right before its first operation) or to its back (right after its last), the N5 moves among them. A move is
-  offered only where the conditions of Balas and Vazacopoulos (1998) guarantee that it closes no cycle: to the front
-  of block ``f ..``, ``v`` needs ``r[f] + d[f] >= r[jp(v)] + d[jp(v)]`` (``jp`` its job predecessor); to the back of
-  block ``.. l``, ``u`` needs ``d[l] + q[l] >= d[js(u)] + q[js(u)]``. An insertion is re-evaluated from scratch.
+* the **N7 moves** (Zhang et al., 2007; an option of the improvement env), four kinds per operation ``v`` of a
+  block ``f .. l``: ``v`` to the front (right before ``f``), ``v`` to the back (right after ``l``), and, for ``v``
+  inside the block, ``f`` to right after ``v`` and ``l`` to right before ``v``. They hold the N5 moves. A move is
+  offered only where the conditions of Balas and Vazacopoulos (1998) guarantee that it closes no cycle: moving
+  ``u`` forward to right after ``w`` needs ``d[w] + q[w] >= d[js(u)] + q[js(u)]`` (``js`` the job successor), moving
+  ``w`` backward to right before ``u`` needs ``r[u] + d[u] >= r[jp(w)] + d[jp(w)]``. An N7 move is re-evaluated from
+  scratch.
 
 A swap is evaluated incrementally (:func:`swap_in_place`): the topological order is repaired locally (Pearce and
 Kelly, 2006: only the nodes ranked between the two swapped operations can move), then heads are propagated
@@ -287,53 +289,79 @@ def _block_end(u, forward, duration, head, tail, makespan, machine_pred, machine
         w = x
 
 
+#: the kinds of N7 move of an operation ``v`` of block ``f .. l``.
+TO_FRONT, TO_BACK, FIRST_AFTER, LAST_BEFORE = range(4)
+
+
 @njit(cache=True)
-def insertion_moves(duration, n_ops, machine_pred, machine_succ, head, tail, makespan, front, back) -> int:
-    """``front[v] = 1`` where moving ``v`` to the front of its critical block is an insertion move (module
-    docstring), ``back[u] = 1`` where moving ``u`` to its back is; returns how many there are."""
+def _n7_move(v, kind, first, last) -> tuple[int, int, bool]:
+    """The operation an N7 move of ``kind`` at ``v`` (in block ``first .. last``) moves, the one it goes next to
+    and whether it goes after it (-1, -1 if the move does not exist: ``v`` already at that end, or not inside its
+    block for the last two kinds)."""
+    if kind == TO_FRONT:
+        return (v, first, False) if first != v else (-1, -1, False)
+    if kind == TO_BACK:
+        return (v, last, True) if last != v else (-1, -1, False)
+    if first == v or last == v:
+        return -1, -1, False
+    return (first, v, True) if kind == FIRST_AFTER else (last, v, False)
+
+
+@njit(cache=True)
+def _acyclic(moved, target, after, n_ops, duration, head, tail) -> bool:
+    """Balas and Vazacopoulos's sufficient condition for moving ``moved`` to right after (before) ``target`` on
+    a critical path without closing a cycle (module docstring)."""
+    if after:
+        s = _job_succ(moved, n_ops)
+        return s < 0 or duration[target] + tail[target] >= duration[s] + tail[s]
+    p = _job_pred(moved, n_ops)
+    return p < 0 or head[target] + duration[target] >= head[p] + duration[p]
+
+
+@njit(cache=True)
+def n7_moves(duration, n_ops, machine_pred, machine_succ, head, tail, makespan, masks) -> int:
+    """``masks[kind, v] = 1`` where the N7 move of ``kind`` at ``v`` exists and is proved acyclic (int8
+    ``[4, n]``); returns how many there are."""
     count = 0
+    masks[:] = 0
     for v in range(len(duration)):
-        front[v] = back[v] = 0
         if head[v] + duration[v] + tail[v] != makespan:
             continue
         first = _block_end(v, False, duration, head, tail, makespan, machine_pred, machine_succ)
-        if first != v:
-            p = _job_pred(v, n_ops)
-            if p < 0 or head[first] + duration[first] >= head[p] + duration[p]:
-                front[v] = 1
-                count += 1
         last = _block_end(v, True, duration, head, tail, makespan, machine_pred, machine_succ)
-        if last != v:
-            s = _job_succ(v, n_ops)
-            if s < 0 or duration[last] + tail[last] >= duration[s] + tail[s]:
-                back[v] = 1
+        for kind in range(4):
+            moved, target, after = _n7_move(v, kind, first, last)
+            if moved >= 0 and _acyclic(moved, target, after, n_ops, duration, head, tail):
+                masks[kind, v] = 1
                 count += 1
     return count
 
 
 @njit(cache=True)
-def insert_in_place(v, to_front, duration, n_ops, machine_pred, machine_succ, head, tail, order, rank, makespan) -> int:
-    """Move ``v`` to the front (``to_front``) or the back of its critical block and re-evaluate from scratch;
-    returns the new makespan, or -1 (nothing changed) if ``v`` is already there or the move would close a cycle."""
-    end = _block_end(v, not to_front, duration, head, tail, makespan, machine_pred, machine_succ)
-    if end == v:
+def n7_move_in_place(v, kind, duration, n_ops, machine_pred, machine_succ, head, tail, order, rank, makespan) -> int:
+    """Make the N7 move of ``kind`` at ``v`` and re-evaluate from scratch; returns the new makespan, or -1
+    (nothing changed) if the move does not exist or would close a cycle."""
+    first = _block_end(v, False, duration, head, tail, makespan, machine_pred, machine_succ)
+    last = _block_end(v, True, duration, head, tail, makespan, machine_pred, machine_succ)
+    moved, target, after = _n7_move(v, kind, first, last)
+    if moved < 0:
         return -1
     old_pred, old_succ = machine_pred.copy(), machine_succ.copy()
-    p, s = machine_pred[v], machine_succ[v]  # take v out: p, v, s -> p, s
+    p, s = machine_pred[moved], machine_succ[moved]  # take it out: p, moved, s -> p, s
     if p >= 0:
         machine_succ[p] = s
     if s >= 0:
         machine_pred[s] = p
-    if to_front:  # a, end, ... -> a, v, end, ...
-        a = machine_pred[end]
-        machine_pred[v], machine_succ[v], machine_pred[end] = a, end, v
-        if a >= 0:
-            machine_succ[a] = v
-    else:  # ..., end, b -> ..., end, v, b
-        b = machine_succ[end]
-        machine_pred[v], machine_succ[v], machine_succ[end] = end, b, v
+    if after:  # target, b -> target, moved, b
+        b = machine_succ[target]
+        machine_pred[moved], machine_succ[moved], machine_succ[target] = target, b, moved
         if b >= 0:
-            machine_pred[b] = v
+            machine_pred[b] = moved
+    else:  # a, target -> a, moved, target
+        a = machine_pred[target]
+        machine_pred[moved], machine_succ[moved], machine_pred[target] = a, target, moved
+        if a >= 0:
+            machine_succ[a] = moved
     new_makespan = evaluate_full(duration, n_ops, machine_pred, machine_succ, head, tail, order, rank)
     if new_makespan < 0:
         machine_pred[:], machine_succ[:] = old_pred, old_succ
@@ -450,27 +478,26 @@ class DisjunctiveSchedule:
         )
         return mask
 
-    def insertion_moves(self) -> tuple[np.ndarray, np.ndarray]:
-        """int8 ``[n_operations]`` twice: 1 where moving the operation to the front / to the back of its critical
-        block is an insertion move (module docstring)."""
-        front, back = np.zeros(len(self.duration), dtype=np.int8), np.zeros(len(self.duration), dtype=np.int8)
-        insertion_moves(self.duration, self.n_ops, self.machine_pred, self.machine_succ, self.head, self.tail, self.makespan, front, back)
-        return front, back
+    def n7_moves(self) -> np.ndarray:
+        """int8 ``[4, n_operations]``: 1 where the N7 move of each kind (:data:`TO_FRONT`, :data:`TO_BACK`,
+        :data:`FIRST_AFTER`, :data:`LAST_BEFORE`) at the operation exists and is proved acyclic."""
+        masks = np.zeros((4, len(self.duration)), dtype=np.int8)
+        n7_moves(self.duration, self.n_ops, self.machine_pred, self.machine_succ, self.head, self.tail, self.makespan, masks)
+        return masks
 
-    def insert(self, v: int, to_front: bool) -> int:
-        """Move operation ``v`` to the front (``to_front``) or the back of its critical block (re-evaluated from
-        scratch); returns the new makespan.
+    def n7_move(self, v: int, kind: int) -> int:
+        """Make the N7 move of ``kind`` at operation ``v`` (re-evaluated from scratch); returns the new makespan.
 
         Raises:
-            ValueError: if ``v`` is already at that end of its block, or the move would close a cycle (the schedule
-                is then unchanged).
+            ValueError: if the move does not exist (``v`` already at that end of its block, or not inside it) or
+                would close a cycle (the schedule is then unchanged).
         """
-        if not 0 <= v < len(self.duration):
-            raise ValueError(f"operation {v} does not exist")
-        makespan = insert_in_place(v, to_front, self.duration, self.n_ops, self.machine_pred, self.machine_succ, self.head, self.tail,
-                                   self.order, self.rank, self.makespan)
+        if not 0 <= v < len(self.duration) or kind not in (TO_FRONT, TO_BACK, FIRST_AFTER, LAST_BEFORE):
+            raise ValueError(f"no N7 move of kind {kind} at operation {v}: kinds are 0-3 and operations 0-{len(self.duration) - 1}")
+        makespan = n7_move_in_place(v, kind, self.duration, self.n_ops, self.machine_pred, self.machine_succ, self.head, self.tail,
+                                    self.order, self.rank, self.makespan)
         if makespan < 0:
-            raise ValueError(f"operation {v} is already at the {'front' if to_front else 'back'} of its block, or moving it would close a cycle")
+            raise ValueError(f"the N7 move of kind {kind} at operation {v} does not exist in this schedule or would close a cycle")
         self.makespan = int(makespan)
         return self.makespan
 

@@ -1,5 +1,5 @@
 """The Gymnasium job-shop improvement environment ``schedgym/JobShopImprove-v0``: local search over complete
-schedules, one N5 move (or, as an option, one insertion move) per step."""
+schedules, one N5 move (or, as an option, one N7 move) per step."""
 
 from __future__ import annotations
 
@@ -51,12 +51,13 @@ class JobShopImproveEnv(gym.Env):
     or whose swap would close a cycle, is a null move (the schedule stays, the step counts). A padding node raises
     ``ValueError``.
 
-    With ``neighbourhood="insertion"``: ``Discrete(2 * max_jobs * max_ops)``, action ``node`` moves the node's
-    operation to the front of its critical block, ``max_jobs * max_ops + node`` to its back (the insertion moves of
-    :mod:`schedgym.envs.jobshop.disjunctive`, which hold the N5 moves: the second operation of a block to its front
-    is the swap of its first two). ``action_masks()`` marks those that close no cycle; an action outside it is a
-    null move. The observation is the same (its ``action_mask`` still marks the N5 moves); each insertion is
-    re-evaluated from scratch. The shipped move selector scores N5 moves, so ``l2s`` and ``ppo-tabu`` search N5.
+    With ``neighbourhood="n7"``: ``Discrete(4 * max_jobs * max_ops)``, action ``kind * max_jobs * max_ops + node``
+    makes the N7 move of that kind at the node's operation ``v`` (:mod:`schedgym.envs.jobshop.disjunctive`: 0 ``v``
+    to the front of its critical block, 1 to its back, 2 the block's first operation to right after ``v``, 3 its
+    last to right before ``v``; they hold the N5 moves). ``action_masks()`` marks those proved acyclic; an action
+    outside it is a null move. The observation is the same (its ``action_mask`` still marks the N5 moves); each N7
+    move is re-evaluated from scratch. The shipped move selector scores N5 moves, so ``l2s`` and ``ppo-tabu``
+    search N5.
 
     ## Observation Space
     A ``Dict`` of padded disjunctive-graph tensors, see :class:`schedgym.graphs.jobshop_improve.ImproveEncoder`.
@@ -85,8 +86,10 @@ class JobShopImproveEnv(gym.Env):
 
     ## References
     Nowicki & Smutnicki, A fast taboo search algorithm for the job shop problem, Management Science 42(6), 1996.
+    Zhang, Li, Guan & Rao, A tabu search algorithm with a new neighborhood structure for the job shop scheduling
+    problem, Computers & Operations Research 34(11), 2007 (N7).
     Balas & Vazacopoulos, Guided local search with shifting bottleneck for job shop scheduling, Management Science
-    44(2), 1998 (the acyclicity conditions of the insertion moves).
+    44(2), 1998 (the acyclicity conditions).
     Zhang et al., Deep reinforcement learning guided improvement heuristic for job shop scheduling, ICLR 2024.
 
     ## Version History
@@ -110,8 +113,8 @@ class JobShopImproveEnv(gym.Env):
     ) -> None:
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1 move, got {horizon}")
-        if neighbourhood not in ("n5", "insertion"):
-            raise ValueError(f"neighbourhood must be 'n5' or 'insertion', got {neighbourhood!r}")
+        if neighbourhood not in ("n5", "n7"):
+            raise ValueError(f"neighbourhood must be 'n5' or 'n7', got {neighbourhood!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
         self.source, padding = source_and_encoder(instances, max_jobs, max_ops, max_machines)
@@ -119,10 +122,10 @@ class JobShopImproveEnv(gym.Env):
         self.horizon = int(horizon)
         self.start = tuple(start) if isinstance(start, list) else start
         self.normalize_reward = normalize_reward
-        self.insertion = neighbourhood == "insertion"
+        self.n7 = neighbourhood == "n7"
         self.render_mode = render_mode
         self.observation_space = self.encoder.observation_space
-        n_actions = self.encoder.n_nodes * (2 if self.insertion else 1)
+        n_actions = self.encoder.n_nodes * (4 if self.n7 else 1)
         self.action_space = MaskedDiscrete(n_actions, self.action_masks)
         self.schedule: DisjunctiveSchedule | None = None
         self._moves = np.zeros(0, dtype=np.int8)
@@ -154,16 +157,16 @@ class JobShopImproveEnv(gym.Env):
         if not self._real(node):
             raise ValueError(
                 f"invalid action {action!r}: an action is a node of one of the instance's operations"
-                + (f" (+ {n_nodes} for a move to the back of its block)" if self.insertion else "")
+                + (f" (+ kind x {n_nodes} for the N7 move of kind 0-3)" if self.n7 else "")
                 + f"; the moves of this schedule are the actions {np.flatnonzero(self._mask).tolist()}"
             )
         operation = self.encoder.operation(node, self.schedule.n_ops)
         reward = 0.0
         self.moves_made += 1
         makespan = self.schedule.makespan
-        if self.insertion and not self._optimal and self._mask[int(action)]:
-            makespan = self.schedule.insert(operation, to_front=int(action) < n_nodes)
-        elif not self.insertion and not self._optimal and (self._mask[node] or self._feasible_swap(operation)):
+        if self.n7 and not self._optimal and self._mask[int(action)]:
+            makespan = self.schedule.n7_move(operation, int(action) // n_nodes)
+        elif not self.n7 and not self._optimal and (self._mask[node] or self._feasible_swap(operation)):
             makespan = self.schedule.swap(operation)
         if makespan < self.best_makespan:
             reward = float(self.best_makespan - makespan) * self._reward_scale
@@ -179,8 +182,8 @@ class JobShopImproveEnv(gym.Env):
         return observation, reward, terminated, truncated, info
 
     def action_masks(self) -> np.ndarray:
-        """bool ``[max_jobs * max_ops]`` (insertion: twice that, front moves then back moves): the moves of the
-        current schedule (sb3-contrib's MaskablePPO reads this)."""
+        """bool ``[max_jobs * max_ops]`` (N7: four times that, one block per kind): the moves of the current
+        schedule (sb3-contrib's MaskablePPO reads this)."""
         return self._mask.copy()
 
     def render(self):
@@ -214,15 +217,15 @@ class JobShopImproveEnv(gym.Env):
         self._optimal = not obs["action_mask"].any()
         if self._optimal:  # nothing to move: any action ends the episode
             obs["action_mask"] = obs["op_mask"].copy()
-        if not self.insertion:
+        if not self.n7:
             self._mask = obs["action_mask"].astype(bool)
         elif self._optimal:
-            self._mask = np.tile(obs["op_mask"].astype(bool), 2)
+            self._mask = np.tile(obs["op_mask"].astype(bool), 4)
         else:
-            front, back = self.schedule.insertion_moves()
+            masks = self.schedule.n7_moves()
             self._mask[:] = False
-            self._mask[self._nodes] = front.astype(bool)
-            self._mask[self.encoder.n_nodes + self._nodes] = back.astype(bool)
+            for kind in range(4):
+                self._mask[kind * self.encoder.n_nodes + self._nodes] = masks[kind].astype(bool)
         return obs
 
     def _info(self) -> dict:
