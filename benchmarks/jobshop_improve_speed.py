@@ -28,34 +28,32 @@ from schedgym.envs.jobshop.disjunctive import DisjunctiveSchedule
 from schedgym.envs.jobshop.improve import JobShopImproveEnv
 
 
-def walk(instance, n_moves: int) -> tuple[np.ndarray, list[int]]:
-    """A random walk of N5 moves from the FDD/MWKR schedule: its start times and the operations swapped."""
-    start = DispatchingRule("fdd-mwkr").solve(instance).start_times
+def random_walk(instance, start: np.ndarray, n_moves: int, legal_moves, make_move) -> list:
+    """Up to ``n_moves`` moves from the schedule ``start``, each drawn uniformly (seed 0) from
+    ``legal_moves(schedule)`` and made by ``make_move(schedule, move)``; the moves in order."""
     schedule = DisjunctiveSchedule.from_start_times(instance, start)
     rng = np.random.default_rng(0)
     moves = []
     for _ in range(n_moves):
-        legal = np.flatnonzero(schedule.moves())
-        if not len(legal):
+        legal = legal_moves(schedule)
+        if not legal:
             break
-        moves.append(int(rng.choice(legal)))
-        schedule.swap(moves[-1])
+        moves.append(legal[int(rng.integers(len(legal)))])
+        make_move(schedule, moves[-1])
+    return moves
+
+
+def walk(instance, n_moves: int) -> tuple[np.ndarray, list[int]]:
+    """A random walk of N5 moves from the FDD/MWKR schedule: its start times and the operations swapped."""
+    start = DispatchingRule("fdd-mwkr").solve(instance).start_times
+    moves = random_walk(instance, start, n_moves, lambda schedule: np.flatnonzero(schedule.moves()).tolist(), DisjunctiveSchedule.swap)
     return start, moves
 
 
 def n7_walk(instance, start: np.ndarray, n_moves: int) -> list[tuple[int, int]]:
     """A random walk of N7 moves from ``start``: (kind, operation) per move."""
-    schedule = DisjunctiveSchedule.from_start_times(instance, start)
-    rng = np.random.default_rng(0)
-    moves = []
-    for _ in range(n_moves):
-        legal = np.argwhere(schedule.n7_moves())
-        if not len(legal):
-            break
-        kind, v = (int(x) for x in legal[int(rng.integers(len(legal)))])
-        moves.append((kind, v))
-        schedule.n7_move(v, kind)
-    return moves
+    return random_walk(instance, start, n_moves, lambda schedule: [(int(k), int(v)) for k, v in np.argwhere(schedule.n7_moves())],
+                       lambda schedule, move: schedule.n7_move(move[1], move[0]))
 
 
 def n7_moves_per_s(instance, start: np.ndarray, moves: list[tuple[int, int]], through_env: bool) -> float:
