@@ -11,6 +11,9 @@ The loop of :func:`train_batched`, per iteration:
 3. **Update.** ``n_epochs`` passes over the shuffled rollout in minibatches of ``batch_size``: masked categorical
    over the legal actions, advantages normalized per minibatch, clipped policy objective (``clip_range``), value
    loss (clipped around the old value with ``value_clip_range`` > 0), entropy bonus, gradient-norm clipping.
+   The policy sampled and trained is the network's at ``policy_temperature`` (softmax of logits / T): below 1 the
+   rollouts stay near the greedy policy that validation runs and the zoo ships, and PPO explores where the greedy
+   choice is close.
    For the first ``critic_warmup_steps`` decisions only the critic learns (value loss alone, the shared layers and
    the actor frozen), so that a warm-started policy is first given a critic of its own returns.
 
@@ -83,9 +86,17 @@ class RolloutBuffer:
         self.actions = torch.zeros((n_steps, n_envs), dtype=torch.long, device=device)
         self.log_probs, self.values, self.rewards, self.dones = (torch.zeros((n_steps, n_envs), device=device) for _ in range(4))
 
-    def flat(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict:
-        """Every field with the ``[T, B]`` axes merged into one ``[T * B]`` axis."""
-        merge = lambda tensor: tensor.reshape(-1, *tensor.shape[2:])  # noqa: E731
+    def flat(self, advantages: torch.Tensor, returns: torch.Tensor, n_steps: int | None = None, keep: torch.Tensor | None = None) -> dict:
+        """Every field of the first ``n_steps`` steps (default: all) with the ``[T, B]`` axes merged into one axis,
+        only the decisions where the bool ``keep`` ``[T, B]`` holds (default: all); advantages and returns
+        ``[T, B]``."""
+        n_steps = n_steps or self.actions.shape[0]
+        rows = None if keep is None else keep.reshape(-1).nonzero().squeeze(1)
+
+        def merge(tensor: torch.Tensor) -> torch.Tensor:
+            merged = tensor[:n_steps].reshape(-1, *tensor.shape[2:])
+            return merged if rows is None else merged[rows]
+
         return {
             "observations": {key: merge(value) for key, value in self.observations.items()},
             "masks": merge(self.masks), "actions": merge(self.actions), "log_probs": merge(self.log_probs),
@@ -140,9 +151,16 @@ def train_batched(
     warm start; ``resume``: continue a run from its checkpoint (``<out stem>.last.zip``).
 
     Raises:
-        ValueError: ``config.device`` is unusable.
+        ValueError: ``config.device`` is unusable, ``config.policy_temperature`` is not positive, or the group
+            settings do not fit the slots.
         CheckpointError: ``resume`` / ``init`` missing, unreadable or of another network.
     """
+    if config.policy_temperature <= 0:
+        raise ValueError(f"policy_temperature is {config.policy_temperature}; it divides the logits, so it must be > 0 (1 is the plain policy)")
+    if config.advantage not in ("gae", "group"):
+        raise ValueError(f"unknown advantage {config.advantage!r}; use gae (critic and GAE) or group (returns of the same instance compared)")
+    if config.advantage == "group" and (config.group_size < 2 or config.n_envs % config.group_size):
+        raise ValueError(f"group advantages need groups of at least 2 episodes filling the {config.n_envs} slots; group_size is {config.group_size}")
     recipe = RECIPES[config.problem]
     device = _check_device(config.device)
     torch.set_num_threads(config.torch_threads)
@@ -157,6 +175,8 @@ def train_batched(
         figures.update(warm_start(model, config, demos_cache))
         model.policy.to(device)
     net, optimizer = model.policy.net, model.policy.optimizer
+    if config.critic_detached:
+        detach_critic_input(net)
     where = f"{platform.node() or 'host'} ({platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}, network on {device})"
     writer = _summary_writer(log_dir, out.stem)
     validation = Validation(config)
@@ -189,35 +209,25 @@ def train_batched(
             validate_and_save(model.num_timesteps)
             last_eval = model.num_timesteps
         net.eval()
-        for t in range(config.n_steps):
+        if config.advantage == "group":
+            # the groups' instances follow from the step count: a resumed run draws what the whole run would have
+            env.engine.seed_groups(config.seed * 1_000_003 + model.num_timesteps, config.group_size)
+            observation, n_steps = _collect(net, env, env.reset(), buffer, config, generator, timing, episode_returns, first_episodes_only=True)
             tick = time.perf_counter()
-            obs_tensors = _to_device(observation, device)
-            mask = torch.from_numpy(env.action_masks()).to(device)
+            rollout = _group_advantage_rollout(buffer, n_steps, config.group_size)
+            critic_only = False
+        else:
+            observation, _ = _collect(net, env, observation, buffer, config, generator, timing, episode_returns)
+            tick = time.perf_counter()
             with torch.no_grad():
-                logits, value = _forward_in_pieces(net, obs_tensors, config.chunk_states)
-                distribution = masked_distribution(logits, mask)
-                action = torch.multinomial(distribution.probs, 1, generator=generator).squeeze(1)
-                log_prob = distribution.log_prob(action)
-            for key, tensor in obs_tensors.items():
-                buffer.observations[key][t] = tensor
-            buffer.masks[t], buffer.actions[t], buffer.log_probs[t], buffer.values[t] = mask, action, log_prob, value
-            actions = action.cpu().numpy()
-            tock = time.perf_counter()
-            observation, reward, done, infos = env.step(actions)
-            timing["forward_s"] += tock - tick
-            timing["env_s"] += time.perf_counter() - tock
-            buffer.rewards[t] = torch.from_numpy(reward).to(device)
-            buffer.dones[t] = torch.from_numpy(done.astype(np.float32)).to(device)
-            episode_returns.extend(info["episode"]["r"] for info in infos if "episode" in info)
-        tick = time.perf_counter()
-        with torch.no_grad():
-            last_value = _forward_in_pieces(net, _to_device(observation, device), config.chunk_states)[1]
-        advantages = generalized_advantages(buffer.rewards, buffer.values, buffer.dones, last_value, config.gamma, config.gae_lambda)
-        critic_only = model.num_timesteps < config.critic_warmup_steps
+                last_value = _forward_in_pieces(net, _to_device(observation, device), config.chunk_states)[1]
+            advantages = generalized_advantages(buffer.rewards, buffer.values, buffer.dones, last_value, config.gamma, config.gae_lambda)
+            rollout = buffer.flat(advantages, advantages + buffer.values)
+            critic_only = model.num_timesteps < config.critic_warmup_steps
         set_learning_rate(optimizer, learning_rate_at(config, model.num_timesteps))
-        losses = _update(net, optimizer, buffer.flat(advantages, advantages + buffer.values), config, generator, critic_only)
+        losses = _update(net, optimizer, rollout, config, generator, critic_only)
         timing["update_s"] += time.perf_counter() - tick
-        model.num_timesteps += config.n_steps * env.num_envs
+        model.num_timesteps += len(rollout["actions"])
         if writer is not None:
             steps = model.num_timesteps
             for name, value in losses.items():
@@ -240,6 +250,75 @@ def train_batched(
         writer.close()
     print({"out": str(out), "best_val_gap_vs_best_rule_pct": validation.best_gap, **{k: v for k, v in figures.items() if k != "val_history"}}, flush=True)
     return out
+
+
+def _collect(
+    net: torch.nn.Module, env: BatchedVecEnv, observation: dict[str, np.ndarray], buffer: RolloutBuffer, config: TrainConfig,
+    generator: torch.Generator, timing: dict[str, float], episode_returns: list[float], first_episodes_only: bool = False,
+) -> tuple[dict[str, np.ndarray], int]:
+    """Fill ``buffer`` with ``config.n_steps`` decisions of every slot from ``observation``, the actions sampled from
+    the policy at ``config.policy_temperature``; finished episodes' returns go to ``episode_returns``. Returns the
+    observation after the last step and the number of steps taken: with ``first_episodes_only`` the rollout stops
+    once every slot has finished the episode it started with (a slot that finishes earlier goes on into its next
+    episode, which :func:`_group_advantage_rollout` leaves out)."""
+    device = buffer.actions.device
+    in_first_episode = np.ones(env.num_envs, dtype=bool)
+    for t in range(config.n_steps):
+        tick = time.perf_counter()
+        obs_tensors = _to_device(observation, device)
+        mask = torch.from_numpy(env.action_masks()).to(device)
+        with torch.no_grad():
+            logits, value = _forward_in_pieces(net, obs_tensors, config.chunk_states)
+            distribution = masked_distribution(logits / config.policy_temperature, mask)
+            action = torch.multinomial(distribution.probs, 1, generator=generator).squeeze(1)
+            log_prob = distribution.log_prob(action)
+        for key, tensor in obs_tensors.items():
+            buffer.observations[key][t] = tensor
+        buffer.masks[t], buffer.actions[t], buffer.log_probs[t], buffer.values[t] = mask, action, log_prob, value
+        actions = action.cpu().numpy()
+        tock = time.perf_counter()
+        observation, reward, done, infos = env.step(actions)
+        timing["forward_s"] += tock - tick
+        timing["env_s"] += time.perf_counter() - tock
+        buffer.rewards[t] = torch.from_numpy(reward).to(device)
+        buffer.dones[t] = torch.from_numpy(done.astype(np.float32)).to(device)
+        episode_returns.extend(info["episode"]["r"] for b, info in enumerate(infos) if "episode" in info and in_first_episode[b])
+        if first_episodes_only:
+            in_first_episode &= ~done
+            if not in_first_episode.any():
+                return observation, t + 1
+    return observation, config.n_steps
+
+
+def _group_advantage_rollout(buffer: RolloutBuffer, n_steps: int, group_size: int) -> dict:
+    """The decisions of each slot's first episode in the first ``n_steps`` steps of ``buffer``, flat (see
+    :meth:`RolloutBuffer.flat`), each with its episode's advantage: the episode's return minus the mean return of
+    the other ``group_size - 1`` episodes of its group (the same instance; the leave-one-out baseline of Kool et
+    al., 2019), which needs no critic. A group with an episode still running after ``n_steps`` is left out.
+
+    Raises:
+        ValueError: no group finished within ``n_steps`` steps.
+    """
+    dones = buffer.dones[:n_steps]
+    n_envs = dones.shape[1]
+    finished = torch.cumsum(dones, dim=0)
+    in_first_episode = (finished - dones) == 0  # [T, B]: the step belongs to the slot's first episode
+    returns = (buffer.rewards[:n_steps] * in_first_episode).sum(dim=0)  # [B]
+    group_finished = (dones.sum(dim=0) > 0).reshape(-1, group_size).all(dim=1)  # [G]
+    if not group_finished.any():
+        raise ValueError(f"no group of {group_size} episodes finished within n_steps={n_steps} steps; raise n_steps above the longest episode")
+    group_returns = returns.reshape(-1, group_size)
+    baseline = (group_returns.sum(dim=1, keepdim=True) - group_returns) / (group_size - 1)
+    advantage = (group_returns - baseline).reshape(n_envs)
+    keep = in_first_episode & group_finished.repeat_interleave(group_size)[None, :]
+    return buffer.flat(advantage.expand(n_steps, n_envs), torch.zeros(n_steps, n_envs, device=dones.device), n_steps=n_steps, keep=keep)
+
+
+def detach_critic_input(net: torch.nn.Module) -> None:
+    """From now on ``net.critic`` reads its input detached: the value loss trains the critic head alone, and only the
+    policy loss moves the layers that the actor and the critic share. A forward hook rather than a wrapper module, so
+    the checkpoint's parameter names stay those of every other policy."""
+    net.critic.register_forward_pre_hook(lambda _module, inputs: tuple(tensor.detach() for tensor in inputs))
 
 
 def learning_rate_at(config: TrainConfig, steps: int) -> float:
@@ -267,6 +346,7 @@ def _update(
     optimizer step on their summed gradients: the gradient of the whole minibatch, while each piece's tensors stay
     small enough to come from the heap (see :mod:`schedgym.agents.heap`)."""
     net.train()
+    value_coef = 0.0 if config.advantage == "group" else config.vf_coef  # group advantages need no critic
     frozen = [p for name, p in net.named_parameters() if not name.startswith("critic.")] if critic_only else []
     n = rollout["actions"].shape[0]
     stats: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "entropy": [], "approx_kl": [], "clip_fraction": []}
@@ -282,7 +362,7 @@ def _update(
             sums = dict.fromkeys(stats, 0.0)
             for piece, piece_advantage in zip(index.split(config.chunk_states), advantage.split(config.chunk_states)):
                 terms = _loss_terms(net, rollout, piece, piece_advantage, config)
-                loss_terms = terms["value_loss"] * config.vf_coef
+                loss_terms = terms["value_loss"] * value_coef
                 if not critic_only:
                     loss_terms = loss_terms + terms["policy_loss"] - config.ent_coef * terms["entropy"]
                 (loss_terms.sum() / len(index)).backward()
@@ -301,7 +381,7 @@ def _loss_terms(net: torch.nn.Module, rollout: dict, index: torch.Tensor, advant
     """Per decision of ``index`` ``[k]``: the clipped policy loss, the (optionally clipped) value loss, the entropy,
     the approximate KL and whether the ratio was clipped, each ``[k]``; ``advantage`` is already normalized."""
     logits, value = net({key: tensor[index] for key, tensor in rollout["observations"].items()})
-    distribution = masked_distribution(logits, rollout["masks"][index])
+    distribution = masked_distribution(logits / config.policy_temperature, rollout["masks"][index])
     log_ratio = distribution.log_prob(rollout["actions"][index]) - rollout["log_probs"][index]
     ratio = log_ratio.exp()
     policy_loss = -torch.min(ratio * advantage, ratio.clamp(1 - config.clip_range, 1 + config.clip_range) * advantage)

@@ -55,6 +55,14 @@ class SlotBatch:
         on (fresh entropy when ``seed`` is None)."""
         self._rngs = slot_rngs(seed, self.n_envs)
 
+    def seed_groups(self, seed: int, group_size: int) -> None:
+        """From the next :meth:`reset` on, slot ``b`` draws from ``numpy.random.default_rng(seed + b // group_size)``:
+        the slots of each group of ``group_size`` start on the same instance (the group rollouts of
+        :mod:`schedgym.agents.ppo`). Raises ``ValueError`` if the slots do not split into such groups."""
+        if group_size < 1 or self.n_envs % group_size:
+            raise ValueError(f"{self.n_envs} slots do not split into groups of {group_size}; make n_envs a multiple of group_size")
+        self._rngs = [np.random.default_rng(int(seed) + b // group_size) for b in range(self.n_envs)]
+
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         """Start a fresh episode in every slot; returns :attr:`observation`."""
         if seed is not None:

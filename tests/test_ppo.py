@@ -3,12 +3,13 @@
 import shutil
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
 from schedgym.agents.checkpoint import CheckpointError, load_network, read_metadata
 from schedgym.agents.gnn import GnnConfig
-from schedgym.agents.ppo import RolloutBuffer, _update, generalized_advantages, learning_rate_at, masked_distribution, train_batched
+from schedgym.agents.ppo import RolloutBuffer, _group_advantage_rollout, _update, detach_critic_input, generalized_advantages, learning_rate_at, masked_distribution, train_batched
 from schedgym.agents.train import TrainConfig
 
 TINY = TrainConfig(
@@ -102,18 +103,58 @@ def test_init_takes_the_weights_of_a_policy_of_the_same_network_only(tmp_path):
         train_batched(config, tmp_path / "c.zip", init="socdag-default", log_dir=None)
 
 
-def test_ppo_from_scratch_closes_most_of_the_gap_to_the_best_rule(tmp_path):
-    """The trainer learns: a fresh network's greedy schedules of held-out 6x6 instances start far behind the best
-    rule; a few thousand PPO decisions bring them within a fraction of that distance."""
+@pytest.mark.parametrize("advantage", ["gae", "group"])
+def test_ppo_from_scratch_closes_most_of_the_gap_to_the_best_rule(tmp_path, advantage):
+    """The trainer learns, with a critic or with group advantages: a fresh network's greedy schedules of held-out
+    6x6 instances start far behind the best rule; a few thousand PPO decisions bring them within a fraction of that
+    distance."""
     config = replace(
-        TINY, sizes="6x6", total_steps=4096, n_envs=32, n_steps=32, batch_size=256, n_epochs=4, eval_every_steps=4096,
-        val_instances_per_size=8, gnn=GnnConfig(hidden_dim=16, n_layers=2, head_hidden_dim=16),
+        TINY, sizes="6x6", total_steps=4096, n_envs=32, n_steps=32 if advantage == "gae" else 64, batch_size=256, n_epochs=4,
+        eval_every_steps=4096, val_instances_per_size=8, gnn=GnnConfig(hidden_dim=16, n_layers=2, head_hidden_dim=16),
+        advantage=advantage, group_size=8,
     )
     train_batched(config, tmp_path / "p.zip", log_dir=None)
     history = read_metadata(tmp_path / "p.last.zip").figures["val_history"]
     start, end = history[0]["gap_vs_best_rule_pct"], history[-1]["gap_vs_best_rule_pct"]
     assert start > 15.0  # untrained: far behind the best rule
     assert end < start / 3, history
+
+
+def test_the_slots_of_a_group_start_on_the_same_instance():
+    from schedgym.agents.rollout import POLICY_ENV_OPTIONS
+    from schedgym.envs.jobshop import TaillardGenerator, parse_sizes
+    from schedgym.envs.jobshop.batched import JobShopBatch
+
+    batch = JobShopBatch(TaillardGenerator(parse_sizes("6x6,8x5")), 6, seed=0, interruption_rate=0.1, **POLICY_ENV_OPTIONS)
+    batch.seed_groups(7, 3)
+    batch.reset()
+    returns = np.zeros(6)
+    done = np.zeros(6, dtype=bool)
+    while not done.all():  # the first legal job in every slot: the same decisions where the instance is the same
+        _, reward, finished, _ = batch.step(batch.action_masks().argmax(axis=1))
+        returns += np.where(done, 0.0, reward)
+        done |= finished
+    assert returns[0] == returns[1] == returns[2] and returns[3] == returns[4] == returns[5]
+    assert returns[0] != returns[3]
+    with pytest.raises(ValueError, match="multiple of group_size"):
+        batch.seed_groups(7, 4)
+
+
+def test_group_advantages_compare_each_first_episode_with_the_rest_of_its_group():
+    T, B = 5, 4  # groups {0, 1} and {2, 3}
+    buffer = RolloutBuffer({"x": np.zeros((B, 1), dtype=np.float32)}, 2, T, torch.device("cpu"))
+    buffer.actions[:] = torch.arange(T)[:, None] * 10 + torch.arange(B)[None, :]  # action = 10 t + slot: names the decision
+    buffer.rewards[:] = torch.tensor([[1.0, 2.0, 4.0, 1.0]]).repeat(T, 1)
+    ends = {0: 2, 1: 4, 2: 1}  # slot 2 ends at step 1 and goes on into a second episode; slot 3 never ends
+    for slot, t in ends.items():
+        buffer.dones[t, slot] = 1.0
+    rollout = _group_advantage_rollout(buffer, T, group_size=2)
+    # group {2, 3} has a running episode: left out; slot 0 keeps steps 0-2 (return 3), slot 1 steps 0-4 (return 10)
+    assert sorted(rollout["actions"].tolist()) == sorted([10 * t for t in range(3)] + [10 * t + 1 for t in range(5)])
+    advantage = dict(zip(rollout["actions"].tolist(), rollout["advantages"].tolist()))
+    assert advantage[0] == advantage[20] == 3.0 - 10.0 and advantage[1] == advantage[41] == 10.0 - 3.0
+    with pytest.raises(ValueError, match="n_steps"):
+        _group_advantage_rollout(buffer, 1, group_size=2)
 
 
 def test_critic_warmup_moves_only_the_critic(tmp_path):
@@ -144,8 +185,9 @@ def test_the_learning_rate_anneals_linearly_to_its_final_value_and_resumes_where
     assert finished.policy.optimizer.param_groups[0]["lr"] == pytest.approx(5.5e-4)
 
 
-def test_a_minibatch_in_pieces_has_the_gradient_of_one_pass():
-    from schedgym.agents.gnn import JobShopGnn
+def _jobshop_rollout() -> dict:
+    """A flat rollout of 3 steps in 5 slots of small job shops: random legal actions, log-probabilities, values and
+    advantages."""
     from schedgym.agents.rollout import POLICY_ENV_OPTIONS
     from schedgym.envs.jobshop import TaillardGenerator, parse_sizes
     from schedgym.envs.jobshop.batched import JobShopBatch
@@ -163,16 +205,61 @@ def test_a_minibatch_in_pieces_has_the_gradient_of_one_pass():
         buffer.values[t] = torch.rand(5, generator=generator)
         observation, *_ = batch.step(buffer.actions[t].numpy())
     advantages = torch.randn(3, 5, generator=generator)
-    rollout = buffer.flat(advantages, advantages + buffer.values)
+    return buffer.flat(advantages, advantages + buffer.values)
+
+
+def _gradients(net: torch.nn.Module, rollout: dict, config: TrainConfig) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """The gradient of one minibatch of all of ``rollout`` (the weights stay: SGD at rate 0) and its losses."""
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
+    losses = _update(net, optimizer, rollout, replace(config, n_epochs=1, batch_size=len(rollout["actions"])), torch.Generator().manual_seed(1))
+    return {name: p.grad.clone() for name, p in net.named_parameters()}, losses
+
+
+def test_a_minibatch_in_pieces_has_the_gradient_of_one_pass():
+    from schedgym.agents.gnn import JobShopGnn
+
+    rollout = _jobshop_rollout()
     torch.manual_seed(0)
     net = JobShopGnn(TINY.gnn)
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)  # the weights stay, the gradients stay in .grad
-    gradients, losses = [], []
-    for chunk in (15, 4):
-        config = replace(TINY, n_epochs=1, batch_size=15, chunk_states=chunk, value_clip_range=0.1)
-        losses.append(_update(net, optimizer, rollout, config, torch.Generator().manual_seed(1)))
-        gradients.append({name: p.grad.clone() for name, p in net.named_parameters()})
+    gradients, losses = zip(*(_gradients(net, rollout, replace(TINY, chunk_states=chunk, value_clip_range=0.1)) for chunk in (15, 4)))
     for name, gradient in gradients[0].items():
         torch.testing.assert_close(gradients[1][name], gradient, msg=f"{name}: pieces of 4 and one pass of 15 disagree")
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
     assert any(gradient.abs().max() > 0 for gradient in gradients[0].values())
+
+
+def test_a_detached_critic_leaves_the_shared_layers_to_the_policy_loss():
+    from schedgym.agents.gnn import JobShopGnn
+
+    rollout = _jobshop_rollout()
+    unclipped = replace(TINY, max_grad_norm=1e9)
+    gradients = {}
+    for detached in (True, False):
+        for vf_coef in (0.5, 50.0):
+            torch.manual_seed(0)
+            net = JobShopGnn(TINY.gnn)
+            if detached:
+                detach_critic_input(net)
+            gradients[detached, vf_coef] = _gradients(net, rollout, replace(unclipped, vf_coef=vf_coef))[0]
+    shared = [name for name in gradients[True, 0.5] if not name.startswith("critic.")]
+    for name in shared:  # detached: the value loss's weight changes nothing outside the critic head
+        torch.testing.assert_close(gradients[True, 50.0][name], gradients[True, 0.5][name], msg=name)
+    assert any(not torch.allclose(gradients[False, 50.0][name], gradients[False, 0.5][name]) for name in shared)
+    critic = [name for name in gradients[True, 0.5] if name.startswith("critic.")]
+    assert all(torch.allclose(gradients[True, 50.0][name], 100 * gradients[True, 0.5][name]) for name in critic)
+
+
+def test_the_policy_is_trained_at_the_temperature_it_is_sampled_at():
+    from schedgym.agents.gnn import JobShopGnn
+
+    rollout = _jobshop_rollout()
+    torch.manual_seed(0)
+    net = JobShopGnn(TINY.gnn)
+    with torch.no_grad():
+        logits = net(rollout["observations"])[0]
+        rollout["log_probs"] = masked_distribution(logits / 0.25, rollout["masks"]).log_prob(rollout["actions"])
+    at_rollout_temperature = _gradients(net, rollout, replace(TINY, policy_temperature=0.25))[1]
+    assert at_rollout_temperature["approx_kl"] == pytest.approx(0.0, abs=1e-6)  # the same distribution: ratio 1
+    assert _gradients(net, rollout, TINY)[1]["approx_kl"] > 1e-3
+    with pytest.raises(ValueError, match="policy_temperature"):
+        train_batched(replace(TINY, policy_temperature=0.0), "unused.zip", log_dir=None)
