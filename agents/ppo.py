@@ -6,8 +6,13 @@ The loop of :func:`train_batched`, per iteration:
 
 1. **Rollout.** ``n_steps`` decisions in each of the engine's ``n_envs`` slots (one compiled engine step and one
    batched forward per decision); observations go straight from the engine's arrays into tensors on ``device``.
-2. **Advantages.** Generalized advantage estimation over the rollout (``gamma``, ``gae_lambda``), an episode's end
-   cutting the bootstrap.
+2. **Advantages.** ``advantage="gae"``: generalized advantage estimation over the rollout (``gamma``,
+   ``gae_lambda``), an episode's end cutting the bootstrap. ``advantage="group"``: the rollout is whole episodes
+   instead, ``group_size`` of them on each instance (:meth:`~schedgym.envs.batching.SlotBatch.seed_groups`), run
+   until every slot has finished its first one (``n_steps`` caps it); each decision's advantage is its episode's
+   return minus the mean return of the other episodes of the same instance. That baseline needs no critic and takes
+   out the instance's own difficulty, which in scheduling is most of a return's variance: what is left is what the
+   sampled decisions changed.
 3. **Update.** ``n_epochs`` passes over the shuffled rollout in minibatches of ``batch_size``: masked categorical
    over the legal actions, advantages normalized per minibatch, clipped policy objective (``clip_range``), value
    loss (clipped around the old value with ``value_clip_range`` > 0), entropy bonus, gradient-norm clipping.
@@ -175,8 +180,6 @@ def train_batched(
         figures.update(warm_start(model, config, demos_cache))
         model.policy.to(device)
     net, optimizer = model.policy.net, model.policy.optimizer
-    if config.critic_detached:
-        detach_critic_input(net)
     where = f"{platform.node() or 'host'} ({platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}, network on {device})"
     writer = _summary_writer(log_dir, out.stem)
     validation = Validation(config)
@@ -312,13 +315,6 @@ def _group_advantage_rollout(buffer: RolloutBuffer, n_steps: int, group_size: in
     advantage = (group_returns - baseline).reshape(n_envs)
     keep = in_first_episode & group_finished.repeat_interleave(group_size)[None, :]
     return buffer.flat(advantage.expand(n_steps, n_envs), torch.zeros(n_steps, n_envs, device=dones.device), n_steps=n_steps, keep=keep)
-
-
-def detach_critic_input(net: torch.nn.Module) -> None:
-    """From now on ``net.critic`` reads its input detached: the value loss trains the critic head alone, and only the
-    policy loss moves the layers that the actor and the critic share. A forward hook rather than a wrapper module, so
-    the checkpoint's parameter names stay those of every other policy."""
-    net.critic.register_forward_pre_hook(lambda _module, inputs: tuple(tensor.detach() for tensor in inputs))
 
 
 def learning_rate_at(config: TrainConfig, steps: int) -> float:

@@ -91,7 +91,6 @@ class TrainConfig:
     learning_rate_final: float | None = None  # batched trainer: anneal the learning rate linearly from learning_rate at step 0 to this at total_steps (None: constant)
     chunk_states: int = 64  # batched trainer: states per forward (and backward) pass; a minibatch sums the gradients of its pieces (tensors above 32 MiB are page-faulted in at every pass, see schedgym.agents.heap)
     critic_warmup_steps: int = 0  # batched trainer: for this many first decisions only the critic learns (a warm-started policy is not moved by an untrained critic's advantages)
-    critic_detached: bool = False  # batched trainer: the critic reads the shared layers' output detached, so the value loss trains only the critic head and never moves the policy's features
     advantage: str = "gae"  # batched trainer: gae (a critic, GAE over n_steps per slot) or group (whole episodes, group_size of them on each instance; an episode's advantage is its return minus the mean of the others', no critic; n_steps caps the episode)
     group_size: int = 8  # batched trainer, advantage=group: episodes sampled on each instance (n_envs / group_size instances per rollout)
     policy_temperature: float = 1.0  # batched trainer: PPO samples and trains softmax(logits / T); T < 1 keeps the rollouts near the greedy policy that is validated and shipped

@@ -9,7 +9,7 @@ import torch
 
 from schedgym.agents.checkpoint import CheckpointError, load_network, read_metadata
 from schedgym.agents.gnn import GnnConfig
-from schedgym.agents.ppo import RolloutBuffer, _group_advantage_rollout, _update, detach_critic_input, generalized_advantages, learning_rate_at, masked_distribution, train_batched
+from schedgym.agents.ppo import RolloutBuffer, _group_advantage_rollout, _update, generalized_advantages, learning_rate_at, masked_distribution, train_batched
 from schedgym.agents.train import TrainConfig
 
 TINY = TrainConfig(
@@ -226,27 +226,6 @@ def test_a_minibatch_in_pieces_has_the_gradient_of_one_pass():
         torch.testing.assert_close(gradients[1][name], gradient, msg=f"{name}: pieces of 4 and one pass of 15 disagree")
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
     assert any(gradient.abs().max() > 0 for gradient in gradients[0].values())
-
-
-def test_a_detached_critic_leaves_the_shared_layers_to_the_policy_loss():
-    from schedgym.agents.gnn import JobShopGnn
-
-    rollout = _jobshop_rollout()
-    unclipped = replace(TINY, max_grad_norm=1e9)
-    gradients = {}
-    for detached in (True, False):
-        for vf_coef in (0.5, 50.0):
-            torch.manual_seed(0)
-            net = JobShopGnn(TINY.gnn)
-            if detached:
-                detach_critic_input(net)
-            gradients[detached, vf_coef] = _gradients(net, rollout, replace(unclipped, vf_coef=vf_coef))[0]
-    shared = [name for name in gradients[True, 0.5] if not name.startswith("critic.")]
-    for name in shared:  # detached: the value loss's weight changes nothing outside the critic head
-        torch.testing.assert_close(gradients[True, 50.0][name], gradients[True, 0.5][name], msg=name)
-    assert any(not torch.allclose(gradients[False, 50.0][name], gradients[False, 0.5][name]) for name in shared)
-    critic = [name for name in gradients[True, 0.5] if name.startswith("critic.")]
-    assert all(torch.allclose(gradients[True, 50.0][name], 100 * gradients[True, 0.5][name]) for name in critic)
 
 
 def test_the_policy_is_trained_at_the_temperature_it_is_sampled_at():
