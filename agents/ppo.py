@@ -166,6 +166,8 @@ def train_batched(
         raise ValueError(f"unknown advantage {config.advantage!r}; use gae (critic and GAE) or group (returns of the same instance compared)")
     if config.advantage == "group" and (config.group_size < 2 or config.n_envs % config.group_size):
         raise ValueError(f"group advantages need groups of at least 2 episodes filling the {config.n_envs} slots; group_size is {config.group_size}")
+    if config.advantage == "group" and config.critic_warmup_steps > 0:
+        raise ValueError("critic_warmup_steps trains a critic that group advantages never use; set it to 0 or use advantage='gae'")
     recipe = RECIPES[config.problem]
     device = _check_device(config.device)
     torch.set_num_threads(config.torch_threads)

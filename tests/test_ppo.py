@@ -228,7 +228,7 @@ def test_a_minibatch_in_pieces_has_the_gradient_of_one_pass():
     assert any(gradient.abs().max() > 0 for gradient in gradients[0].values())
 
 
-def test_the_policy_is_trained_at_the_temperature_it_is_sampled_at():
+def test_the_policy_is_trained_at_the_temperature_it_is_sampled_at(tmp_path):
     from schedgym.agents.gnn import JobShopGnn
 
     rollout = _jobshop_rollout()
@@ -241,4 +241,19 @@ def test_the_policy_is_trained_at_the_temperature_it_is_sampled_at():
     assert at_rollout_temperature["approx_kl"] == pytest.approx(0.0, abs=1e-6)  # the same distribution: ratio 1
     assert _gradients(net, rollout, TINY)[1]["approx_kl"] > 1e-3
     with pytest.raises(ValueError, match="policy_temperature"):
-        train_batched(replace(TINY, policy_temperature=0.0), "unused.zip", log_dir=None)
+        train_batched(replace(TINY, policy_temperature=0.0), tmp_path / "x.zip", log_dir=None)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(advantage="td"), "unknown advantage"),
+        (dict(advantage="group", group_size=3), "filling the 4 slots"),
+        (dict(advantage="group", group_size=1), "at least 2"),
+        (dict(advantage="group", group_size=2, critic_warmup_steps=64), "critic_warmup_steps"),
+    ],
+)
+def test_group_settings_that_cannot_work_are_refused(tmp_path, options, message):
+    with pytest.raises(ValueError, match=message):
+        train_batched(replace(TINY, **options), tmp_path / "x.zip", log_dir=None)
+    assert not list(tmp_path.iterdir())  # refused before anything is written
